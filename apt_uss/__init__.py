@@ -1,0 +1,3 @@
+"""apt-uss: audio prompt tuning (APT) for query-based universal sound separation."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,122 @@
+"""``python -m apt_uss <step> ...``: every pipeline step as a command, for debugging."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import steps
+from .errors import AptUssError
+from .logs import configure_logging
+
+
+def _backbone_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backbone", default="small", help="named backbone config (tiny, small)")
+    p.add_argument("--sed-checkpoint-uri", default="")
+    p.add_argument("--separator-checkpoint-uri", default="")
+    p.add_argument("--backbone-seed", type=int, default=0, help="init seed for parts without checkpoint")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m apt_uss", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("fetch-dataset", help="produce the dataset artifact (ESC-50 layout)")
+    p.add_argument("--dataset", default="synthetic")
+    p.add_argument("--dataset-uri", default="")
+    p.add_argument("--n-classes", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output dataset directory")
+
+    p = sub.add_parser("split-folds", help="train/test folds and the n-shot training set")
+    p.add_argument("--dataset-dir", required=True)
+    p.add_argument("--n-shot", default="5", help="positive integer or 'full'")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train-folds", default="1,2,3")
+    p.add_argument("--test-folds", default="4,5")
+    p.add_argument("--out", required=True, help="output splits CSV")
+
+    p = sub.add_parser("simulate-mixtures", help="training (per epoch) and test mixture tables")
+    p.add_argument("--dataset-dir", required=True)
+    p.add_argument("--splits", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--crop-seconds", type=float, default=2.0)
+    p.add_argument("--mix-rule", default="energy_match", help="energy_match or sum")
+    p.add_argument("--out", required=True, help="output mixtures directory")
+
+    p = sub.add_parser("init-prompts", help="initial prompts: mean SED embedding per class")
+    p.add_argument("--dataset-dir", required=True)
+    p.add_argument("--splits", required=True)
+    p.add_argument("--out-prompts", required=True)
+    p.add_argument("--out-embeddings", required=True)
+    _backbone_args(p)
+
+    p = sub.add_parser("tune-prompts", help="audio prompt tuning through the frozen separator")
+    p.add_argument("--dataset-dir", required=True)
+    p.add_argument("--mixtures-dir", required=True)
+    p.add_argument("--prompts", required=True)
+    p.add_argument("--out-prompts", required=True)
+    p.add_argument("--out-loss", required=True)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--batch-size", type=int, default=4)
+    _backbone_args(p)
+
+    p = sub.add_parser("evaluate", help="SDR of baseline vs tuned prompts; MLflow run and S3 upload")
+    p.add_argument("--dataset-dir", required=True)
+    p.add_argument("--mixtures-dir", required=True)
+    p.add_argument("--initial-prompts", required=True)
+    p.add_argument("--tuned-prompts", required=True)
+    p.add_argument("--loss", required=True)
+    p.add_argument("--out", required=True, help="output report directory")
+    p.add_argument("--run-name", default="apt-uss-cli")
+    p.add_argument("--tracking-uri", default="", help="default: $MLFLOW_TRACKING_URI or .apt-uss/mlflow.db")
+    p.add_argument("--experiment", default="apt-uss")
+    p.add_argument("--artifact-uri", default="", help="s3://bucket/prefix; empty skips the upload")
+    p.add_argument("--params", default="{}", help="JSON object of run parameters to record")
+    _backbone_args(p)
+    return parser
+
+
+def _backbone(a) -> dict:
+    return {"backbone": a.backbone, "sed_checkpoint_uri": a.sed_checkpoint_uri,
+            "separator_checkpoint_uri": a.separator_checkpoint_uri, "backbone_seed": a.backbone_seed,
+            "device": a.device}
+
+
+def run(argv: list[str]) -> None:
+    a = build_parser().parse_args(argv)
+    if a.command == "fetch-dataset":
+        manifest = steps.fetch_dataset_step(a.dataset, a.out, a.dataset_uri, a.n_classes, a.seed)
+        print(json.dumps({k: manifest[k] for k in ("dataset", "n_clips", "n_classes")}))
+    elif a.command == "split-folds":
+        steps.split_folds_step(a.dataset_dir, a.out, a.n_shot, a.seed, a.train_folds, a.test_folds)
+    elif a.command == "simulate-mixtures":
+        print(json.dumps(steps.simulate_mixtures_step(a.dataset_dir, a.splits, a.out, a.seed, a.epochs,
+                                                      a.crop_seconds, a.mix_rule)))
+    elif a.command == "init-prompts":
+        steps.init_prompts_step(a.dataset_dir, a.splits, a.out_prompts, a.out_embeddings, **_backbone(a))
+    elif a.command == "tune-prompts":
+        steps.tune_prompts_step(a.dataset_dir, a.mixtures_dir, a.prompts, a.out_prompts, a.out_loss,
+                                lr=a.lr, batch_size=a.batch_size, **_backbone(a))
+    elif a.command == "evaluate":
+        try:
+            params = json.loads(a.params)
+        except json.JSONDecodeError as exc:
+            raise AptUssError(f"--params is not a JSON object: {exc}") from None
+        result = steps.evaluate_step(a.dataset_dir, a.mixtures_dir, a.initial_prompts, a.tuned_prompts, a.loss,
+                                     a.out, run_params=params, run_name=a.run_name, tracking_uri=a.tracking_uri,
+                                     experiment=a.experiment, artifact_uri=a.artifact_uri, **_backbone(a))
+        print(json.dumps(result["summary"], indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    try:
+        run(sys.argv[1:] if argv is None else argv)
+    except AptUssError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,59 @@
+"""Train/test fold split and nested few-shot sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AptUssError
+
+
+def class_table(meta: pd.DataFrame) -> pd.DataFrame:
+    """One row per class, ordered by target id: the row order of every prompt table."""
+    classes = meta[["target", "category"]].drop_duplicates().sort_values("target")
+    if classes["target"].duplicated().any():
+        raise AptUssError("metadata maps one target id to several categories")
+    return classes.reset_index(drop=True)
+
+
+def split_folds(
+    meta: pd.DataFrame,
+    n_shot: int | None,
+    seed: int,
+    train_folds: list[int],
+    test_folds: list[int],
+) -> pd.DataFrame:
+    """Return the clips used: ``n_shot`` training clips per class and every test clip.
+
+    Training clips are drawn per class from a permutation that depends only on the seed
+    and the class, so the 1-shot set lies inside the 5-shot set, which lies inside the
+    10-shot set. ``n_shot=None`` keeps every training clip. The test set does not depend
+    on ``n_shot``.
+    """
+    overlap = set(train_folds) & set(test_folds)
+    if overlap:
+        raise AptUssError(f"folds {sorted(overlap)} are both train and test folds: they must be disjoint")
+    known = set(meta["fold"].unique())
+    for name, folds in (("train_folds", train_folds), ("test_folds", test_folds)):
+        absent = sorted(set(folds) - known)
+        if absent:
+            raise AptUssError(f"{name} {absent} not in the dataset: its folds are {sorted(known)}")
+    train = meta[meta["fold"].isin(train_folds)]
+    test = meta[meta["fold"].isin(test_folds)]
+    parts = []
+    for target, clips in train.groupby("target", sort=True):
+        clips = clips.sort_values("filename")
+        if n_shot is not None and n_shot > len(clips):
+            raise AptUssError(
+                f"n_shot={n_shot} is larger than the {len(clips)} training clips of class "
+                f"{clips['category'].iloc[0]!r}: use 1 to {len(clips)} or 'full'"
+            )
+        order = np.random.default_rng([seed, int(target)]).permutation(len(clips))
+        chosen = clips.iloc[order[: n_shot if n_shot is not None else len(clips)]].copy()
+        chosen["shot_rank"] = np.arange(len(chosen))
+        parts.append(chosen.assign(split="train"))
+    missing = sorted(set(test["target"]) - set(train["target"]))
+    if missing:
+        raise AptUssError(f"classes {missing} have test clips but no training clips in folds {train_folds}")
+    parts.append(test.sort_values(["target", "filename"]).assign(split="test", shot_rank=-1))
+    return pd.concat(parts, ignore_index=True)

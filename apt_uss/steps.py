@@ -1,0 +1,163 @@
+"""The six pipeline steps, as plain functions over file paths.
+
+The CLI (``python -m apt_uss <step>``) and the KFP components both call these, so a
+step debugged on the command line behaves exactly as it does in the pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import soundfile as sf
+
+from .atomic import atomic_path
+from .data.dataset import SAMPLE_RATE, fetch_dataset, load_metadata, read_clips
+from .data.folds import split_folds
+from .data.mixtures import simulate_mixtures
+from .device import resolve_device, use_available_cores
+from .errors import AptUssError
+from .evaluation import evaluate_prompts
+from .metrics import median_sdr_by_class, summarise
+from .models import load_backbone
+from .params import check_mix_rule, check_positive, parse_folds, parse_n_shot
+from .prompts import embed_clips, initial_prompts, load_prompts, save_embeddings, save_prompts
+from .tuning import tune_prompts
+
+log = logging.getLogger(__name__)
+
+MIXING = "mixing.json"
+
+
+def fetch_dataset_step(dataset: str, out_dataset: str, dataset_uri: str = "", n_classes: int = 10,
+                       seed: int = 0) -> dict:
+    return fetch_dataset(dataset, out_dataset, dataset_uri=dataset_uri, n_classes=n_classes, seed=seed)
+
+
+def split_folds_step(dataset_dir: str, out_splits: str, n_shot="5", seed: int = 0,
+                     train_folds="1,2,3", test_folds="4,5") -> pd.DataFrame:
+    splits = split_folds(load_metadata(dataset_dir), parse_n_shot(n_shot), int(seed),
+                         parse_folds(train_folds, "train_folds"), parse_folds(test_folds, "test_folds"))
+    with atomic_path(out_splits) as tmp:
+        splits.to_csv(tmp, index=False)
+    counts = splits.groupby("split").size().to_dict()
+    log.info("splits: %d train clips, %d test clips (n_shot=%s)", counts.get("train", 0), counts.get("test", 0), n_shot)
+    return splits
+
+
+def simulate_mixtures_step(dataset_dir: str, splits_path: str, out_mixtures: str, seed: int = 0,
+                           epochs: int = 10, crop_seconds: float = 2.0, mix_rule: str = "energy_match") -> dict:
+    check_mix_rule(mix_rule)
+    check_positive("epochs", epochs, integer=True)
+    check_positive("crop_seconds", crop_seconds)
+    splits = pd.read_csv(splits_path)
+    lengths = {f: sf.info(Path(dataset_dir) / "audio" / f).frames for f in splits["filename"]}
+    crop = int(round(crop_seconds * SAMPLE_RATE))
+    train_mix, test_mix = simulate_mixtures(splits, lengths, int(seed), int(epochs), crop)
+    info = {"mix_rule": mix_rule, "seed": int(seed), "epochs": int(epochs), "crop_samples": crop,
+            "sample_rate": SAMPLE_RATE, "n_train_per_epoch": int(len(train_mix) // max(int(epochs), 1)),
+            "n_test": int(len(test_mix))}
+    with atomic_path(out_mixtures) as tmp:
+        tmp.mkdir()
+        train_mix.to_csv(tmp / "train_mixtures.csv", index=False)
+        test_mix.to_csv(tmp / "test_mixtures.csv", index=False)
+        (tmp / MIXING).write_text(json.dumps(info, indent=2))
+    log.info("mixtures: %d training (%d epochs), %d test, rule %s", len(train_mix), epochs, len(test_mix), mix_rule)
+    return info
+
+
+def init_prompts_step(dataset_dir: str, splits_path: str, out_prompts: str, out_embeddings: str,
+                      backbone: str = "small", sed_checkpoint_uri: str = "",
+                      separator_checkpoint_uri: str = "", backbone_seed: int = 0, device: str = "auto"):
+    use_available_cores()
+    dev = resolve_device(device)
+    model = load_backbone(backbone, sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed).to(dev)
+    splits = pd.read_csv(splits_path)
+    train = splits[splits["split"] == "train"]
+    embeddings = embed_clips(model.sed, read_clips(dataset_dir, train["filename"]), SAMPLE_RATE, dev)
+    prompts, targets, names = initial_prompts(train, embeddings)
+    save_prompts(out_prompts, prompts, targets, names)
+    save_embeddings(out_embeddings, embeddings, train)
+    log.info("initial prompts: %d classes x %d dims from %d clips", *prompts.shape, len(train))
+    return prompts
+
+
+def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, out_prompts: str,
+                      out_loss: str, backbone: str = "small", sed_checkpoint_uri: str = "",
+                      separator_checkpoint_uri: str = "", backbone_seed: int = 0, lr: float = 3e-4,
+                      batch_size: int = 4, device: str = "auto"):
+    check_positive("lr", lr)
+    check_positive("batch_size", batch_size, integer=True)
+    use_available_cores()
+    dev = resolve_device(device)
+    info = json.loads((Path(mixtures_dir) / MIXING).read_text())
+    train_mix = pd.read_csv(Path(mixtures_dir) / "train_mixtures.csv")
+    initial, targets, names = load_prompts(prompts_path)
+    model = load_backbone(backbone, sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed)
+    clips = read_clips(dataset_dir, pd.concat([train_mix["target_file"], train_mix["interferer_file"]]))
+    log.info("tuning %d prompts on %s: %d mixtures, lr %g, batch %d", len(initial), dev, len(train_mix), lr, batch_size)
+    tuned, history = tune_prompts(model.separator, initial, targets, train_mix, clips, info["mix_rule"],
+                                  info["crop_samples"], lr=float(lr), batch_size=int(batch_size), device=dev)
+    save_prompts(out_prompts, tuned, targets, names)
+    with atomic_path(out_loss) as tmp:
+        history.to_csv(tmp, index=False)
+    return tuned, history
+
+
+def evaluate_step(dataset_dir: str, mixtures_dir: str, initial_prompts_path: str, tuned_prompts_path: str,
+                  loss_path: str, out_report: str, backbone: str = "small", sed_checkpoint_uri: str = "",
+                  separator_checkpoint_uri: str = "", backbone_seed: int = 0, device: str = "auto",
+                  run_params: dict | None = None, run_name: str = "apt-uss", tracking_uri: str = "",
+                  experiment: str = "apt-uss", artifact_uri: str = "") -> dict:
+    """Evaluate baseline and APT prompts, then record the run in MLflow and upload to S3.
+
+    ``artifact_uri`` empty skips the S3 upload; ``tracking_uri`` empty means
+    ``$MLFLOW_TRACKING_URI`` or the local sqlite store.
+    """
+    from . import storage, tracking
+
+    use_available_cores()
+    dev = resolve_device(device)
+    uri = tracking.resolve_tracking_uri(tracking_uri)
+    tracking.check_tracking(uri)  # fail before minutes of separation, not after
+    if artifact_uri:
+        storage.ensure_bucket(artifact_uri)
+    info = json.loads((Path(mixtures_dir) / MIXING).read_text())
+    test_mix = pd.read_csv(Path(mixtures_dir) / "test_mixtures.csv")
+    baseline, targets, names = load_prompts(initial_prompts_path)
+    tuned, tuned_targets, _ = load_prompts(tuned_prompts_path)
+    if list(targets) != list(tuned_targets):
+        raise AptUssError(f"{tuned_prompts_path} and {initial_prompts_path} cover different classes")
+    model = load_backbone(backbone, sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed)
+    clips = read_clips(dataset_dir, pd.concat([test_mix["target_file"], test_mix["interferer_file"]]))
+    per_mixture = evaluate_prompts(model.separator, test_mix, clips, {"baseline": baseline, "apt": tuned},
+                                   targets, info["mix_rule"], device=dev)
+    per_class = median_sdr_by_class(per_mixture)
+    summary = summarise(per_mixture, per_class)
+    loss = pd.read_csv(loss_path)
+    with atomic_path(out_report) as tmp:
+        tmp.mkdir()
+        per_mixture.to_csv(tmp / "per_mixture.csv", index=False)
+        per_class.to_csv(tmp / "per_class.csv", index=False)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
+        shutil.copyfile(initial_prompts_path, tmp / "prompts_initial.npz")
+        shutil.copyfile(tuned_prompts_path, tmp / "prompts_tuned.npz")
+        shutil.copyfile(loss_path, tmp / "tune_loss.csv")
+        files = {p.name: p for p in sorted(tmp.iterdir())}
+        s3_uris = storage.upload_run_files(artifact_uri, run_name, files) if artifact_uri else {}
+        params = dict(run_params or {})
+        params.update({"backbone": backbone, "mix_rule": info["mix_rule"],
+                       "sdr_definition": "bss_eval_v4_whole_segment"})
+        tags = {"dataset": str(params.get("dataset", "")), "n_shot": str(params.get("n_shot", "")),
+                "backbone": backbone}
+        if s3_uris:
+            tags["s3_artifacts"] = s3_uris["summary.json"].rsplit("/", 1)[0] + "/"
+        run_id = tracking.log_run(uri, experiment, run_name, params, summary, loss_history=loss,
+                                  artifacts_dir=tmp, tags=tags)
+        record = {"mlflow_run_id": run_id, "mlflow_tracking_uri": tracking.redact(uri),
+                  "experiment": experiment, "run_name": run_name, "s3": s3_uris}
+        (tmp / "run.json").write_text(json.dumps(record, indent=2))
+    return {"summary": summary, "per_class": per_class, "run": record}

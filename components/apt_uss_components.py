@@ -1,0 +1,101 @@
+"""Thin KFP adapters: each reads its artifact paths, calls one ``apt_uss.steps`` function, writes its outputs.
+
+The project is installed in the image (``install_kfp_package=False``, no
+``packages_to_install``), so imports live inside each function body, where they run
+in the step's container rather than at compile time.
+"""
+
+
+import os
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+# Image names are compile-time settings, the same names the image build tags.
+CPU_IMAGE = os.environ.get("APT_USS_IMAGE", "apt-uss:0.1.0")
+GPU_IMAGE = os.environ.get("APT_USS_GPU_IMAGE", "apt-uss-gpu:0.1.0")
+
+
+@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+def fetch_dataset(dataset: str, dataset_uri: str, n_classes: int, seed: int, dataset_dir: Output[Dataset]):
+    from apt_uss.logs import configure_logging
+    from apt_uss.steps import fetch_dataset_step
+
+    configure_logging()
+    manifest = fetch_dataset_step(dataset, dataset_dir.path, dataset_uri, n_classes, seed)
+    dataset_dir.metadata.update({k: manifest[k] for k in ("dataset", "source_uri", "n_clips", "n_classes")})
+
+
+@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+def split_folds(dataset_dir: Input[Dataset], n_shot: str, seed: int, train_folds: str, test_folds: str,
+                splits: Output[Dataset]):
+    from apt_uss.logs import configure_logging
+    from apt_uss.steps import split_folds_step
+
+    configure_logging()
+    table = split_folds_step(dataset_dir.path, splits.path, n_shot, seed, train_folds, test_folds)
+    splits.metadata.update({k: int(v) for k, v in table.groupby("split").size().items()})
+
+
+@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+def simulate_mixtures(dataset_dir: Input[Dataset], splits: Input[Dataset], seed: int, epochs: int,
+                      crop_seconds: float, mix_rule: str, mixtures: Output[Dataset]):
+    from apt_uss.logs import configure_logging
+    from apt_uss.steps import simulate_mixtures_step
+
+    configure_logging()
+    info = simulate_mixtures_step(dataset_dir.path, splits.path, mixtures.path, seed, epochs, crop_seconds, mix_rule)
+    mixtures.metadata.update(info)
+
+
+@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+def init_prompts(dataset_dir: Input[Dataset], splits: Input[Dataset], backbone: str, sed_checkpoint_uri: str,
+                 separator_checkpoint_uri: str, backbone_seed: int, device: str,
+                 prompts: Output[Model], embeddings: Output[Dataset]):
+    from apt_uss.logs import configure_logging
+    from apt_uss.steps import init_prompts_step
+
+    configure_logging()
+    table = init_prompts_step(dataset_dir.path, splits.path, prompts.path, embeddings.path, backbone,
+                              sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed, device)
+    prompts.metadata.update({"classes": int(table.shape[0]), "dims": int(table.shape[1])})
+
+
+@dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
+def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_prompts: Input[Model],
+                 backbone: str, sed_checkpoint_uri: str, separator_checkpoint_uri: str, backbone_seed: int,
+                 lr: float, batch_size: int, device: str, tuned_prompts: Output[Model], loss: Output[Dataset]):
+    from apt_uss.logs import configure_logging
+    from apt_uss.steps import tune_prompts_step
+
+    configure_logging()
+    _, history = tune_prompts_step(dataset_dir.path, mixtures.path, initial_prompts.path, tuned_prompts.path,
+                                   loss.path, backbone, sed_checkpoint_uri, separator_checkpoint_uri,
+                                   backbone_seed, lr, batch_size, device)
+    if len(history):
+        loss.metadata["final_loss"] = float(history["loss"].iloc[-1])
+
+
+@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+def evaluate_sdr(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_prompts: Input[Model],
+                 tuned_prompts: Input[Model], loss: Input[Dataset], backbone: str, sed_checkpoint_uri: str,
+                 separator_checkpoint_uri: str, backbone_seed: int, device: str, run_params: dict,
+                 run_name: str, tracking_uri: str, experiment: str, artifact_uri: str,
+                 report: Output[Dataset], metrics: Output[Metrics]) -> NamedTuple(
+                     "EvaluationOutputs", [("mlflow_run_id", str), ("s3_prefix", str)]):
+    from collections import namedtuple
+
+    from apt_uss.logs import configure_logging
+    from apt_uss.steps import evaluate_step
+
+    configure_logging()
+    result = evaluate_step(dataset_dir.path, mixtures.path, initial_prompts.path, tuned_prompts.path, loss.path,
+                           report.path, backbone, sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed,
+                           device, run_params, run_name, tracking_uri, experiment, artifact_uri)
+    for name, value in result["summary"].items():
+        metrics.log_metric(name, value)
+    s3 = result["run"]["s3"]
+    prefix = next(iter(s3.values())).rsplit("/", 1)[0] + "/" if s3 else ""
+    outputs = namedtuple("EvaluationOutputs", ["mlflow_run_id", "s3_prefix"])
+    return outputs(result["run"]["mlflow_run_id"], prefix)

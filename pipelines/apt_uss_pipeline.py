@@ -1,0 +1,71 @@
+"""The APT pipeline: fetch -> split -> simulate -> init prompts -> tune (GPU) -> evaluate."""
+
+
+from kfp import dsl
+
+from components.apt_uss_components import (
+    evaluate_sdr,
+    fetch_dataset,
+    init_prompts,
+    simulate_mixtures,
+    split_folds,
+    tune_prompts,
+)
+
+PIPELINE_NAME = "apt-uss"
+
+
+@dsl.pipeline(name=PIPELINE_NAME, description="Audio prompt tuning for query-based universal sound separation")
+def apt_uss_pipeline(
+    n_shot: str = "5",
+    seed: int = 0,
+    epochs: int = 100,
+    lr: float = 3e-4,
+    batch_size: int = 4,
+    dataset: str = "synthetic",
+    dataset_uri: str = "",
+    n_classes: int = 10,
+    train_folds: str = "1,2,3",
+    test_folds: str = "4,5",
+    crop_seconds: float = 2.0,
+    mix_rule: str = "energy_match",
+    backbone: str = "small",
+    sed_checkpoint_uri: str = "",
+    separator_checkpoint_uri: str = "",
+    backbone_seed: int = 0,
+    device: str = "auto",
+    tracking_uri: str = "",
+    experiment: str = "apt-uss",
+    artifact_uri: str = "s3://apt-uss/runs",
+) -> dsl.Dataset:
+    fetched = fetch_dataset(dataset=dataset, dataset_uri=dataset_uri, n_classes=n_classes, seed=seed)
+    fetched.set_display_name("dataset fetch")
+    split = split_folds(dataset_dir=fetched.output, n_shot=n_shot, seed=seed, train_folds=train_folds,
+                        test_folds=test_folds)
+    split.set_display_name("fold split")
+    mixed = simulate_mixtures(dataset_dir=fetched.output, splits=split.output, seed=seed, epochs=epochs,
+                              crop_seconds=crop_seconds, mix_rule=mix_rule)
+    mixed.set_display_name("mixture simulation")
+    model_args = dict(backbone=backbone, sed_checkpoint_uri=sed_checkpoint_uri,
+                      separator_checkpoint_uri=separator_checkpoint_uri, backbone_seed=backbone_seed,
+                      device=device)
+    initial = init_prompts(dataset_dir=fetched.output, splits=split.output, **model_args)
+    initial.set_display_name("embedding initialization")
+    tuned = tune_prompts(dataset_dir=fetched.output, mixtures=mixed.output,
+                         initial_prompts=initial.outputs["prompts"], lr=lr, batch_size=batch_size, **model_args)
+    tuned.set_display_name("prompt tuning (GPU)")
+    tuned.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
+    evaluated = evaluate_sdr(
+        dataset_dir=fetched.output, mixtures=mixed.output, initial_prompts=initial.outputs["prompts"],
+        tuned_prompts=tuned.outputs["tuned_prompts"], loss=tuned.outputs["loss"],
+        run_params={"n_shot": n_shot, "seed": seed, "epochs": epochs, "lr": lr, "batch_size": batch_size,
+                    "dataset": dataset, "dataset_uri": dataset_uri, "n_classes": n_classes,
+                    "train_folds": train_folds, "test_folds": test_folds, "crop_seconds": crop_seconds,
+                    "backbone_seed": backbone_seed},
+        run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=tracking_uri, experiment=experiment,
+        artifact_uri=artifact_uri, **model_args,
+    )
+    evaluated.set_display_name("SDR evaluation")
+    # Side effects (MLflow run, S3 upload) must happen on every run, never be skipped by the cache.
+    evaluated.set_caching_options(False)
+    return evaluated.outputs["report"]
