@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifact-uri", default="", help="s3://bucket/prefix; empty skips the upload")
     p.add_argument("--params", default="{}", help="JSON object of run parameters to record")
     _backbone_args(p)
+
+    p = sub.add_parser("s3", help="start or stop the local SeaweedFS S3 server")
+    p.add_argument("action", choices=["up", "down"])
+    p.add_argument("--dir", default="", help="server folder (default: <state>/s3)")
+    p.add_argument("--port", type=int, default=8333)
     return parser
 
 
@@ -110,6 +115,16 @@ def run(argv: list[str]) -> None:
                                      a.out, run_params=params, run_name=a.run_name, tracking_uri=a.tracking_uri,
                                      experiment=a.experiment, artifact_uri=a.artifact_uri, **_backbone(a))
         print(json.dumps(result["summary"], indent=2))
+    elif a.command == "s3":
+        from . import local_s3
+        from .tracking import state_dir
+
+        folder = a.dir or state_dir() / "s3"
+        if a.action == "up":
+            env = local_s3.up(folder, a.port)
+            print(f"S3 (SeaweedFS) on {env['AWS_ENDPOINT_URL']}; credentials in {folder}/{local_s3.ENV_FILE}")
+        else:
+            print("stopped" if local_s3.down(folder) else "not running")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,8 @@ def s3_client():
     import boto3
     from botocore.config import Config
 
-    return boto3.client(
+    # A fresh session reads the AWS_* variables now; boto3's default session caches the first ones it saw.
+    return boto3.session.Session().client(
         "s3", endpoint_url=s3_endpoint(),
         region_name=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
         config=Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"},

@@ -32,13 +32,20 @@ def redact(uri: str) -> str:
     return re.sub(r"//[^/@]*@", "//***@", uri)
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (four slashes: absolute), else None."""
+    prefix = "sqlite:///"
+    return Path(uri[len(prefix):]).resolve() if uri.startswith(prefix) else None
+
+
 def check_tracking(uri: str) -> None:
     """Fail with one line if the tracking store does not answer."""
     import mlflow
 
     parsed = urlparse(uri)
-    if parsed.scheme == "sqlite":
-        Path(parsed.path).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_path(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
     elif parsed.scheme in ("http", "https"):
         # Fail fast: MLflow's default retries take minutes against a dead host.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -55,10 +62,10 @@ def _experiment_id(client, name: str, tracking_uri: str) -> str:
     if exp is not None:
         return exp.experiment_id
     location = None
-    parsed = urlparse(tracking_uri)
-    if parsed.scheme == "sqlite":
+    db = sqlite_path(tracking_uri)
+    if db is not None:
         # Keep artifacts beside the local store, not in ./mlruns of whatever directory a step runs in.
-        location = (Path(parsed.path).parent / "mlartifacts").as_uri()
+        location = (db.parent / "mlartifacts").as_uri()
     return client.create_experiment(name, artifact_location=location)
 
 

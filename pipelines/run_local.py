@@ -11,6 +11,7 @@ import argparse
 import inspect
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -119,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:  # kfp.local: a task failed; its log above says why
-        print(f"error: the pipeline failed: {str(exc).splitlines()[0]}", file=sys.stderr)
+        reason = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[0]
+        print(f"error: the pipeline failed: {reason} (the task's log above gives the cause)", file=sys.stderr)
         return 1
     print_report(report)
     return 0

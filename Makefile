@@ -1,0 +1,99 @@
+# apt-uss: `make pipeline-run N_SHOT=5` and `make test` work on a fresh clone; both run `setup` first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STATE  ?= .apt-uss
+export APT_USS_HOME := $(abspath $(STATE))
+
+# Pipeline parameters (upper case of the pipeline's own names).
+N_SHOT      ?= 5
+SEED        ?= 0
+EPOCHS      ?= 20
+LR          ?= 3e-4
+BATCH_SIZE  ?= 4
+DATASET     ?= synthetic
+DATASET_URI ?=
+N_CLASSES   ?= 10
+TRAIN_FOLDS ?= 1,2,3
+TEST_FOLDS  ?= 4,5
+CROP_SECONDS ?= 2.0
+MIX_RULE    ?= energy_match
+BACKBONE    ?= small
+SED_CHECKPOINT_URI ?=
+SEPARATOR_CHECKPOINT_URI ?=
+BACKBONE_SEED ?= 0
+DEVICE      ?= auto
+TRACKING_URI ?=
+EXPERIMENT  ?= apt-uss
+ARTIFACT_URI ?= s3://apt-uss/runs
+RUNNER      ?= subprocess
+S3_PORT     ?= 8333
+MLFLOW_PORT ?= 5000
+PIPELINE_YAML ?= dist/apt_uss_pipeline.yaml
+
+# Use the local SeaweedFS server unless the user points at an S3 endpoint of their own.
+S3_ENV = $(if $(AWS_ENDPOINT_URL)$(AWS_ENDPOINT_URL_S3),,set -a && . $(APT_USS_HOME)/s3/s3.env && set +a &&)
+
+.PHONY: help setup test pipeline-run pipeline-compile mlflow-ui s3-up s3-down clean
+
+help:
+	@echo "make setup                     create $(VENV) and install everything (idempotent)"
+	@echo "make pipeline-run N_SHOT=5     run the whole pipeline locally (KFP local runner)"
+	@echo "make test                      run the test suite"
+	@echo "make pipeline-compile          write $(PIPELINE_YAML) (KFP IR YAML)"
+	@echo "make mlflow-ui                 browse local runs on http://127.0.0.1:$(MLFLOW_PORT)"
+	@echo "make s3-up / s3-down           start / stop the local SeaweedFS S3 server"
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@command -v ffmpeg >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing ffmpeg (decodes MUSDB18 stems; museval needs it)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ffmpeg >/dev/null \
+	      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ffmpeg >/dev/null; } \
+	      || echo "warning: could not install ffmpeg; install it with your package manager"; \
+	  else echo "warning: ffmpeg not found; install it (apt-get install ffmpeg) for MUSDB18 decoding"; fi; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first and pinned: an unpinned resolve would pull a multi-GB CUDA build.
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	# torchaudio 2.11 wheels link CUDA libraries; without them its pure-PyTorch transforms work on CPU torch.
+	rm -f $(VENV)/lib/python3.11/site-packages/torchaudio/lib/*.so
+	$(BIN)/python -c "import apt_uss, kfp, mlflow, torchaudio.transforms; print('setup ok: kfp', kfp.__version__, 'mlflow', mlflow.__version__)"
+	@touch $@
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+s3-up: setup
+	@if [ -n "$(AWS_ENDPOINT_URL)$(AWS_ENDPOINT_URL_S3)" ]; then \
+	  echo "using the S3 endpoint from AWS_ENDPOINT_URL; no local server started"; \
+	else $(BIN)/python -m apt_uss s3 up --port $(S3_PORT); fi
+
+s3-down:
+	@test -x $(BIN)/python && $(BIN)/python -m apt_uss s3 down || true
+
+pipeline-run: setup s3-up
+	$(S3_ENV) $(BIN)/python -m pipelines.run_local --runner "$(RUNNER)" \
+	  --n-shot "$(N_SHOT)" --seed "$(SEED)" --epochs "$(EPOCHS)" --lr "$(LR)" --batch-size "$(BATCH_SIZE)" \
+	  --dataset "$(DATASET)" --dataset-uri "$(DATASET_URI)" --n-classes "$(N_CLASSES)" \
+	  --train-folds "$(TRAIN_FOLDS)" --test-folds "$(TEST_FOLDS)" --crop-seconds "$(CROP_SECONDS)" \
+	  --mix-rule "$(MIX_RULE)" --backbone "$(BACKBONE)" --sed-checkpoint-uri "$(SED_CHECKPOINT_URI)" \
+	  --separator-checkpoint-uri "$(SEPARATOR_CHECKPOINT_URI)" --backbone-seed "$(BACKBONE_SEED)" \
+	  --device "$(DEVICE)" --tracking-uri "$(TRACKING_URI)" --experiment "$(EXPERIMENT)" \
+	  --artifact-uri "$(ARTIFACT_URI)"
+
+pipeline-compile: setup
+	$(BIN)/python -m pipelines.compile --out $(PIPELINE_YAML)
+
+mlflow-ui: setup
+	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(APT_USS_HOME)/mlflow.db}" \
+	  --host 127.0.0.1 --port $(MLFLOW_PORT)
+
+clean: s3-down
+	rm -rf $(STATE) dist

@@ -1,0 +1,38 @@
+import os
+import socket
+
+import pytest
+
+from apt_uss import local_s3
+from apt_uss.data.dataset import fetch_dataset
+
+TEST_S3_PORT = int(os.environ.get("APT_USS_TEST_S3_PORT", "8633"))
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """A 3-class synthetic dataset in ESC-50's layout, made once per session."""
+    out = tmp_path_factory.mktemp("data") / "synthetic"
+    fetch_dataset("synthetic", out, n_classes=3, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real SeaweedFS S3 server on 127.0.0.1 with random keys; yields its environment."""
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", TEST_S3_PORT)) == 0:
+            pytest.fail(f"port {TEST_S3_PORT} is taken: set APT_USS_TEST_S3_PORT to a free port")
+    folder = tmp_path_factory.mktemp("s3")
+    env = local_s3.up(folder, port=TEST_S3_PORT)
+    yield env
+    local_s3.down(folder)
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """Point boto3 at the test server for the duration of one test."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    for key, value in s3_server.items():
+        monkeypatch.setenv(key, value)
+    return s3_server

@@ -1,0 +1,108 @@
+"""The whole KFP pipeline, run locally the way `make pipeline-run` runs it, on a tiny configuration."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+
+from apt_uss import storage
+from apt_uss.prompts import load_prompts
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--backbone", "tiny", "--n-classes", "3", "--epochs", "2", "--n-shot", "5"]
+
+
+def _run(args, env, timeout=600):
+    return subprocess.run([sys.executable, "-m", "pipelines.run_local", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def run_env(s3_env, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
+    env.update(s3_env, APT_USS_HOME=str(tmp_path / "state"))
+    return env
+
+
+@pytest.mark.slow
+def test_whole_pipeline_runs_tracks_and_uploads(run_env, s3_env, tmp_path, monkeypatch):
+    result = _run(TINY + ["--artifact-uri", "s3://apt-pipeline-test/runs"], run_env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "Per-class median SDR" in out
+    report = Path(out.split("Report:", 1)[1].split()[0])
+    run = json.loads((report / "run.json").read_text())
+    summary = json.loads((report / "summary.json").read_text())
+    # one printed row per class
+    for cls in ("tonal_00", "noise_01", "pulses_02"):
+        assert sum(line.split()[:1] == [cls] for line in out.splitlines()) == 1
+    # the MLflow run holds params, the stable headline metrics and the tables
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'state' / 'mlflow.db'}")
+    mlrun = client.get_run(run["mlflow_run_id"])
+    assert mlrun.data.params["n_shot"] == "5" and mlrun.data.params["dataset"] == "synthetic"
+    for name in ("sdr_baseline_pooled_median", "sdr_apt_pooled_median", "sdr_gain_pooled_median",
+                 "sdr_baseline_class_mean", "sdr_apt_class_mean", "sdr_gain_class_mean", "classes_improved"):
+        assert mlrun.data.metrics[name] == pytest.approx(summary[name])
+    assert len(client.get_metric_history(mlrun.info.run_id, "tune_loss")) == 2
+    logged = {a.path for a in client.list_artifacts(mlrun.info.run_id)}
+    assert {"prompts_initial.npz", "prompts_tuned.npz", "per_class.csv", "per_mixture.csv"} <= logged
+    # the prompts read back from SeaweedFS are the run's prompts
+    for key in s3_env:
+        monkeypatch.setenv(key, s3_env[key])
+    back, targets, names = load_prompts(storage.download(run["s3"]["prompts_tuned.npz"], tmp_path / "p.npz"))
+    local, _, _ = load_prompts(report / "prompts_tuned.npz")
+    initial, _, _ = load_prompts(report / "prompts_initial.npz")
+    np.testing.assert_array_equal(back, local)
+    assert back.shape == (3, 16) and list(names) == ["tonal_00", "noise_01", "pulses_02"]
+    assert not np.array_equal(back, initial)  # tuning moved the prompts
+
+
+@pytest.mark.slow
+def test_a_failing_step_fails_the_run_with_one_line(run_env, tmp_path):
+    empty = tmp_path / "not-esc50"
+    empty.mkdir()
+    result = _run(TINY + ["--dataset", "esc50", "--dataset-uri", str(empty)], run_env)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith("error: the pipeline failed")
+    assert "Inner task failed: 'fetch-dataset'" in result.stderr.splitlines()[-1]
+    assert "has no meta/esc50.csv" in result.stdout + result.stderr  # the task's own log
+    assert "Per-class" not in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--n-shot", "0"], "n_shot='0' is not valid"),
+    (["--n-shot", "25"], "n_shot=25 is larger than the 24 training clips"),
+    (["--n-shot", "five"], "n_shot='five' is not valid"),
+    (["--dataset", "audioset"], "dataset='audioset' is unknown: allowed are synthetic, esc50"),
+    (["--tracking-uri", "http://127.0.0.1:9"], "tracking URI http://127.0.0.1:9 does not answer"),
+])
+def test_bad_input_is_one_error_line_and_nonzero_exit(run_env, args, message):
+    result = _run(args, run_env, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1]
+    assert "Traceback" not in result.stderr
+
+
+def test_wrong_s3_keys_and_dead_endpoint_are_named(run_env):
+    bad_key = dict(run_env, AWS_SECRET_ACCESS_KEY="wrong-secret-123")
+    result = _run([], bad_key, timeout=120)
+    assert result.returncode == 2 and "rejected the credentials" in result.stderr
+    assert "wrong-secret-123" not in result.stderr + result.stdout
+    dead = dict(run_env, AWS_ENDPOINT_URL="http://127.0.0.1:9")
+    result = _run([], dead, timeout=120)
+    assert result.returncode == 2 and "S3 endpoint http://127.0.0.1:9 does not answer" in result.stderr
+
+
+def test_cli_step_reports_bad_input_in_one_line(tmp_path, tiny_dataset):
+    result = subprocess.run([sys.executable, "-m", "apt_uss", "split-folds", "--dataset-dir", str(tiny_dataset),
+                             "--n-shot", "-1", "--out", str(tmp_path / "s.csv")],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: n_shot='-1' is not valid: it must be at least 1, or 'full'"
+    assert not (tmp_path / "s.csv").exists()

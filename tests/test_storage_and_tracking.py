@@ -1,0 +1,71 @@
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from apt_uss import storage, tracking
+from apt_uss.errors import AptUssError
+from apt_uss.prompts import load_prompts, save_prompts
+
+
+def test_prompts_round_trip_through_seaweedfs(s3_env, tmp_path):
+    prompts = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
+    save_prompts(tmp_path / "p.npz", prompts, np.array([0, 1, 2]), np.array(["a", "b", "c"]))
+    storage.ensure_bucket("s3://apt-test/runs")
+    uris = storage.upload_run_files("s3://apt-test/runs", "run-1", {"prompts_tuned.npz": tmp_path / "p.npz"})
+    assert uris == {"prompts_tuned.npz": "s3://apt-test/runs/run-1/prompts_tuned.npz"}
+    got, targets, names = load_prompts(storage.download(uris["prompts_tuned.npz"], tmp_path / "back.npz"))
+    np.testing.assert_array_equal(got, prompts)
+    assert list(names) == ["a", "b", "c"]
+    manifest = json.loads(storage.download("s3://apt-test/runs/run-1/manifest.json", tmp_path / "m.json").read_text())
+    assert manifest["files"] == uris
+
+
+def test_wrong_secret_is_one_clear_error_without_the_secret(s3_env, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret-xyz")
+    with pytest.raises(AptUssError) as err:
+        storage.ensure_bucket("s3://apt-test")
+    assert "rejected the credentials" in str(err.value)
+    assert "not-the-secret-xyz" not in str(err.value) and s3_env["AWS_ACCESS_KEY_ID"] not in str(err.value)
+
+
+def test_unreachable_endpoint_is_named(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    with pytest.raises(AptUssError, match=r"S3 endpoint http://127.0.0.1:9 does not answer"):
+        storage.ensure_bucket("s3://apt-test")
+
+
+def test_bad_artifact_uri():
+    with pytest.raises(AptUssError, match="artifact_uri='bucket/x'"):
+        storage.parse_s3_uri("bucket/x")
+
+
+def test_run_is_logged_with_stable_metric_names(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    (tmp_path / "art").mkdir()
+    (tmp_path / "art" / "per_class.csv").write_text("target_class\n")
+    metrics = {"sdr_baseline_pooled_median": 1.0, "sdr_apt_pooled_median": 2.0, "classes_improved": 3}
+    loss = pd.DataFrame({"epoch": [0, 1], "loss": [0.5, 0.4]})
+    run_id = tracking.log_run(uri, "exp", "r1", {"n_shot": "5", "dataset": "synthetic", "seed": 0}, metrics,
+                              loss_history=loss, artifacts_dir=tmp_path / "art", tags={"n_shot": "5"})
+    run = mlflow.MlflowClient(uri).get_run(run_id)
+    assert run.data.metrics["sdr_apt_pooled_median"] == 2.0 and run.data.params["n_shot"] == "5"
+    assert run.data.tags["n_shot"] == "5" and run.info.status == "FINISHED"
+    history = mlflow.MlflowClient(uri).get_metric_history(run_id, "tune_loss")
+    assert [(m.step, m.value) for m in history] == [(0, 0.5), (1, 0.4)]
+    assert [a.path for a in mlflow.MlflowClient(uri).list_artifacts(run_id)] == ["per_class.csv"]
+    # artifacts live beside the sqlite store, not in the working directory
+    assert (tmp_path / "mlartifacts").is_dir()
+
+
+def test_tracking_uri_that_does_not_answer(monkeypatch):
+    with pytest.raises(AptUssError, match=r"tracking URI http://127.0.0.1:9 does not answer"):
+        tracking.check_tracking("http://127.0.0.1:9")
+
+
+def test_redact_hides_userinfo():
+    assert tracking.redact("https://bob:hunter2@mlflow.example/x") == "https://***@mlflow.example/x"
