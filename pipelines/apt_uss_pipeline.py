@@ -61,7 +61,8 @@ def apt_uss_pipeline(
         run_params={"n_shot": n_shot, "seed": seed, "epochs": epochs, "lr": lr, "batch_size": batch_size,
                     "dataset": dataset, "dataset_uri": dataset_uri, "n_classes": n_classes,
                     "train_folds": train_folds, "test_folds": test_folds, "crop_seconds": crop_seconds,
-                    "backbone_seed": backbone_seed},
+                    "backbone_seed": backbone_seed, "sed_checkpoint_uri": sed_checkpoint_uri,
+                    "separator_checkpoint_uri": separator_checkpoint_uri, "device": device},
         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=tracking_uri, experiment=experiment,
         artifact_uri=artifact_uri, **model_args,
     )

@@ -6,7 +6,6 @@ import json
 import logging
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
@@ -15,6 +14,7 @@ import soundfile as sf
 from ..atomic import atomic_path
 from ..errors import AptUssError
 from ..params import check_dataset
+from ..uris import local_path
 from . import synthetic
 
 log = logging.getLogger(__name__)
@@ -74,19 +74,6 @@ def _ingest_esc50_directory(source: Path, out: Path) -> pd.DataFrame:
     return meta
 
 
-def _local_source(dataset_uri: str) -> Path:
-    parsed = urlparse(dataset_uri)
-    if parsed.scheme in ("", "file"):
-        path = Path(parsed.path if parsed.scheme == "file" else dataset_uri).expanduser()
-        if not path.is_dir():
-            raise AptUssError(f"dataset_uri={dataset_uri!r} is not a directory in ESC-50's layout")
-        return path
-    raise AptUssError(
-        f"dataset_uri={dataset_uri!r} is not supported yet: give a local directory or file:// path "
-        "in ESC-50's layout (audio/*.wav, meta/esc50.csv)"
-    )
-
-
 def fetch_dataset(
     dataset: str, out_dir: str | Path, dataset_uri: str = "", n_classes: int = 10, seed: int = 0
 ) -> dict:
@@ -104,7 +91,7 @@ def fetch_dataset(
         else:
             if not dataset_uri:
                 raise AptUssError("dataset=esc50 needs dataset_uri: a local directory in ESC-50's layout")
-            meta = _ingest_esc50_directory(_local_source(dataset_uri), staged)
+            meta = _ingest_esc50_directory(local_path(dataset_uri, "dataset_uri", directory=True), staged)
             source = dataset_uri
         counts = meta.groupby(["category", "fold"]).size()
         manifest = {

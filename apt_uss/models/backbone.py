@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 from torch import nn
 
 from ..errors import AptUssError
+from ..uris import local_path
 from .config import BackboneConfig, get_config
 from .sed import SoundEventEncoder
 from .separator import QuerySeparator
@@ -31,19 +30,9 @@ class Backbone(nn.Module):
         return self
 
 
-def _local_path(uri: str) -> Path:
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        path = Path(parsed.path if parsed.scheme == "file" else uri).expanduser()
-        if not path.is_file():
-            raise AptUssError(f"checkpoint {uri!r} does not exist")
-        return path
-    raise AptUssError(f"checkpoint {uri!r}: only local paths and file:// URIs are supported so far")
-
-
 def load_state_dict_strict(module: nn.Module, uri: str, slot: str) -> None:
     """Load a plain or Lightning-style (``state_dict`` key) checkpoint; any mismatch is an error."""
-    path = _local_path(uri)
+    path = local_path(uri, f"{slot.lower()}_checkpoint_uri")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated or foreign files raise many different types
