@@ -16,6 +16,7 @@ LR          ?= 3e-4
 BATCH_SIZE  ?= 4
 DATASET     ?= synthetic
 DATASET_URI ?=
+DATASET_SHA256 ?=
 N_CLASSES   ?= 10
 TRAIN_FOLDS ?= 1,2,3
 TEST_FOLDS  ?= 4,5
@@ -81,7 +82,8 @@ s3-down:
 pipeline-run: setup s3-up
 	$(S3_ENV) $(BIN)/python -m pipelines.run_local --runner "$(RUNNER)" \
 	  --n-shot "$(N_SHOT)" --seed "$(SEED)" --epochs "$(EPOCHS)" --lr "$(LR)" --batch-size "$(BATCH_SIZE)" \
-	  --dataset "$(DATASET)" --dataset-uri "$(DATASET_URI)" --n-classes "$(N_CLASSES)" \
+	  --dataset "$(DATASET)" --dataset-uri "$(DATASET_URI)" \
+	  --dataset-sha256 "$(DATASET_SHA256)" --n-classes "$(N_CLASSES)" \
 	  --train-folds "$(TRAIN_FOLDS)" --test-folds "$(TEST_FOLDS)" --crop-seconds "$(CROP_SECONDS)" \
 	  --mix-rule "$(MIX_RULE)" --backbone "$(BACKBONE)" --sed-checkpoint-uri "$(SED_CHECKPOINT_URI)" \
 	  --separator-checkpoint-uri "$(SEPARATOR_CHECKPOINT_URI)" --backbone-seed "$(BACKBONE_SEED)" \

@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fetch-dataset", help="produce the dataset artifact (ESC-50 layout)")
     p.add_argument("--dataset", default="synthetic")
-    p.add_argument("--dataset-uri", default="")
+    p.add_argument("--dataset-uri", default="", help="esc50: archive (https, s3, file) or directory")
+    p.add_argument("--dataset-sha256", default="", help="expected sha256 of the archive")
     p.add_argument("--n-classes", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output dataset directory")
@@ -94,7 +95,8 @@ def _backbone(a) -> dict:
 def run(argv: list[str]) -> None:
     a = build_parser().parse_args(argv)
     if a.command == "fetch-dataset":
-        manifest = steps.fetch_dataset_step(a.dataset, a.out, a.dataset_uri, a.n_classes, a.seed)
+        manifest = steps.fetch_dataset_step(a.dataset, a.out, a.dataset_uri, a.n_classes, a.seed,
+                                            a.dataset_sha256)
         print(json.dumps({k: manifest[k] for k in ("dataset", "n_clips", "n_classes")}))
     elif a.command == "split-folds":
         steps.split_folds_step(a.dataset_dir, a.out, a.n_shot, a.seed, a.train_folds, a.test_folds)

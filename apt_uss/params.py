@@ -51,6 +51,14 @@ def check_dataset(name: str) -> str:
     return name
 
 
+def check_sha256(value: str) -> str:
+    """Empty (no checksum known) or 64 hex digits."""
+    text = str(value).strip().lower()
+    if text and (len(text) != 64 or any(c not in "0123456789abcdef" for c in text)):
+        raise AptUssError(f"dataset_sha256={value!r} is not valid: use 64 hex digits, or leave it empty")
+    return text
+
+
 def check_mix_rule(rule: str) -> str:
     if rule not in MIX_RULES:
         raise AptUssError(f"mix_rule={rule!r} is unknown: allowed are {', '.join(MIX_RULES)}")

@@ -33,8 +33,9 @@ MIXING = "mixing.json"
 
 
 def fetch_dataset_step(dataset: str, out_dataset: str, dataset_uri: str = "", n_classes: int = 10,
-                       seed: int = 0) -> dict:
-    return fetch_dataset(dataset, out_dataset, dataset_uri=dataset_uri, n_classes=n_classes, seed=seed)
+                       seed: int = 0, dataset_sha256: str = "") -> dict:
+    return fetch_dataset(dataset, out_dataset, dataset_uri=dataset_uri, n_classes=n_classes, seed=seed,
+                         dataset_sha256=dataset_sha256)
 
 
 def split_folds_step(dataset_dir: str, out_splits: str, n_shot="5", seed: int = 0,

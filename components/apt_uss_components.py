@@ -18,13 +18,15 @@ GPU_IMAGE = os.environ.get("APT_USS_GPU_IMAGE", "apt-uss-gpu:0.1.0")
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
-def fetch_dataset(dataset: str, dataset_uri: str, n_classes: int, seed: int, dataset_dir: Output[Dataset]):
+def fetch_dataset(dataset: str, dataset_uri: str, dataset_sha256: str, n_classes: int, seed: int,
+                  dataset_dir: Output[Dataset]):
     from apt_uss.logs import configure_logging
     from apt_uss.steps import fetch_dataset_step
 
     configure_logging()
-    manifest = fetch_dataset_step(dataset, dataset_dir.path, dataset_uri, n_classes, seed)
-    dataset_dir.metadata.update({k: manifest[k] for k in ("dataset", "source_uri", "n_clips", "n_classes")})
+    manifest = fetch_dataset_step(dataset, dataset_dir.path, dataset_uri, n_classes, seed, dataset_sha256)
+    dataset_dir.metadata.update({k: manifest[k] for k in ("dataset", "source_uri", "sha256", "n_clips",
+                                                          "n_classes", "n_silent")})
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)

@@ -24,6 +24,7 @@ def apt_uss_pipeline(
     batch_size: int = 4,
     dataset: str = "synthetic",
     dataset_uri: str = "",
+    dataset_sha256: str = "",
     n_classes: int = 10,
     train_folds: str = "1,2,3",
     test_folds: str = "4,5",
@@ -38,7 +39,8 @@ def apt_uss_pipeline(
     experiment: str = "apt-uss",
     artifact_uri: str = "s3://apt-uss/runs",
 ) -> dsl.Dataset:
-    fetched = fetch_dataset(dataset=dataset, dataset_uri=dataset_uri, n_classes=n_classes, seed=seed)
+    fetched = fetch_dataset(dataset=dataset, dataset_uri=dataset_uri, dataset_sha256=dataset_sha256,
+                            n_classes=n_classes, seed=seed)
     fetched.set_display_name("dataset fetch")
     split = split_folds(dataset_dir=fetched.output, n_shot=n_shot, seed=seed, train_folds=train_folds,
                         test_folds=test_folds)
@@ -59,7 +61,7 @@ def apt_uss_pipeline(
         dataset_dir=fetched.output, mixtures=mixed.output, initial_prompts=initial.outputs["prompts"],
         tuned_prompts=tuned.outputs["tuned_prompts"], loss=tuned.outputs["loss"],
         run_params={"n_shot": n_shot, "seed": seed, "epochs": epochs, "lr": lr, "batch_size": batch_size,
-                    "dataset": dataset, "dataset_uri": dataset_uri, "n_classes": n_classes,
+                    "dataset": dataset, "dataset_uri": dataset_uri, "dataset_sha256": dataset_sha256, "n_classes": n_classes,
                     "train_folds": train_folds, "test_folds": test_folds, "crop_seconds": crop_seconds,
                     "backbone_seed": backbone_seed, "sed_checkpoint_uri": sed_checkpoint_uri,
                     "separator_checkpoint_uri": separator_checkpoint_uri, "device": device},

@@ -26,6 +26,7 @@ from apt_uss.params import (
     check_dataset,
     check_mix_rule,
     check_positive,
+    check_sha256,
     parse_folds,
     parse_n_shot,
 )
@@ -54,6 +55,7 @@ def validate(params: dict) -> dict:
     """Check every user value up front; fill in the resolved tracking URI."""
     check_dataset(params["dataset"])
     check_mix_rule(params["mix_rule"])
+    check_sha256(params["dataset_sha256"])
     get_config(params["backbone"])
     for name in ("epochs", "batch_size"):
         check_positive(name, params[name], integer=True)

@@ -1,7 +1,7 @@
 import pytest
 
 from apt_uss.errors import AptUssError
-from apt_uss.params import check_dataset, parse_folds, parse_n_shot
+from apt_uss.params import check_dataset, check_sha256, parse_folds, parse_n_shot
 
 
 @pytest.mark.parametrize("value, expected", [("5", 5), (1, 1), (" 10 ", 10), ("full", None), ("FULL", None)])
@@ -19,6 +19,12 @@ def test_n_shot_rejects_bad_values_naming_them(value):
 def test_unknown_dataset_lists_the_allowed_names():
     with pytest.raises(AptUssError, match="'musdb'.*synthetic, esc50"):
         check_dataset("musdb")
+
+
+def test_sha256_must_be_64_hex_digits():
+    assert check_sha256("") == "" and check_sha256("AB" * 32) == "ab" * 32
+    with pytest.raises(AptUssError, match="dataset_sha256='abc'"):
+        check_sha256("abc")
 
 
 def test_folds_parse_and_reject_garbage():

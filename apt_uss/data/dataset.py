@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
+from collections import Counter
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
@@ -13,13 +16,15 @@ import soundfile as sf
 
 from ..atomic import atomic_path
 from ..errors import AptUssError
-from ..params import check_dataset
-from ..uris import local_path
+from ..params import check_dataset, check_sha256
 from . import synthetic
+from .archive import extract_archive
+from .audio import CONVERSION, SAMPLE_RATE, is_silent, read_audio, to_model_format
+from .download import cache_dir, fetch_uri, sha256_file
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 32000
+ESC50_URL = "https://github.com/karolpiczak/ESC-50/archive/master.zip"
 META = Path("meta") / "esc50.csv"
 MANIFEST = "dataset.json"
 REQUIRED_COLUMNS = ("filename", "fold", "target", "category")
@@ -33,6 +38,10 @@ def load_metadata(dataset_dir: str | Path) -> pd.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in meta.columns]
     if missing:
         raise AptUssError(f"{path} lacks column(s) {', '.join(missing)}: need {', '.join(REQUIRED_COLUMNS)}")
+    for column in ("fold", "target"):
+        if not pd.api.types.is_integer_dtype(meta[column]):
+            bad = meta.loc[pd.to_numeric(meta[column], errors="coerce").isna(), "filename"].head(3).tolist()
+            raise AptUssError(f"{path}: column {column!r} must hold integers (bad rows: {', '.join(map(str, bad))})")
     return meta
 
 
@@ -48,59 +57,87 @@ def read_clips(dataset_dir: str | Path, filenames) -> dict[str, np.ndarray]:
     return {name: read_clip(dataset_dir, name) for name in dict.fromkeys(filenames)}
 
 
-def _ingest_esc50_directory(source: Path, out: Path) -> pd.DataFrame:
-    import torch
-    import torchaudio.functional as AF
+def find_esc50_root(folder: Path) -> Path:
+    """The folder holding ``meta/esc50.csv``: ``folder`` itself or one or two levels down (archives add one)."""
+    for candidate in [folder, *sorted(folder.glob("*/")), *sorted(folder.glob("*/*/"))]:
+        if (candidate / META).is_file():
+            return candidate
+    raise AptUssError(f"no {META} found in {folder} or the two levels below: expected ESC-50's layout")
 
+
+def _ingest_esc50_directory(source: Path, out: Path) -> tuple[pd.DataFrame, dict]:
     meta = load_metadata(source)
     (out / "audio").mkdir(parents=True)
     (out / "meta").mkdir(parents=True)
+    rates, silent = Counter(), []
     started = time.monotonic()
     for i, name in enumerate(meta["filename"], 1):
         path = source / "audio" / name
         if not path.is_file():
             raise AptUssError(f"{source / META} lists {name}, but {path} does not exist")
-        try:
-            audio, sr = sf.read(path, dtype="float32", always_2d=True)
-        except RuntimeError as exc:
-            raise AptUssError(f"{path} is not readable audio: {exc}") from None
-        mono = torch.from_numpy(audio.mean(axis=1))
-        if sr != SAMPLE_RATE:
-            mono = AF.resample(mono, sr, SAMPLE_RATE)  # windowed-sinc, anti-aliased
-        sf.write(out / "audio" / name, mono.numpy(), SAMPLE_RATE, subtype="FLOAT")
+        audio, sr = read_audio(path)
+        rates[f"{sr} Hz x {audio.shape[1]} ch"] += 1
+        mono = to_model_format(audio, sr)
+        if is_silent(mono):
+            silent.append(name)
+        sf.write(out / "audio" / name, mono, SAMPLE_RATE, subtype="FLOAT")
         if i % 100 == 0 or i == len(meta):
             log.info("ingest: %d/%d clips (%.1f clips/s)", i, len(meta), i / (time.monotonic() - started))
+    meta["silent"] = meta["filename"].isin(silent)
     meta.to_csv(out / META, index=False)
-    return meta
+    if silent:
+        log.warning("%d silent clip(s) kept out of training and test targets: %s", len(silent), ", ".join(silent[:5]))
+    return meta, {"source_formats": dict(sorted(rates.items())), "silent_clips": silent}
 
 
-def fetch_dataset(
-    dataset: str, out_dir: str | Path, dataset_uri: str = "", n_classes: int = 10, seed: int = 0
-) -> dict:
+def _ingest_esc50(uri: str, sha256: str, staged: Path) -> tuple[pd.DataFrame, dict]:
+    parsed = urlparse(uri)
+    local = Path(parsed.path if parsed.scheme == "file" else uri).expanduser()
+    if parsed.scheme in ("", "file") and local.is_dir():
+        meta, info = _ingest_esc50_directory(find_esc50_root(local), staged)
+        return meta, dict(info, sha256=None)
+    archive = fetch_uri(uri, sha256=sha256, what="dataset_uri")
+    digest = sha256 or sha256_file(archive)
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="extract-", dir=cache) as tmp:
+        extract_archive(archive, tmp)
+        meta, info = _ingest_esc50_directory(find_esc50_root(Path(tmp)), staged)
+    return meta, dict(info, sha256=digest.lower())
+
+
+def fetch_dataset(dataset: str, out_dir: str | Path, dataset_uri: str = "", n_classes: int = 10,
+                  seed: int = 0, dataset_sha256: str = "") -> dict:
     """Produce the dataset artifact at ``out_dir`` and return its manifest.
 
-    ``synthetic`` generates the seeded ESC-50-shaped set; ``esc50`` ingests a local copy in
-    ESC-50's layout, converting audio to 32 kHz mono.
+    ``synthetic`` generates the seeded ESC-50-shaped set. ``esc50`` ingests ESC-50 (by
+    default the official archive; else ``dataset_uri``: an https/s3/file archive or a
+    local directory in ESC-50's layout), converting audio once to 32 kHz mono float.
     """
     check_dataset(dataset)
+    dataset_sha256 = check_sha256(dataset_sha256)
     with atomic_path(out_dir) as staged:
         if dataset == "synthetic":
             staged.mkdir(parents=True)
             meta = synthetic.write_synthetic_dataset(staged, n_classes=n_classes, seed=seed)
             source = f"synthetic://?n_classes={n_classes}&seed={seed}"
+            info = {"sha256": None, "source_formats": {f"{SAMPLE_RATE} Hz x 1 ch": len(meta)}, "silent_clips": []}
         else:
-            if not dataset_uri:
-                raise AptUssError("dataset=esc50 needs dataset_uri: a local directory in ESC-50's layout")
-            meta = _ingest_esc50_directory(local_path(dataset_uri, "dataset_uri", directory=True), staged)
-            source = dataset_uri
+            source = dataset_uri or ESC50_URL
+            meta, info = _ingest_esc50(source, dataset_sha256, staged)
         counts = meta.groupby(["category", "fold"]).size()
         manifest = {
             "dataset": dataset,
             "source_uri": source,
+            "sha256": info["sha256"],
             "sample_rate": SAMPLE_RATE,
             "channels": 1,
+            "conversion": CONVERSION,
+            "source_formats": info["source_formats"],
             "n_clips": int(len(meta)),
             "n_classes": int(meta["target"].nunique()),
+            "n_silent": len(info["silent_clips"]),
+            "silent_clips": info["silent_clips"],
             "clips_per_class_and_fold": {
                 cat: {str(f): int(n) for f, n in counts[cat].items()} for cat in sorted(meta["category"].unique())
             },

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
 from ..errors import AptUssError
+
+log = logging.getLogger(__name__)
 
 
 def class_table(meta: pd.DataFrame) -> pd.DataFrame:
@@ -30,6 +34,10 @@ def split_folds(
     10-shot set. ``n_shot=None`` keeps every training clip. The test set does not depend
     on ``n_shot``.
     """
+    if "silent" in meta.columns and meta["silent"].any():
+        # A silent clip gives no class evidence as a query and no SDR as a target.
+        log.warning("split: leaving out %d silent clip(s)", int(meta["silent"].sum()))
+        meta = meta[~meta["silent"].astype(bool)]
     overlap = set(train_folds) & set(test_folds)
     if overlap:
         raise AptUssError(f"folds {sorted(overlap)} are both train and test folds: they must be disjoint")
