@@ -106,3 +106,37 @@ def test_cli_step_reports_bad_input_in_one_line(tmp_path, tiny_dataset):
     assert result.returncode == 2
     assert result.stderr.strip() == "error: n_shot='-1' is not valid: it must be at least 1, or 'full'"
     assert not (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.slow
+def test_pipeline_on_an_esc50_archive_served_over_https_like_url(run_env, tmp_path):
+    """fetch (download + checksum + extract + convert), split and mixtures on ESC-50's layout, in the DAG."""
+    import functools
+    import hashlib
+    import http.server
+    import threading
+
+    from test_dataset_ingest import _mini_esc50, _zip_dir
+
+    _mini_esc50(tmp_path / "src")
+    served = tmp_path / "www"
+    served.mkdir()
+    archive = _zip_dir(tmp_path / "src", served / "ESC-50-master.zip")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = dict(run_env, APT_USS_CACHE=str(tmp_path / "cache"))
+        uri = f"http://127.0.0.1:{server.server_address[1]}/ESC-50-master.zip"
+        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+        result = _run(["--backbone", "tiny", "--epochs", "2", "--n-shot", "1", "--dataset", "esc50",
+                       "--dataset-uri", uri, "--dataset-sha256", digest, "--artifact-uri", ""], env)
+    finally:
+        server.shutdown()
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = Path(result.stdout.split("Report:", 1)[1].split()[0])
+    per_mixture = (report / "per_mixture.csv").read_text().splitlines()
+    assert len(per_mixture) == 1 + 4  # 2 classes x 2 test clips (folds 4, 5), each the target once
+    assert {line.split(",")[1] for line in per_mixture[1:]} == {"dog", "rain"}
+    assert (tmp_path / "cache" / "sha256" / digest / "ESC-50-master.zip").is_file()
