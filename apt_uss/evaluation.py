@@ -48,18 +48,25 @@ def evaluate_prompts(
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
         pairs = [render_mixture(r, clips, mix_rule) for r in batch]
-        mix = np.stack([p[0] for p in pairs])
-        ref = np.stack([p[1] for p in pairs])
-        index = [row_of_target[int(r.target)] for r in batch]
-        estimates = {name: separate(separator, mix, table[index], device) for name, table in prompts.items()}
+        if len({len(p[0]) for p in pairs}) > 1:  # clips of different lengths: one at a time
+            estimates = [{name: separate(separator, p[0][None], table[[row_of_target[int(r.target)]]], device)[0]
+                          for name, table in prompts.items()} for p, r in zip(pairs, batch)]
+            estimates = {name: [e[name] for e in estimates] for name in prompts}
+        else:
+            mix = np.stack([p[0] for p in pairs])
+            index = [row_of_target[int(r.target)] for r in batch]
+            estimates = {name: separate(separator, mix, table[index], device) for name, table in prompts.items()}
         for i, r in enumerate(batch):
+            mixture, ref = pairs[i]
             rec = {"mixture_id": r.mixture_id, "target_class": r.target_class,
                    "interferer_class": r.interferer_class, "target_file": r.target_file,
                    "interferer_file": r.interferer_file,
-                   "sdr_plain_mixture": plain_sdr(ref[i], mix[i])}
+                   "sdr_plain_mixture": plain_sdr(ref, mixture)}
+            if hasattr(r, "track"):
+                rec.update(track=r.track, segment_offset=int(r.target_offset))
             for name, est in estimates.items():
-                rec[f"sdr_{name}"] = bss_sdr(ref[i], est[i])
-                rec[f"sdr_plain_{name}"] = plain_sdr(ref[i], est[i])
+                rec[f"sdr_{name}"] = bss_sdr(ref, est[i])
+                rec[f"sdr_plain_{name}"] = plain_sdr(ref, est[i])
             records.append(rec)
         done = len(records)
         if done // 16 == (done - len(batch)) // 16 and done != len(rows):

@@ -31,6 +31,17 @@ def plain_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     return float(10 * np.log10(num / max(den, 1e-20)))
 
 
+def per_track_medians(per_mixture: pd.DataFrame) -> pd.DataFrame:
+    """For segment-wise tables (MUSDB18), the median over each track's segments per stem; else unchanged.
+
+    This is the reference protocol's first step; medians over tracks follow.
+    """
+    if "track" not in per_mixture.columns:
+        return per_mixture
+    sdr = [c for c in per_mixture.columns if c.startswith("sdr_")]
+    return per_mixture.groupby(["target_class", "track"], sort=True)[sdr].median().reset_index()
+
+
 def median_sdr_by_class(per_mixture: pd.DataFrame) -> pd.DataFrame:
     """Median SDR of each target class for baseline and APT, and the gain, sorted by gain."""
     grouped = per_mixture.groupby("target_class", sort=True)

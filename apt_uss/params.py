@@ -5,7 +5,7 @@ from __future__ import annotations
 from .errors import AptUssError
 
 FULL = "full"
-DATASETS = ("synthetic", "esc50")
+DATASETS = ("synthetic", "esc50", "musdb18")
 MIX_RULES = ("energy_match", "sum")
 
 

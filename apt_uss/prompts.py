@@ -40,16 +40,19 @@ def clip_segments(audio: np.ndarray, segment: int) -> np.ndarray:
 
 
 @torch.inference_mode()
-def embed_clips(sed, clips: dict[str, np.ndarray], sample_rate: int, device="cpu") -> dict[str, np.ndarray]:
-    """Per-clip embedding: mean of the SED embeddings of its loud 2-s segments."""
+def embed_clips(sed, clips, total: int, sample_rate: int, device="cpu") -> dict[str, np.ndarray]:
+    """Per-clip embedding: mean of the SED embeddings of its loud 2-s segments.
+
+    ``clips`` yields (name, audio) pairs, so long recordings are read one at a time.
+    """
     segment = int(SEGMENT_SECONDS * sample_rate)
     out = {}
     started = time.monotonic()
-    for i, (name, audio) in enumerate(clips.items(), 1):
+    for i, (name, audio) in enumerate(clips, 1):
         segs = torch.from_numpy(clip_segments(audio, segment)).to(device)
-        out[name] = sed(segs)["latent_output"].mean(dim=0).float().cpu().numpy()
-        if i % 50 == 0 or i == len(clips):
-            log.info("embeddings: %d/%d clips (%.1f clips/s)", i, len(clips), i / (time.monotonic() - started))
+        out[name] = torch.cat([sed(part)["latent_output"] for part in segs.split(64)]).mean(dim=0).float().cpu().numpy()
+        if i % 50 == 0 or i == total:
+            log.info("embeddings: %d/%d clips (%.1f clips/s)", i, total, i / (time.monotonic() - started))
     return out
 
 

@@ -15,13 +15,16 @@ import pandas as pd
 import soundfile as sf
 
 from .atomic import atomic_path
-from .data.dataset import SAMPLE_RATE, fetch_dataset, load_metadata, read_clips
+from .data.audio import SAMPLE_RATE
+from .data.clips import ClipStore, read_clip
+from .data.dataset import fetch_dataset, is_musdb, load_metadata
 from .data.folds import split_folds
 from .data.mixtures import simulate_mixtures
+from .data.musdb import simulate_stem_mixtures, split_tracks
 from .device import resolve_device, use_available_cores
 from .errors import AptUssError
 from .evaluation import evaluate_prompts
-from .metrics import median_sdr_by_class, summarise
+from .metrics import median_sdr_by_class, per_track_medians, summarise
 from .models import load_backbone
 from .params import check_mix_rule, check_positive, parse_folds, parse_n_shot
 from .prompts import embed_clips, initial_prompts, load_prompts, save_embeddings, save_prompts
@@ -32,6 +35,14 @@ log = logging.getLogger(__name__)
 MIXING = "mixing.json"
 
 
+def _clip_store(dataset_dir: str, mixtures: pd.DataFrame) -> ClipStore:
+    """Short event clips are loaded once; minutes-long tracks (rows with their own mixture) are read per segment."""
+    store = ClipStore(dataset_dir)
+    if "mixture_file" not in mixtures.columns:
+        store.preload(pd.concat([mixtures["target_file"], mixtures["interferer_file"]]))
+    return store
+
+
 def fetch_dataset_step(dataset: str, out_dataset: str, dataset_uri: str = "", n_classes: int = 10,
                        seed: int = 0, dataset_sha256: str = "") -> dict:
     return fetch_dataset(dataset, out_dataset, dataset_uri=dataset_uri, n_classes=n_classes, seed=seed,
@@ -40,8 +51,12 @@ def fetch_dataset_step(dataset: str, out_dataset: str, dataset_uri: str = "", n_
 
 def split_folds_step(dataset_dir: str, out_splits: str, n_shot="5", seed: int = 0,
                      train_folds="1,2,3", test_folds="4,5") -> pd.DataFrame:
-    splits = split_folds(load_metadata(dataset_dir), parse_n_shot(n_shot), int(seed),
-                         parse_folds(train_folds, "train_folds"), parse_folds(test_folds, "test_folds"))
+    meta = load_metadata(dataset_dir)
+    if is_musdb(meta):  # the official train/test split; n_shot counts training tracks
+        splits = split_tracks(meta, parse_n_shot(n_shot), int(seed))
+    else:
+        splits = split_folds(meta, parse_n_shot(n_shot), int(seed),
+                             parse_folds(train_folds, "train_folds"), parse_folds(test_folds, "test_folds"))
     with atomic_path(out_splits) as tmp:
         splits.to_csv(tmp, index=False)
     counts = splits.groupby("split").size().to_dict()
@@ -54,10 +69,13 @@ def simulate_mixtures_step(dataset_dir: str, splits_path: str, out_mixtures: str
     check_mix_rule(mix_rule)
     check_positive("epochs", epochs, integer=True)
     check_positive("crop_seconds", crop_seconds)
-    splits = pd.read_csv(splits_path)
-    lengths = {f: sf.info(Path(dataset_dir) / "audio" / f).frames for f in splits["filename"]}
+    splits = pd.read_csv(splits_path, keep_default_na=False)
     crop = int(round(crop_seconds * SAMPLE_RATE))
-    train_mix, test_mix = simulate_mixtures(splits, lengths, int(seed), int(epochs), crop)
+    if is_musdb(splits):
+        train_mix, test_mix = simulate_stem_mixtures(splits, int(seed), int(epochs), crop)
+    else:
+        lengths = {f: sf.info(Path(dataset_dir) / "audio" / f).frames for f in splits["filename"]}
+        train_mix, test_mix = simulate_mixtures(splits, lengths, int(seed), int(epochs), crop)
     info = {"mix_rule": mix_rule, "seed": int(seed), "epochs": int(epochs), "crop_samples": crop,
             "sample_rate": SAMPLE_RATE, "n_train_per_epoch": int(len(train_mix) // max(int(epochs), 1)),
             "n_test": int(len(test_mix))}
@@ -76,9 +94,10 @@ def init_prompts_step(dataset_dir: str, splits_path: str, out_prompts: str, out_
     use_available_cores()
     dev = resolve_device(device)
     model = load_backbone(backbone, sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed).to(dev)
-    splits = pd.read_csv(splits_path)
+    splits = pd.read_csv(splits_path, keep_default_na=False)
     train = splits[splits["split"] == "train"]
-    embeddings = embed_clips(model.sed, read_clips(dataset_dir, train["filename"]), SAMPLE_RATE, dev)
+    clips = ((name, read_clip(dataset_dir, name)) for name in train["filename"])
+    embeddings = embed_clips(model.sed, clips, len(train), SAMPLE_RATE, dev)
     prompts, targets, names = initial_prompts(train, embeddings)
     save_prompts(out_prompts, prompts, targets, names)
     save_embeddings(out_embeddings, embeddings, train)
@@ -95,10 +114,10 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
     use_available_cores()
     dev = resolve_device(device)
     info = json.loads((Path(mixtures_dir) / MIXING).read_text())
-    train_mix = pd.read_csv(Path(mixtures_dir) / "train_mixtures.csv")
+    train_mix = pd.read_csv(Path(mixtures_dir) / "train_mixtures.csv", keep_default_na=False)
     initial, targets, names = load_prompts(prompts_path)
     model = load_backbone(backbone, sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed)
-    clips = read_clips(dataset_dir, pd.concat([train_mix["target_file"], train_mix["interferer_file"]]))
+    clips = _clip_store(dataset_dir, train_mix)
     log.info("tuning %d prompts on %s: %d mixtures, lr %g, batch %d", len(initial), dev, len(train_mix), lr, batch_size)
     tuned, history = tune_prompts(model.separator, initial, targets, train_mix, clips, info["mix_rule"],
                                   info["crop_samples"], lr=float(lr), batch_size=int(batch_size), device=dev)
@@ -127,17 +146,18 @@ def evaluate_step(dataset_dir: str, mixtures_dir: str, initial_prompts_path: str
     if artifact_uri:
         storage.ensure_bucket(artifact_uri)
     info = json.loads((Path(mixtures_dir) / MIXING).read_text())
-    test_mix = pd.read_csv(Path(mixtures_dir) / "test_mixtures.csv")
+    test_mix = pd.read_csv(Path(mixtures_dir) / "test_mixtures.csv", keep_default_na=False)
     baseline, targets, names = load_prompts(initial_prompts_path)
     tuned, tuned_targets, _ = load_prompts(tuned_prompts_path)
     if list(targets) != list(tuned_targets):
         raise AptUssError(f"{tuned_prompts_path} and {initial_prompts_path} cover different classes")
     model = load_backbone(backbone, sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed)
-    clips = read_clips(dataset_dir, pd.concat([test_mix["target_file"], test_mix["interferer_file"]]))
+    clips = _clip_store(dataset_dir, test_mix)
     per_mixture = evaluate_prompts(model.separator, test_mix, clips, {"baseline": baseline, "apt": tuned},
                                    targets, info["mix_rule"], device=dev)
-    per_class = median_sdr_by_class(per_mixture)
-    summary = summarise(per_mixture, per_class)
+    units = per_track_medians(per_mixture)
+    per_class = median_sdr_by_class(units)
+    summary = summarise(units, per_class)
     loss = pd.read_csv(loss_path)
     with atomic_path(out_report) as tmp:
         tmp.mkdir()

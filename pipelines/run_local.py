@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from apt_uss import storage, tracking
-from apt_uss.data import synthetic
+from apt_uss.data import musdb, synthetic
 from apt_uss.errors import AptUssError
 from apt_uss.logs import configure_logging
 from apt_uss.models import get_config
@@ -64,13 +64,15 @@ def validate(params: dict) -> dict:
     n_shot = parse_n_shot(params["n_shot"])
     train_folds = parse_folds(params["train_folds"], "train_folds")
     parse_folds(params["test_folds"], "test_folds")
-    if params["dataset"] in ("synthetic", "esc50") and n_shot is not None:
-        # ESC-50's shape (and the synthetic set's): 8 clips per class in each fold.
-        limit = synthetic.CLIPS_PER_FOLD * len(train_folds)
+    if n_shot is not None:
+        if params["dataset"] == "musdb18":
+            limit, what = musdb.OFFICIAL_TRACKS["train"], "training tracks"
+        else:  # ESC-50's shape (and the synthetic set's): 8 clips per class in each fold
+            limit, what = synthetic.CLIPS_PER_FOLD * len(train_folds), "training clips per class"
         if n_shot > limit:
             raise AptUssError(
-                f"n_shot={params['n_shot']} is larger than the {limit} training clips per class of "
-                f"{params['dataset']} (folds {params['train_folds']}): use 1 to {limit} or 'full'"
+                f"n_shot={params['n_shot']} is larger than the {limit} {what} of "
+                f"{params['dataset']}: use 1 to {limit} or 'full'"
             )
     params = dict(params, n_shot=str(params["n_shot"]).strip().lower())
     params["tracking_uri"] = tracking.resolve_tracking_uri(params["tracking_uri"])

@@ -1,6 +1,5 @@
 import hashlib
 import json
-import shutil
 import zipfile
 
 import numpy as np
@@ -8,7 +7,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from apt_uss.data.dataset import ESC50_URL, fetch_dataset, load_metadata, read_clip
+from apt_uss.data.clips import read_clip
+from apt_uss.data.dataset import ESC50_URL, fetch_dataset, load_metadata
 from apt_uss.data.folds import split_folds
 from apt_uss.errors import AptUssError
 

@@ -1,6 +1,5 @@
 import hashlib
 import http.server
-import io
 import tarfile
 import threading
 import zipfile

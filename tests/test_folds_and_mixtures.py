@@ -1,5 +1,4 @@
 import numpy as np
-import pandas as pd
 import pytest
 
 from apt_uss.data.dataset import load_metadata

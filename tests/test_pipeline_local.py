@@ -8,6 +8,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 
 from apt_uss import storage
@@ -70,13 +71,14 @@ def test_a_failing_step_fails_the_run_with_one_line(run_env, tmp_path):
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith("error: the pipeline failed")
     assert "Inner task failed: 'fetch-dataset'" in result.stderr.splitlines()[-1]
-    assert "has no meta/esc50.csv" in result.stdout + result.stderr  # the task's own log
+    assert "no meta/esc50.csv found in" in result.stdout + result.stderr  # the task's own log
     assert "Per-class" not in result.stdout
 
 
 @pytest.mark.parametrize("args, message", [
     (["--n-shot", "0"], "n_shot='0' is not valid"),
-    (["--n-shot", "25"], "n_shot=25 is larger than the 24 training clips"),
+    (["--n-shot", "25"], "n_shot=25 is larger than the 24 training clips per class of synthetic"),
+    (["--n-shot", "101", "--dataset", "musdb18"], "n_shot=101 is larger than the 100 training tracks"),
     (["--n-shot", "five"], "n_shot='five' is not valid"),
     (["--dataset", "audioset"], "dataset='audioset' is unknown: allowed are synthetic, esc50"),
     (["--tracking-uri", "http://127.0.0.1:9"], "tracking URI http://127.0.0.1:9 does not answer"),
@@ -140,3 +142,28 @@ def test_pipeline_on_an_esc50_archive_served_over_https_like_url(run_env, tmp_pa
     assert len(per_mixture) == 1 + 4  # 2 classes x 2 test clips (folds 4, 5), each the target once
     assert {line.split(",")[1] for line in per_mixture[1:]} == {"dog", "rain"}
     assert (tmp_path / "cache" / "sha256" / digest / "ESC-50-master.zip").is_file()
+
+
+@pytest.mark.slow
+def test_pipeline_on_a_musdb18_hq_archive(run_env, tmp_path):
+    """MUSDB18-HQ layout as a tar.gz: stems against the track's own mixture, per-track medians, in the DAG."""
+    import tarfile
+
+    from test_musdb import make_musdb_hq
+
+    root = make_musdb_hq(tmp_path / "src" / "musdb18hq")
+    archive = tmp_path / "musdb18hq.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(root, arcname="musdb18hq")
+    env = dict(run_env, APT_USS_CACHE=str(tmp_path / "cache"))
+    result = _run(["--backbone", "tiny", "--epochs", "1", "--n-shot", "2", "--dataset", "musdb18",
+                   "--dataset-uri", archive.as_uri(), "--artifact-uri", ""], env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = Path(result.stdout.split("Report:", 1)[1].split()[0])
+    per_class = pd.read_csv(report / "per_class.csv")
+    assert sorted(per_class["target_class"]) == ["bass", "drums", "other", "vocals"]
+    # medians over tracks: 2 test tracks per stem, 1 for vocals (the instrumental has none)
+    assert dict(zip(per_class["target_class"], per_class["n_mixtures"])) == {
+        "bass": 2, "drums": 2, "other": 2, "vocals": 1}
+    per_mixture = pd.read_csv(report / "per_mixture.csv")
+    assert len(per_mixture) == 7 * 2 and per_mixture["track"].nunique() == 2

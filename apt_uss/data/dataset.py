@@ -10,14 +10,13 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlparse
 
-import numpy as np
 import pandas as pd
 import soundfile as sf
 
 from ..atomic import atomic_path
 from ..errors import AptUssError
 from ..params import check_dataset, check_sha256
-from . import synthetic
+from . import musdb, synthetic
 from .archive import extract_archive
 from .audio import CONVERSION, SAMPLE_RATE, is_silent, read_audio, to_model_format
 from .download import cache_dir, fetch_uri, sha256_file
@@ -30,7 +29,14 @@ MANIFEST = "dataset.json"
 REQUIRED_COLUMNS = ("filename", "fold", "target", "category")
 
 
+def is_musdb(meta: pd.DataFrame) -> bool:
+    """Stem datasets carry each example's own mixture; event datasets are mixed from pairs."""
+    return "mixture" in meta.columns
+
+
 def load_metadata(dataset_dir: str | Path) -> pd.DataFrame:
+    if (Path(dataset_dir) / musdb.META).is_file():
+        return pd.read_csv(Path(dataset_dir) / musdb.META, keep_default_na=False)
     path = Path(dataset_dir) / META
     if not path.is_file():
         raise AptUssError(f"dataset at {dataset_dir} has no {META}: expected ESC-50's layout")
@@ -43,18 +49,6 @@ def load_metadata(dataset_dir: str | Path) -> pd.DataFrame:
             bad = meta.loc[pd.to_numeric(meta[column], errors="coerce").isna(), "filename"].head(3).tolist()
             raise AptUssError(f"{path}: column {column!r} must hold integers (bad rows: {', '.join(map(str, bad))})")
     return meta
-
-
-def read_clip(dataset_dir: str | Path, filename: str) -> np.ndarray:
-    """Read one ingested clip: 32 kHz mono float32."""
-    audio, sr = sf.read(Path(dataset_dir) / "audio" / filename, dtype="float32", always_2d=True)
-    if sr != SAMPLE_RATE:
-        raise AptUssError(f"{filename} is at {sr} Hz: the dataset artifact must be ingested at {SAMPLE_RATE} Hz")
-    return audio.mean(axis=1)
-
-
-def read_clips(dataset_dir: str | Path, filenames) -> dict[str, np.ndarray]:
-    return {name: read_clip(dataset_dir, name) for name in dict.fromkeys(filenames)}
 
 
 def find_esc50_root(folder: Path) -> Path:
@@ -90,11 +84,12 @@ def _ingest_esc50_directory(source: Path, out: Path) -> tuple[pd.DataFrame, dict
     return meta, {"source_formats": dict(sorted(rates.items())), "silent_clips": silent}
 
 
-def _ingest_esc50(uri: str, sha256: str, staged: Path) -> tuple[pd.DataFrame, dict]:
+def _ingest(uri: str, sha256: str, staged: Path, find_root, ingest) -> tuple[pd.DataFrame, dict]:
+    """Ingest from a local directory, or from an archive fetched by URI and extracted safely."""
     parsed = urlparse(uri)
     local = Path(parsed.path if parsed.scheme == "file" else uri).expanduser()
     if parsed.scheme in ("", "file") and local.is_dir():
-        meta, info = _ingest_esc50_directory(find_esc50_root(local), staged)
+        meta, info = ingest(find_root(local), staged)
         return meta, dict(info, sha256=None)
     archive = fetch_uri(uri, sha256=sha256, what="dataset_uri")
     digest = sha256 or sha256_file(archive)
@@ -102,7 +97,7 @@ def _ingest_esc50(uri: str, sha256: str, staged: Path) -> tuple[pd.DataFrame, di
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="extract-", dir=cache) as tmp:
         extract_archive(archive, tmp)
-        meta, info = _ingest_esc50_directory(find_esc50_root(Path(tmp)), staged)
+        meta, info = ingest(find_root(Path(tmp)), staged)
     return meta, dict(info, sha256=digest.lower())
 
 
@@ -112,7 +107,8 @@ def fetch_dataset(dataset: str, out_dir: str | Path, dataset_uri: str = "", n_cl
 
     ``synthetic`` generates the seeded ESC-50-shaped set. ``esc50`` ingests ESC-50 (by
     default the official archive; else ``dataset_uri``: an https/s3/file archive or a
-    local directory in ESC-50's layout), converting audio once to 32 kHz mono float.
+    local directory in ESC-50's layout). ``musdb18`` ingests MUSDB18 (.stem.mp4) or
+    MUSDB18-HQ (wav) from ``dataset_uri``. Audio is converted once to 32 kHz mono float.
     """
     check_dataset(dataset)
     dataset_sha256 = check_sha256(dataset_sha256)
@@ -122,10 +118,17 @@ def fetch_dataset(dataset: str, out_dir: str | Path, dataset_uri: str = "", n_cl
             meta = synthetic.write_synthetic_dataset(staged, n_classes=n_classes, seed=seed)
             source = f"synthetic://?n_classes={n_classes}&seed={seed}"
             info = {"sha256": None, "source_formats": {f"{SAMPLE_RATE} Hz x 1 ch": len(meta)}, "silent_clips": []}
-        else:
+        elif dataset == "esc50":
             source = dataset_uri or ESC50_URL
-            meta, info = _ingest_esc50(source, dataset_sha256, staged)
-        counts = meta.groupby(["category", "fold"]).size()
+            meta, info = _ingest(source, dataset_sha256, staged, find_esc50_root, _ingest_esc50_directory)
+        else:
+            if not dataset_uri:
+                raise AptUssError("dataset=musdb18 needs dataset_uri: a MUSDB18 or MUSDB18-HQ root folder "
+                                  "or archive (https://, s3://, file://); MUSDB18 is not freely downloadable")
+            source = dataset_uri
+            meta, info = _ingest(source, dataset_sha256, staged, musdb.find_musdb_root, musdb.ingest_musdb)
+        part = "subset" if is_musdb(meta) else "fold"
+        counts = meta.groupby(["category", part]).size()
         manifest = {
             "dataset": dataset,
             "source_uri": source,
@@ -137,8 +140,9 @@ def fetch_dataset(dataset: str, out_dir: str | Path, dataset_uri: str = "", n_cl
             "n_clips": int(len(meta)),
             "n_classes": int(meta["target"].nunique()),
             "n_silent": len(info["silent_clips"]),
+            **({"tracks": info["tracks"], "layout": info["layout"]} if "tracks" in info else {}),
             "silent_clips": info["silent_clips"],
-            "clips_per_class_and_fold": {
+            f"clips_per_class_and_{part}": {
                 cat: {str(f): int(n) for f, n in counts[cat].items()} for cat in sorted(meta["category"].unique())
             },
         }

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..errors import AptUssError
 from ..params import check_mix_rule
+from .clips import as_store
 
 ENERGY_RATIO_BOUNDS = (0.02, 50.0)
 
@@ -89,20 +90,20 @@ def mix(target: np.ndarray, interferer: np.ndarray, rule: str) -> np.ndarray:
     return (target + interferer).astype(np.float32)
 
 
-def crop(signal: np.ndarray, offset: int, length: int | None) -> np.ndarray:
-    """``length`` samples from ``offset``; zero-padded if the clip is shorter."""
-    if length is None:
-        return signal
-    out = signal[offset : offset + length]
-    if len(out) < length:
-        out = np.pad(out, (0, length - len(out)))
-    return out
+def render_mixture(row, clips, rule: str, length: int | None = None):
+    """(mixture, target) for one row of a mixture table.
 
-
-def render_mixture(row, clips: dict[str, np.ndarray], rule: str, length: int | None = None):
-    """(mixture, target) for one row of a mixture table."""
-    target = crop(clips[row.target_file], int(getattr(row, "target_offset", 0)), length)
-    interferer = crop(clips[row.interferer_file], int(getattr(row, "interferer_offset", 0)), length)
+    Rows with a ``mixture_file`` (MUSDB18) take the track's own mixture at the target's
+    offset; the others mix the target with the interferer by ``rule``. ``clips`` is a
+    ``ClipStore`` or a mapping of name to array.
+    """
+    store = as_store(clips)
+    mixture_file = getattr(row, "mixture_file", None)
+    if isinstance(mixture_file, str) and mixture_file:
+        offset, n = int(row.target_offset), int(getattr(row, "length", 0) or length or 0) or None
+        return store.segment(mixture_file, offset, n), store.segment(row.target_file, offset, n)
+    target = store.segment(row.target_file, int(getattr(row, "target_offset", 0)), length)
+    interferer = store.segment(row.interferer_file, int(getattr(row, "interferer_offset", 0)), length)
     n = min(len(target), len(interferer))
     target, interferer = target[:n], interferer[:n]
     return mix(target, interferer, rule), target
