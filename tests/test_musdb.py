@@ -103,3 +103,25 @@ def test_musdb_needs_a_source(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(AptUssError, match="no MUSDB18 layout"):
         fetch_dataset("musdb18", tmp_path / "out", dataset_uri=str(tmp_path / "empty"))
+
+
+def test_stem_mp4_layout_is_decoded(tmp_path):
+    """MUSDB18 proper: one multi-stream .stem.mp4 per track (mixture, drums, bass, other, vocals)."""
+    import stempeg
+
+    t = np.arange(int(SR * 3)) / SR
+    for subset in ("train", "test"):
+        (tmp_path / "musdb18" / subset).mkdir(parents=True)
+        sources = [0.1 * np.sin(2 * np.pi * f * t) for f in (200.0, 60.0, 1000.0, 440.0)]  # drums bass other vocals
+        streams = np.stack([sum(sources), *sources])[:, :, None].repeat(2, axis=2).astype(np.float32)
+        stempeg.write_stems(str(tmp_path / "musdb18" / subset / f"Band - {subset}.stem.mp4"), streams,
+                            sample_rate=SR, writer=stempeg.StreamsWriter(codec="aac"))
+    manifest = fetch_dataset("musdb18", tmp_path / "out", dataset_uri=str(tmp_path / "musdb18"))
+    assert manifest["layout"] == "stems" and manifest["tracks"] == {"test": 1, "train": 1}
+    meta = load_metadata(tmp_path / "out").set_index("category")
+    vocals = read_clip(tmp_path / "out", meta.loc["vocals", "filename"].iloc[0])
+    bass = read_clip(tmp_path / "out", meta.loc["bass", "filename"].iloc[0])
+    # each stem kept its own content: 440 Hz vocals, 60 Hz bass
+    for audio, freq in ((vocals, 440.0), (bass, 60.0)):
+        spectrum = np.abs(np.fft.rfft(audio))
+        assert abs(np.fft.rfftfreq(len(audio), 1 / 32000)[spectrum.argmax()] - freq) < 2
