@@ -76,7 +76,8 @@ def simulate_mixtures_step(dataset_dir: str, splits_path: str, out_mixtures: str
     else:
         lengths = {f: sf.info(Path(dataset_dir) / "audio" / f).frames for f in splits["filename"]}
         train_mix, test_mix = simulate_mixtures(splits, lengths, int(seed), int(epochs), crop)
-    info = {"mix_rule": mix_rule, "seed": int(seed), "epochs": int(epochs), "crop_samples": crop,
+    info = {"mix_rule": mix_rule, "mixture": "track's own mixture" if is_musdb(splits) else "target + interferer",
+            "seed": int(seed), "epochs": int(epochs), "crop_samples": crop,
             "sample_rate": SAMPLE_RATE, "n_train_per_epoch": int(len(train_mix) // max(int(epochs), 1)),
             "n_test": int(len(test_mix))}
     with atomic_path(out_mixtures) as tmp:
