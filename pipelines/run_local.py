@@ -56,6 +56,8 @@ def validate(params: dict) -> dict:
     check_dataset(params["dataset"])
     check_mix_rule(params["mix_rule"])
     check_sha256(params["dataset_sha256"])
+    if params["dataset"] == "musdb18" and not params["dataset_uri"]:
+        raise AptUssError("dataset=musdb18 needs dataset_uri: a MUSDB18 or MUSDB18-HQ root folder or archive")
     get_config(params["backbone"])
     for name in ("epochs", "batch_size"):
         check_positive(name, params[name], integer=True)

@@ -78,7 +78,10 @@ def test_a_failing_step_fails_the_run_with_one_line(run_env, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--n-shot", "0"], "n_shot='0' is not valid"),
     (["--n-shot", "25"], "n_shot=25 is larger than the 24 training clips per class of synthetic"),
-    (["--n-shot", "101", "--dataset", "musdb18"], "n_shot=101 is larger than the 100 training tracks"),
+    (["--n-shot", "101", "--dataset", "musdb18", "--dataset-uri", "/x"],
+     "n_shot=101 is larger than the 100 training tracks"),
+    (["--dataset", "musdb18"], "dataset=musdb18 needs dataset_uri"),
+    (["--dataset-sha256", "xyz"], "dataset_sha256='xyz' is not valid"),
     (["--n-shot", "five"], "n_shot='five' is not valid"),
     (["--dataset", "audioset"], "dataset='audioset' is unknown: allowed are synthetic, esc50"),
     (["--tracking-uri", "http://127.0.0.1:9"], "tracking URI http://127.0.0.1:9 does not answer"),
