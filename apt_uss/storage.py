@@ -39,7 +39,7 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.strip("/")
 
 
-def _explain(exc: Exception, bucket: str) -> AptUssError:
+def explain_s3_error(exc: Exception, bucket: str) -> AptUssError:
     """A one-line message for S3 failures; never includes credentials."""
     from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
@@ -70,14 +70,14 @@ def ensure_bucket(artifact_uri: str) -> None:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
         if code not in ("404", "NoSuchBucket", "NotFound"):
-            raise _explain(exc, bucket) from None
+            raise explain_s3_error(exc, bucket) from None
     except BotoCoreError as exc:
-        raise _explain(exc, bucket) from None
+        raise explain_s3_error(exc, bucket) from None
     try:
         client.create_bucket(Bucket=bucket)
         log.info("created bucket %s", bucket)
     except (ClientError, BotoCoreError) as exc:
-        raise _explain(exc, bucket) from None
+        raise explain_s3_error(exc, bucket) from None
 
 
 def upload_run_files(artifact_uri: str, run_key: str, files: dict[str, str | Path]) -> dict[str, str]:
@@ -100,7 +100,7 @@ def upload_run_files(artifact_uri: str, run_key: str, files: dict[str, str | Pat
         client.put_object(Bucket=bucket, Key=f"{base}/{MANIFEST}",
                           Body=json.dumps({"files": uris}, indent=2).encode())
     except (ClientError, BotoCoreError) as exc:
-        raise _explain(exc, bucket) from None
+        raise explain_s3_error(exc, bucket) from None
     log.info("uploaded %d files to s3://%s/%s/", len(uris), bucket, base)
     return uris
 
@@ -115,5 +115,5 @@ def download(uri: str, path: str | Path) -> Path:
     try:
         s3_client().download_file(bucket, key, str(path))
     except (ClientError, BotoCoreError) as exc:
-        raise _explain(exc, bucket) from None
+        raise explain_s3_error(exc, bucket) from None
     return path

@@ -67,7 +67,7 @@ def _open_https(uri: str, start: int):
 def _open_s3(uri: str, start: int):
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from ..storage import _explain, parse_s3_uri, s3_client
+    from ..storage import explain_s3_error, parse_s3_uri, s3_client
 
     bucket, key = parse_s3_uri(uri)
     try:
@@ -77,9 +77,9 @@ def _open_s3(uri: str, start: int):
             return iter(()), start, True
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             raise AptUssError(f"{uri} does not exist") from None
-        raise _explain(exc, bucket) from None
+        raise explain_s3_error(exc, bucket) from None
     except BotoCoreError as exc:
-        raise _explain(exc, bucket) from None
+        raise explain_s3_error(exc, bucket) from None
     resumed = "ContentRange" in obj
     total = obj["ContentLength"] + (start if resumed else 0)
     return obj["Body"].iter_chunks(CHUNK), total, resumed
