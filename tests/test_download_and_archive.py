@@ -7,7 +7,7 @@ import zipfile
 import pytest
 
 from apt_uss.data.archive import extract_archive
-from apt_uss.data.download import fetch_uri, sha256_file
+from apt_uss.download import fetch_uri, sha256_file
 from apt_uss.errors import AptUssError
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB

@@ -57,3 +57,25 @@ def test_checkpoints_load_plain_and_lightning_and_refuse_mismatches(tmp_path, ti
 def test_unknown_backbone_lists_configs():
     with pytest.raises(AptUssError, match="backbone='huge'.*tiny, small"):
         load_backbone("huge")
+
+
+def test_official_prefixes_and_the_embedded_sed_are_handled(tmp_path, tiny):
+    sed = {f"sed_model.{k}": v for k, v in tiny.sed.state_dict().items()}
+    torch.save({"state_dict": sed, "epoch": 1}, tmp_path / "htsat.ckpt")
+    loaded = load_backbone("tiny", sed_checkpoint_uri=str(tmp_path / "htsat.ckpt"), init_seed=5)
+    assert torch.equal(loaded.sed.fc_latent.weight, tiny.sed.fc_latent.weight)
+    # a separator checkpoint that carries its SED under at_model.sed_model. gives both parts
+    sep = dict(tiny.separator.state_dict())
+    sep.update({f"at_model.sed_model.{k}": v for k, v in tiny.sed.state_dict().items()})
+    torch.save({"state_dict": sep}, tmp_path / "asp.ckpt")
+    both = load_backbone("tiny", separator_checkpoint_uri=str(tmp_path / "asp.ckpt"), init_seed=5)
+    assert torch.equal(both.sed.fc_latent.weight, tiny.sed.fc_latent.weight)
+    assert torch.equal(both.separator.to_mask.weight, tiny.separator.to_mask.weight)
+
+
+def test_a_different_embedding_width_is_named(tmp_path, tiny):
+    state = dict(tiny.separator.state_dict())
+    state["encoder.0.emb1.weight"] = torch.zeros(4, 32)  # a 32-d condition instead of 16
+    torch.save(state, tmp_path / "wide.pt")
+    with pytest.raises(AptUssError, match=r"shape mismatch .*encoder.0.emb1.weight \(4, 32\) vs \(4, 16\)"):
+        load_backbone("tiny", separator_checkpoint_uri=str(tmp_path / "wide.pt"))

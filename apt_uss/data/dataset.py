@@ -19,7 +19,7 @@ from ..params import check_dataset, check_sha256
 from . import musdb, synthetic
 from .archive import extract_archive
 from .audio import CONVERSION, SAMPLE_RATE, is_silent, read_audio, to_model_format
-from .download import cache_dir, fetch_uri, sha256_file
+from ..download import cache_dir, fetch_uri, sha256_file
 
 log = logging.getLogger(__name__)
 

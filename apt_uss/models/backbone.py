@@ -7,8 +7,7 @@ import logging
 import torch
 from torch import nn
 
-from ..errors import AptUssError
-from ..uris import local_path
+from .checkpoints import load_strict, read_state_dict, split_embedded_sed, strip_wrappers
 from .config import BackboneConfig, get_config
 from .sed import SoundEventEncoder
 from .separator import QuerySeparator
@@ -30,30 +29,6 @@ class Backbone(nn.Module):
         return self
 
 
-def load_state_dict_strict(module: nn.Module, uri: str, slot: str) -> None:
-    """Load a plain or Lightning-style (``state_dict`` key) checkpoint; any mismatch is an error."""
-    path = local_path(uri, f"{slot.lower()}_checkpoint_uri")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated or foreign files raise many different types
-        raise AptUssError(f"{slot} checkpoint {uri!r} is not a readable PyTorch checkpoint: {exc}") from None
-    state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
-    if not isinstance(state, dict):
-        raise AptUssError(f"{slot} checkpoint {uri!r} holds no state dict")
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
-    if missing or unexpected or shapes:
-        def few(keys):
-            return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
-        raise AptUssError(
-            f"{slot} checkpoint {uri!r} does not fit the {slot} model: "
-            f"missing [{few(missing)}], unexpected [{few(unexpected)}], shape mismatch [{few(shapes)}]"
-        )
-    module.load_state_dict(state, strict=True)
-
-
 def load_backbone(
     config: str | BackboneConfig = "small",
     sed_checkpoint_uri: str = "",
@@ -69,11 +44,16 @@ def load_backbone(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
         model = Backbone(cfg)
-    if sed_checkpoint_uri:
-        load_state_dict_strict(model.sed, sed_checkpoint_uri, "SED")
+    embedded_sed = {}
     if separator_checkpoint_uri:
-        load_state_dict_strict(model.separator, separator_checkpoint_uri, "separator")
-    if not (sed_checkpoint_uri and separator_checkpoint_uri):
+        state, embedded_sed = split_embedded_sed(read_state_dict(separator_checkpoint_uri, "separator"))
+        load_strict(model.separator, state, "separator", separator_checkpoint_uri)
+    if sed_checkpoint_uri:
+        state = strip_wrappers(read_state_dict(sed_checkpoint_uri, "sed"))
+        load_strict(model.sed, state, "sed", sed_checkpoint_uri)
+    elif embedded_sed:  # the separator checkpoint carries the SED it was trained with
+        load_strict(model.sed, embedded_sed, "sed", separator_checkpoint_uri + " (embedded at_model.)")
+    if not (separator_checkpoint_uri and (sed_checkpoint_uri or embedded_sed)):
         log.warning("backbone %s: part(s) without checkpoint use seeded random weights (seed %d)",
                     cfg.name, init_seed)
     return model.freeze()

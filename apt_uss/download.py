@@ -16,9 +16,9 @@ import urllib.request
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
-from ..atomic import atomic_path
-from ..errors import AptUssError
-from ..uris import local_path
+from .atomic import atomic_path
+from .errors import AptUssError
+from .uris import local_path
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ CHUNK = 1 << 20
 
 def cache_dir() -> Path:
     """``$APT_USS_CACHE``, else ``<state>/cache``."""
-    from ..tracking import state_dir
+    from .tracking import state_dir
 
     return Path(os.environ.get("APT_USS_CACHE") or state_dir() / "cache")
 
@@ -67,7 +67,7 @@ def _open_https(uri: str, start: int):
 def _open_s3(uri: str, start: int):
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from ..storage import explain_s3_error, parse_s3_uri, s3_client
+    from .storage import explain_s3_error, parse_s3_uri, s3_client
 
     bucket, key = parse_s3_uri(uri)
     try:

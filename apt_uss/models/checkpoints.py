@@ -1,0 +1,70 @@
+"""Reading backbone checkpoints strictly, from any URI the project can fetch.
+
+Accepts plain state dicts and PyTorch Lightning ``.ckpt`` dicts (weights under
+``state_dict``), with the prefixes the official checkpoints use: ``sed_model.`` on the
+SED checkpoint, and the separator checkpoint's embedded SED under ``at_model.``.
+A key that is missing, unexpected or of another shape is an error listing them:
+``strict=False`` on these checkpoints silently gives random outputs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..download import fetch_uri
+from ..errors import AptUssError
+
+EMBEDDED_SED = "at_model."
+WRAPPERS = ("sed_model.", "model.", "module.")
+
+
+def read_state_dict(uri: str, slot: str, sha256: str = "") -> dict[str, torch.Tensor]:
+    path = fetch_uri(uri, sha256=sha256, what=f"{slot}_checkpoint_uri")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated or foreign files raise many different types
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise AptUssError(f"{slot} checkpoint {uri!r} is not a readable PyTorch checkpoint: {first}") from None
+    state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise AptUssError(f"{slot} checkpoint {uri!r} holds no state dict of tensors")
+    return state
+
+
+def strip_wrappers(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Remove prefixes that every key shares (``sed_model.``, ``at_model.sed_model.``, ...)."""
+    changed = True
+    while changed:
+        changed = False
+        for prefix in (EMBEDDED_SED, *WRAPPERS):
+            if state and all(k.startswith(prefix) for k in state):
+                state = {k[len(prefix):]: v for k, v in state.items()}
+                changed = True
+    return state
+
+
+def split_embedded_sed(state: dict[str, torch.Tensor]) -> tuple[dict, dict]:
+    """(separator entries, the embedded SED's entries) of a separator checkpoint."""
+    state = strip_wrappers({k: v for k, v in state.items()})
+    own = {k: v for k, v in state.items() if not k.startswith(EMBEDDED_SED)}
+    sed = {k[len(EMBEDDED_SED):]: v for k, v in state.items() if k.startswith(EMBEDDED_SED)}
+    return own, strip_wrappers(sed) if sed else {}
+
+
+def _few(keys: list[str]) -> str:
+    return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
+
+
+def load_strict(module: nn.Module, state: dict[str, torch.Tensor], slot: str, uri: str) -> None:
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+                    for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or shapes:
+        raise AptUssError(
+            f"{slot} checkpoint {uri!r} does not fit the {slot} model: missing [{_few(missing)}], "
+            f"unexpected [{_few(unexpected)}], shape mismatch (checkpoint vs model) [{_few(shapes)}]"
+        )
+    module.load_state_dict(state, strict=True)
