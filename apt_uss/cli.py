@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="{}", help="JSON object of run parameters to record")
     _backbone_args(p)
 
+    p = sub.add_parser("models", help="backbone configs: parameter counts and prompt fraction")
+    p.add_argument("action", choices=["describe"])
+    p.add_argument("config", help="named config, e.g. tiny, small, paper")
+
     p = sub.add_parser("s3", help="start or stop the local SeaweedFS S3 server")
     p.add_argument("action", choices=["up", "down"])
     p.add_argument("--dir", default="", help="server folder (default: <state>/s3)")
@@ -117,6 +121,12 @@ def run(argv: list[str]) -> None:
                                      a.out, run_params=params, run_name=a.run_name, tracking_uri=a.tracking_uri,
                                      experiment=a.experiment, artifact_uri=a.artifact_uri, **_backbone(a))
         print(json.dumps(result["summary"], indent=2))
+    elif a.command == "models":
+        from .models.config import get_config
+        from .models.describe import describe, format_description
+
+        get_config(a.config)
+        print(format_description(describe(a.config)))
     elif a.command == "s3":
         from . import local_s3
         from .tracking import state_dir

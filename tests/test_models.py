@@ -79,3 +79,15 @@ def test_a_different_embedding_width_is_named(tmp_path, tiny):
     torch.save(state, tmp_path / "wide.pt")
     with pytest.raises(AptUssError, match=r"shape mismatch .*encoder.0.emb1.weight \(4, 32\) vs \(4, 16\)"):
         load_backbone("tiny", separator_checkpoint_uri=str(tmp_path / "wide.pt"))
+
+
+def test_describe_counts_parts_and_prompt_fraction(tiny):
+    from apt_uss.models.describe import describe
+
+    d = describe("tiny")
+    assert d["sed_learnable"] == sum(p.numel() for p in tiny.sed.parameters())
+    assert d["separator_learnable"] == sum(p.numel() for p in tiny.separator.parameters())
+    emb = sum(m.weight.numel() + m.bias.numel() for n, m in tiny.separator.named_modules() if n.endswith(("emb1", "emb2")))
+    assert d["separator_conditioning"] == emb
+    assert d["prompts_50_classes"] == 50 * 16
+    assert d["prompts_4_classes_fraction_of_separator"] == pytest.approx(64 / d["separator_learnable"])
