@@ -40,7 +40,7 @@ def test_checkpoints_load_plain_and_lightning_and_refuse_mismatches(tmp_path, ti
     torch.save({"state_dict": tiny.separator.state_dict(), "epoch": 3}, lightning)
     for uri in (str(plain), lightning.as_uri()):
         loaded = load_backbone("tiny", separator_checkpoint_uri=uri, init_seed=99)
-        assert torch.equal(loaded.separator.to_mask.weight, tiny.separator.to_mask.weight)
+        assert torch.equal(loaded.separator.after_conv2.weight, tiny.separator.after_conv2.weight)
     # the SED checkpoint in the separator slot: every key is wrong, and the error says which
     sed_ckpt = tmp_path / "sed.pt"
     torch.save(tiny.sed.state_dict(), sed_ckpt)
@@ -63,21 +63,21 @@ def test_official_prefixes_and_the_embedded_sed_are_handled(tmp_path, tiny):
     sed = {f"sed_model.{k}": v for k, v in tiny.sed.state_dict().items()}
     torch.save({"state_dict": sed, "epoch": 1}, tmp_path / "htsat.ckpt")
     loaded = load_backbone("tiny", sed_checkpoint_uri=str(tmp_path / "htsat.ckpt"), init_seed=5)
-    assert torch.equal(loaded.sed.fc_latent.weight, tiny.sed.fc_latent.weight)
+    assert torch.equal(loaded.sed.patch_embed.proj.weight, tiny.sed.patch_embed.proj.weight)
     # a separator checkpoint that carries its SED under at_model.sed_model. gives both parts
     sep = dict(tiny.separator.state_dict())
     sep.update({f"at_model.sed_model.{k}": v for k, v in tiny.sed.state_dict().items()})
     torch.save({"state_dict": sep}, tmp_path / "asp.ckpt")
     both = load_backbone("tiny", separator_checkpoint_uri=str(tmp_path / "asp.ckpt"), init_seed=5)
-    assert torch.equal(both.sed.fc_latent.weight, tiny.sed.fc_latent.weight)
-    assert torch.equal(both.separator.to_mask.weight, tiny.separator.to_mask.weight)
+    assert torch.equal(both.sed.patch_embed.proj.weight, tiny.sed.patch_embed.proj.weight)
+    assert torch.equal(both.separator.after_conv2.weight, tiny.separator.after_conv2.weight)
 
 
 def test_a_different_embedding_width_is_named(tmp_path, tiny):
     state = dict(tiny.separator.state_dict())
-    state["encoder.0.emb1.weight"] = torch.zeros(4, 32)  # a 32-d condition instead of 16
+    state["encoder_block1.conv_block.emb1.weight"] = torch.zeros(4, 32)  # a 32-d condition instead of 16
     torch.save(state, tmp_path / "wide.pt")
-    with pytest.raises(AptUssError, match=r"shape mismatch .*encoder.0.emb1.weight \(4, 32\) vs \(4, 16\)"):
+    with pytest.raises(AptUssError, match=r"shape mismatch .*encoder_block1.conv_block.emb1.weight \(4, 32\) vs \(4, 16\)"):
         load_backbone("tiny", separator_checkpoint_uri=str(tmp_path / "wide.pt"))
 
 

@@ -31,7 +31,7 @@ def responsive_separator():
         for name, module in sep.named_modules():
             if name.endswith(("emb1", "emb2")):
                 module.weight.mul_(20)
-        sep.to_mask.weight.mul_(20)
+        sep.after_conv2.weight.mul_(20)
     return sep
 
 

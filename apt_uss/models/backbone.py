@@ -9,7 +9,7 @@ from torch import nn
 
 from .checkpoints import load_strict, read_state_dict, split_embedded_sed, strip_wrappers
 from .config import BackboneConfig, get_config
-from .sed import SoundEventEncoder
+from .htsat import HTSAT
 from .separator import QuerySeparator
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ class Backbone(nn.Module):
     def __init__(self, cfg: BackboneConfig):
         super().__init__()
         self.cfg = cfg
-        self.sed = SoundEventEncoder(cfg.sed, cfg.sample_rate)
+        self.sed = HTSAT(cfg.sed, cfg.sample_rate)
         self.separator = QuerySeparator(cfg.separator, cfg.embed_dim)
 
     def freeze(self) -> "Backbone":
@@ -48,11 +48,14 @@ def load_backbone(
     if separator_checkpoint_uri:
         state, embedded_sed = split_embedded_sed(read_state_dict(separator_checkpoint_uri, "separator"))
         load_strict(model.separator, state, "separator", separator_checkpoint_uri)
+        model.separator.check_transform_kernels(separator_checkpoint_uri)
     if sed_checkpoint_uri:
         state = strip_wrappers(read_state_dict(sed_checkpoint_uri, "sed"))
         load_strict(model.sed, state, "sed", sed_checkpoint_uri)
+        model.sed.check_transform_kernels(sed_checkpoint_uri)
     elif embedded_sed:  # the separator checkpoint carries the SED it was trained with
         load_strict(model.sed, embedded_sed, "sed", separator_checkpoint_uri + " (embedded at_model.)")
+        model.sed.check_transform_kernels(separator_checkpoint_uri)
     if not (separator_checkpoint_uri and (sed_checkpoint_uri or embedded_sed)):
         log.warning("backbone %s: part(s) without checkpoint use seeded random weights (seed %d)",
                     cfg.name, init_seed)

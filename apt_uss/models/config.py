@@ -9,21 +9,35 @@ from ..errors import AptUssError
 
 @dataclass(frozen=True)
 class SEDConfig:
+    """HTS-AT. Defaults are the paper's 2048-d model (embed dim 256, four stages)."""
+
     n_fft: int = 1024
     hop: int = 320
     n_mels: int = 64
     f_min: float = 50.0
     f_max: float = 14000.0
-    channels: tuple[int, ...] = (16, 32, 64)
-    embed_dim: int = 128
+    spec_size: int = 256
+    patch_size: int = 4
+    patch_stride: int = 4
+    window_size: int = 8
+    embed_dim: int = 256
+    depths: tuple[int, ...] = (2, 2, 6, 2)
+    heads: tuple[int, ...] = (4, 8, 16, 32)
+    mlp_ratio: float = 4.0
     n_classes: int = 527
+
+    @property
+    def latent_dim(self) -> int:
+        return self.embed_dim * 2 ** (len(self.depths) - 1)
 
 
 @dataclass(frozen=True)
 class SeparatorConfig:
-    n_fft: int = 1024
+    """ZeroShotASP U-Net. Defaults are the paper's (n_fft 2048, six encoder blocks 32..1024)."""
+
+    n_fft: int = 2048
     hop: int = 320
-    channels: tuple[int, ...] = (8, 16, 32, 64)
+    channels: tuple[int, ...] = (32, 64, 128, 256, 512, 1024)
     bn_momentum: float = 0.01
 
 
@@ -36,18 +50,26 @@ class BackboneConfig:
 
     @property
     def embed_dim(self) -> int:
-        return self.sed.embed_dim
+        """The prompt (query) dimension: the SED's latent width."""
+        return self.sed.latent_dim
 
 
 BACKBONE_CONFIGS = {
     # For unit tests: seconds on CPU.
     "tiny": BackboneConfig(
         name="tiny",
-        sed=SEDConfig(channels=(4, 8), embed_dim=16, n_classes=8),
+        sed=SEDConfig(n_fft=256, n_mels=16, spec_size=64, window_size=4, embed_dim=8, depths=(1, 1),
+                      heads=(1, 2), n_classes=8),
         separator=SeparatorConfig(n_fft=256, hop=128, channels=(4, 8)),
     ),
     # For demos and the default local run on 2 CPU cores.
-    "small": BackboneConfig(name="small"),
+    "small": BackboneConfig(
+        name="small",
+        sed=SEDConfig(embed_dim=16, depths=(1, 1, 1, 1), heads=(1, 2, 4, 8), n_classes=64),
+        separator=SeparatorConfig(n_fft=1024, hop=320, channels=(8, 16, 32, 64)),
+    ),
+    # The paper's backbone: 2048-d HTS-AT and the ZS-ASP separator (official checkpoints load into it).
+    "paper": BackboneConfig(name="paper"),
 }
 
 

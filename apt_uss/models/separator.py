@@ -1,18 +1,23 @@
-"""Query-conditioned magnitude-mask U-Net separator.
+"""Query-conditioned magnitude-mask U-Net separator (the ZeroShotASP / ST-SED-SEP design).
 
-The shape of the paper's ST-SED-SEP (ZeroShotASP) separator, scaled by config: STFT
-magnitude -> per-bin BatchNorm -> U-Net whose every conv stage adds a per-channel bias
-computed from the condition vector by a Linear layer -> sigmoid mask on the mixture
-magnitude -> iSTFT with the mixture phase. The condition enters only through those
-additive biases, which is what makes prompt tuning cheap and well-behaved.
+STFT magnitude -> BatchNorm over frequency bins -> a U-Net whose every conv stage adds a
+per-channel bias computed from the condition vector by a Linear layer -> sigmoid mask on
+the mixture magnitude -> inverse STFT with the mixture's phase. The condition enters only
+through those additive biases. Module names follow the official checkpoint
+(``encoder_block{i}.conv_block.*``, ``conv_block{n+1}``, ``decoder_block{i}.*``,
+``after_conv_block1``, ``after_conv2``, ``bn0``, ``stft.*``, ``istft.*``), so the same code
+loads the paper's 2048-d checkpoint and builds the small CPU configs.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import AptUssError
 from .config import SeparatorConfig
 
 
@@ -23,14 +28,24 @@ class CondConvBlock(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(cout, momentum=momentum)
-        self.emb1 = nn.Linear(cond_dim, cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout, momentum=momentum)
+        self.emb1 = nn.Linear(cond_dim, cout)
         self.emb2 = nn.Linear(cond_dim, cout)
 
     def forward(self, x, cond):
         x = F.relu(self.bn1(self.conv1(x))) + self.emb1(cond)[:, :, None, None]
         return F.relu(self.bn2(self.conv2(x))) + self.emb2(cond)[:, :, None, None]
+
+
+class EncoderBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, cond_dim: int, momentum: float):
+        super().__init__()
+        self.conv_block = CondConvBlock(cin, cout, cond_dim, momentum)
+
+    def forward(self, x, cond):
+        skip = self.conv_block(x, cond)
+        return F.avg_pool2d(skip, 2), skip
 
 
 class DecoderBlock(nn.Module):
@@ -42,48 +57,99 @@ class DecoderBlock(nn.Module):
         self.conv_block2 = CondConvBlock(cout * 2, cout, cond_dim, momentum)
 
     def forward(self, x, skip, cond):
-        x = self.conv1(x)[:, :, :-1, :-1]  # stride-2 transpose gives 2n+1: drop the extra row/column
-        x = F.relu(self.bn1(x)) + self.emb1(cond)[:, :, None, None]
+        x = F.relu(self.bn1(self.conv1(x))) + self.emb1(cond)[:, :, None, None]
+        x = x[:, :, :-1, :-1]  # a stride-2 transpose gives 2n+1 rows/columns: drop the extra one
         return self.conv_block2(torch.cat([x, skip], dim=1), cond)
+
+
+class _Kernel(nn.Module):
+    """Holds one fixed transform kernel under the checkpoint's ``<name>.weight`` key."""
+
+    def __init__(self, weight: torch.Tensor):
+        super().__init__()
+        self.register_buffer("weight", weight)
+
+
+def transform_kernels(n_fft: int) -> dict[str, torch.Tensor]:
+    """The fixed STFT/iSTFT kernels the official checkpoint stores (torchlibrosa's conv form, Hann window).
+
+    The forward pass uses ``torch.stft``/``torch.istft``; these are kept so a checkpoint's
+    kernels are loaded and checked against the transform the code computes.
+    """
+    n = torch.arange(n_fft, dtype=torch.float64)
+    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+    bins = n_fft // 2 + 1
+    angle = 2 * math.pi * torch.outer(n[:bins], n) / n_fft  # (bins, n_fft)
+    inverse = 2 * math.pi * torch.outer(n, n) / n_fft  # (n_fft, n_fft)
+    return {
+        "stft.conv_real.weight": (torch.cos(angle) * window)[:, None, :].float(),
+        "stft.conv_imag.weight": (-torch.sin(angle) * window)[:, None, :].float(),
+        "istft.conv_real.weight": (torch.cos(inverse) * window[None, :] / n_fft).T[:, :, None].float(),
+        "istft.conv_imag.weight": (torch.sin(inverse) * window[None, :] / n_fft).T[:, :, None].float(),
+        "istft.ola_window": (window**2).float(),
+    }
 
 
 class QuerySeparator(nn.Module):
     def __init__(self, cfg: SeparatorConfig, cond_dim: int):
         super().__init__()
         self.cfg = cfg
-        bins = cfg.n_fft // 2 + 1
-        self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
-        self.bn0 = nn.BatchNorm1d(bins, momentum=cfg.bn_momentum)
-        chans = (1,) + tuple(cfg.channels)
         m = cfg.bn_momentum
-        self.encoder = nn.ModuleList(CondConvBlock(a, b, cond_dim, m) for a, b in zip(chans[:-1], chans[1:]))
-        self.centre = CondConvBlock(chans[-1], chans[-1] * 2, cond_dim, m)
+        bins = cfg.n_fft // 2 + 1
+        kernels = transform_kernels(cfg.n_fft)
+        self.stft = nn.Module()
+        self.stft.conv_real = _Kernel(kernels["stft.conv_real.weight"])
+        self.stft.conv_imag = _Kernel(kernels["stft.conv_imag.weight"])
+        self.istft = nn.Module()
+        self.istft.conv_real = _Kernel(kernels["istft.conv_real.weight"])
+        self.istft.conv_imag = _Kernel(kernels["istft.conv_imag.weight"])
+        self.istft.register_buffer("ola_window", kernels["istft.ola_window"])
+        self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
+        self.bn0 = nn.BatchNorm2d(bins, momentum=m)
+        chans = (1,) + tuple(cfg.channels)
+        depth = len(cfg.channels)
+        for i, (a, b) in enumerate(zip(chans[:-1], chans[1:]), 1):
+            self.add_module(f"encoder_block{i}", EncoderBlock(a, b, cond_dim, m))
+        self.add_module(f"conv_block{depth + 1}", CondConvBlock(chans[-1], chans[-1] * 2, cond_dim, m))
         ups = (chans[-1] * 2,) + tuple(reversed(cfg.channels))
-        self.decoder = nn.ModuleList(DecoderBlock(a, b, cond_dim, m) for a, b in zip(ups[:-1], ups[1:]))
-        self.after = CondConvBlock(cfg.channels[0], cfg.channels[0], cond_dim, m)
-        self.to_mask = nn.Conv2d(cfg.channels[0], 1, 1)
+        for i, (a, b) in enumerate(zip(ups[:-1], ups[1:]), 1):
+            self.add_module(f"decoder_block{i}", DecoderBlock(a, b, cond_dim, m))
+        self.after_conv_block1 = CondConvBlock(cfg.channels[0], cfg.channels[0], cond_dim, m)
+        self.after_conv2 = nn.Conv2d(cfg.channels[0], 1, 1)
+        self.depth = depth
+
+    def check_transform_kernels(self, source: str, atol: float = 1e-4) -> None:
+        """After loading: the checkpoint's STFT/iSTFT kernels must be the transform this code computes."""
+        expected = transform_kernels(self.cfg.n_fft)
+        state = self.state_dict()
+        for key, value in expected.items():
+            if not torch.allclose(state[key].float().cpu(), value, atol=atol):
+                raise AptUssError(f"{source}: {key} differs from the STFT this code computes (n_fft "
+                                  f"{self.cfg.n_fft}, Hann): the checkpoint was made with other STFT settings")
 
     def forward(self, wav: torch.Tensor, condition: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``wav`` (B, samples), ``condition`` (B, D) -> ``wav`` (B, samples): the target estimate."""
+        """``wav`` (B, samples) or (B, samples, 1), ``condition`` (B, D) -> ``wav`` of the same shape."""
+        channel_last = wav.dim() == 3
+        if channel_last:
+            wav = wav[..., 0]
         cfg = self.cfg
         n = wav.shape[-1]
         spec = torch.stft(wav, cfg.n_fft, cfg.hop, window=self.window, center=True,
                           pad_mode="reflect", return_complex=True)  # (B, F, T)
         mag = spec.abs()
-        x = self.bn0(mag).transpose(1, 2).unsqueeze(1)  # (B, 1, T, F)
+        x = self.bn0(mag.unsqueeze(-1)).squeeze(-1).transpose(1, 2).unsqueeze(1)  # (B, 1, T, F)
         frames, bins = x.shape[2], x.shape[3]
-        multiple = 2 ** len(self.encoder)
-        x = F.pad(x[..., : bins - 1], (0, 0, 0, (-frames) % multiple))  # F -> n_fft/2, T -> multiple
+        multiple = 2**self.depth
+        x = F.pad(x, (0, 0, 0, (-frames) % multiple))[..., : bins - 1]  # T -> multiple of 2^depth, F -> n_fft/2
         skips = []
-        for block in self.encoder:
-            x = block(x, condition)
-            skips.append(x)
-            x = F.avg_pool2d(x, 2)
-        x = self.centre(x, condition)
-        for block, skip in zip(self.decoder, reversed(skips)):
-            x = block(x, skip, condition)
-        x = self.after(x, condition)
-        mask = torch.sigmoid(self.to_mask(x))[:, 0, :frames]  # (B, T, F-1)
-        mask = F.pad(mask, (0, 1)).transpose(1, 2)  # the cut top bin gets mask 0
+        for i in range(1, self.depth + 1):
+            x, skip = getattr(self, f"encoder_block{i}")(x, condition)
+            skips.append(skip)
+        x = getattr(self, f"conv_block{self.depth + 1}")(x, condition)
+        for i, skip in enumerate(reversed(skips), 1):
+            x = getattr(self, f"decoder_block{i}")(x, skip, condition)
+        x = self.after_conv2(self.after_conv_block1(x, condition))
+        logits = F.pad(x, (0, 1))[:, 0, :frames]  # the cut top bin gets logit 0, as in the reference
+        mask = torch.sigmoid(logits).transpose(1, 2)  # (B, F, T)
         est = torch.istft(spec * mask, cfg.n_fft, cfg.hop, window=self.window, center=True, length=n)
-        return {"wav": est}
+        return {"wav": est[..., None] if channel_last else est}
