@@ -38,13 +38,14 @@ PIPELINE_YAML ?= dist/apt_uss_pipeline.yaml
 # Use the local SeaweedFS server unless the user points at an S3 endpoint of their own.
 S3_ENV = $(if $(AWS_ENDPOINT_URL)$(AWS_ENDPOINT_URL_S3),,set -a && . $(APT_USS_HOME)/s3/s3.env && set +a &&)
 
-.PHONY: help setup test pipeline-run pipeline-compile mlflow-ui s3-up s3-down clean
+.PHONY: help setup test bench pipeline-run pipeline-compile mlflow-ui s3-up s3-down clean
 
 help:
 	@echo "make setup                     create $(VENV) and install everything (idempotent)"
 	@echo "make pipeline-run N_SHOT=5     run the whole pipeline locally (KFP local runner)"
 	@echo "make test                      run the test suite"
 	@echo "make pipeline-compile          write $(PIPELINE_YAML) (KFP IR YAML)"
+	@echo "make bench                     backbone forward time and memory (small, paper) on this machine"
 	@echo "make mlflow-ui                 browse local runs on http://127.0.0.1:$(MLFLOW_PORT)"
 	@echo "make s3-up / s3-down           start / stop the local SeaweedFS S3 server"
 
@@ -70,6 +71,10 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 test: setup
 	$(BIN)/python -m pytest -q tests
+
+bench: setup
+	@mkdir -p dist
+	$(BIN)/python -m apt_uss.bench --configs small paper --json dist/bench_backbone.json
 
 s3-up: setup
 	@if [ -n "$(AWS_ENDPOINT_URL)$(AWS_ENDPOINT_URL_S3)" ]; then \

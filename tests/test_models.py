@@ -91,3 +91,24 @@ def test_describe_counts_parts_and_prompt_fraction(tiny):
     assert d["separator_conditioning"] == emb
     assert d["prompts_50_classes"] == 50 * 16
     assert d["prompts_4_classes_fraction_of_separator"] == pytest.approx(64 / d["separator_learnable"])
+
+
+def test_paper_config_has_the_reference_parameter_counts():
+    """Counts of the official 2048-d HTS-AT and ZS-ASP (reference code instantiated with torchlibrosa 0.1.0)."""
+    from apt_uss.models.describe import describe
+
+    d = describe("paper")
+    assert d["embed_dim"] == 2048
+    assert d["sed_learnable"] == 202_007_607 and d["sed_frozen_kernels"] == 1_083_456  # 203.09 M in all
+    assert d["separator_learnable"] == 167_614_499 and d["separator_conditioning"] == 29_177_760
+    assert d["separator_frozen_kernels"] == 12_589_056  # STFT/iSTFT kernels and the OLA window
+    assert d["prompts_50_classes_fraction_of_separator"] == pytest.approx(102_400 / 167_614_499)
+
+
+def test_small_configs_forward_on_cpu():
+    model = load_backbone("small")
+    wav = torch.randn(2, 64000) * 0.1
+    with torch.inference_mode():
+        emb = model.sed(wav)["latent_output"]
+        out = model.separator(wav[..., None], emb)["wav"]  # the reference's (B, samples, 1) layout too
+    assert emb.shape == (2, 128) and out.shape == (2, 64000, 1)

@@ -13,8 +13,10 @@ def _count(module: nn.Module, keep=lambda name: True) -> int:
 
 def _frozen_kernels(module: nn.Module) -> int:
     """Fixed transform weights stored with the model (STFT/iSTFT/mel kernels), not learned."""
+    persistent = module.state_dict()
     return sum(b.numel() for n, b in module.named_buffers()
-               if b.is_floating_point() and not n.endswith(("running_mean", "running_var", "attn_mask")))
+               if n in persistent and b.is_floating_point()
+               and not n.endswith(("running_mean", "running_var", "attn_mask")))
 
 
 def describe(config: str, prompt_classes=(4, 50)) -> dict:
