@@ -51,11 +51,11 @@ def check_dataset(name: str) -> str:
     return name
 
 
-def check_sha256(value: str) -> str:
+def check_sha256(value: str, name: str = "dataset_sha256") -> str:
     """Empty (no checksum known) or 64 hex digits."""
     text = str(value).strip().lower()
     if text and (len(text) != 64 or any(c not in "0123456789abcdef" for c in text)):
-        raise AptUssError(f"dataset_sha256={value!r} is not valid: use 64 hex digits, or leave it empty")
+        raise AptUssError(f"{name}={value!r} is not valid: use 64 hex digits, or leave it empty")
     return text
 
 

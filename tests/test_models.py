@@ -112,3 +112,15 @@ def test_small_configs_forward_on_cpu():
         emb = model.sed(wav)["latent_output"]
         out = model.separator(wav[..., None], emb)["wav"]  # the reference's (B, samples, 1) layout too
     assert emb.shape == (2, 128) and out.shape == (2, 64000, 1)
+
+
+def test_checkpoint_checksum_in_the_uri_is_verified(tmp_path, tiny):
+    from apt_uss.download import sha256_file
+
+    path = tmp_path / "sep.pt"
+    torch.save(tiny.separator.state_dict(), path)
+    good = f"{path.as_uri()}#sha256={sha256_file(path)}"
+    assert torch.equal(load_backbone("tiny", separator_checkpoint_uri=good).separator.after_conv2.weight,
+                       tiny.separator.after_conv2.weight)
+    with pytest.raises(AptUssError, match="checksum mismatch: expected sha256 " + "0" * 64):
+        load_backbone("tiny", separator_checkpoint_uri=f"{path}#sha256={'0' * 64}")

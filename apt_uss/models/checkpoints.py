@@ -19,8 +19,20 @@ EMBEDDED_SED = "at_model."
 WRAPPERS = ("sed_model.", "model.", "module.")
 
 
-def read_state_dict(uri: str, slot: str, sha256: str = "") -> dict[str, torch.Tensor]:
-    path = fetch_uri(uri, sha256=sha256, what=f"{slot}_checkpoint_uri")
+def split_checksum(uri: str) -> tuple[str, str]:
+    """``https://host/x.ckpt#sha256=<hex>`` -> (URI, hex): pip's convention for pinning a download."""
+    base, _, fragment = uri.partition("#")
+    if fragment and not fragment.startswith("sha256="):
+        raise AptUssError(f"checkpoint URI {uri!r}: the only fragment understood is #sha256=<64 hex digits>")
+    return base, fragment.removeprefix("sha256=")
+
+
+def read_state_dict(uri: str, slot: str) -> dict[str, torch.Tensor]:
+    """The weights in a checkpoint at ``uri`` (a path or file/https/s3 URI, optionally ``#sha256=...``)."""
+    from ..params import check_sha256
+
+    base, sha256 = split_checksum(uri)
+    path = fetch_uri(base, sha256=check_sha256(sha256, f"{slot}_checkpoint_uri #sha256"), what=f"{slot}_checkpoint_uri")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated or foreign files raise many different types
