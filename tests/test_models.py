@@ -124,3 +124,11 @@ def test_checkpoint_checksum_in_the_uri_is_verified(tmp_path, tiny):
                        tiny.separator.after_conv2.weight)
     with pytest.raises(AptUssError, match="checksum mismatch: expected sha256 " + "0" * 64):
         load_backbone("tiny", separator_checkpoint_uri=f"{path}#sha256={'0' * 64}")
+
+
+def test_stored_stft_kernels_of_other_settings_are_refused(tmp_path, tiny):
+    state = dict(tiny.separator.state_dict())
+    state["stft.conv_real.weight"] = state["stft.conv_real.weight"].roll(1, dims=2)  # another window alignment
+    torch.save(state, tmp_path / "sep.pt")
+    with pytest.raises(AptUssError, match=r"stft.conv_real.weight differs from the STFT this code computes"):
+        load_backbone("tiny", separator_checkpoint_uri=str(tmp_path / "sep.pt"))

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..errors import AptUssError
 from .config import SEDConfig
+from .transforms import attach_stft, check_kernels, stft_kernels
 
 
 def _windows(x: torch.Tensor, w: int) -> torch.Tensor:
@@ -130,20 +131,6 @@ class Stage(nn.Module):
         return self.downsample(x) if self.downsample is not None else x
 
 
-class _Kernel(nn.Module):
-    def __init__(self, weight: torch.Tensor):
-        super().__init__()
-        self.register_buffer("weight", weight)
-
-
-def stft_kernels(n_fft: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """torchlibrosa's conv-form STFT kernels (Hann), as the checkpoint stores them."""
-    n = torch.arange(n_fft, dtype=torch.float64)
-    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
-    angle = 2 * math.pi * torch.outer(n[: n_fft // 2 + 1], n) / n_fft
-    return (torch.cos(angle) * window)[:, None, :].float(), (-torch.sin(angle) * window)[:, None, :].float()
-
-
 def mel_filterbank(cfg: SEDConfig, sample_rate: int) -> torch.Tensor:
     """(freq bins, mels) Slaney-style mel filters, librosa's default (``logmel_extractor.melW``)."""
     import torchaudio.functional as AF
@@ -159,11 +146,8 @@ class HTSAT(nn.Module):
         self.freq_ratio = cfg.spec_size // cfg.n_mels
         if self.freq_ratio * cfg.n_mels != cfg.spec_size:
             raise AptUssError(f"SED config: spec_size {cfg.spec_size} must be a multiple of n_mels {cfg.n_mels}")
-        real, imag = stft_kernels(cfg.n_fft)
         self.spectrogram_extractor = nn.Module()
-        self.spectrogram_extractor.stft = nn.Module()
-        self.spectrogram_extractor.stft.conv_real = _Kernel(real)
-        self.spectrogram_extractor.stft.conv_imag = _Kernel(imag)
+        attach_stft(self.spectrogram_extractor, "stft", cfg.n_fft)
         self.logmel_extractor = nn.Module()
         self.logmel_extractor.register_buffer("melW", mel_filterbank(cfg, sample_rate))
         self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
@@ -189,13 +173,10 @@ class HTSAT(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
-    def check_transform_kernels(self, source: str, atol: float = 1e-4) -> None:
-        real, imag = stft_kernels(self.cfg.n_fft)
-        stft = self.spectrogram_extractor.stft
-        for name, want, have in (("conv_real", real, stft.conv_real.weight), ("conv_imag", imag, stft.conv_imag.weight)):
-            if not torch.allclose(have.float().cpu(), want, atol=atol):
-                raise AptUssError(f"{source}: spectrogram_extractor.stft.{name}.weight differs from the STFT this "
-                                  f"code computes (n_fft {self.cfg.n_fft}, Hann)")
+    def check_transform_kernels(self, source: str) -> None:
+        """After loading: the checkpoint's STFT kernels must be the transform this code computes."""
+        expected = {f"spectrogram_extractor.stft.{k}": v for k, v in stft_kernels(self.cfg.n_fft).items()}
+        check_kernels(self, expected, source, self.cfg.n_fft)
 
     def log_mel(self, wav: torch.Tensor) -> torch.Tensor:
         """(B, samples) -> (B, 1, frames, mels): power mel in dB (amin 1e-10, ref 1, no top_db)."""

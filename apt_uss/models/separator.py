@@ -11,14 +11,12 @@ loads the paper's 2048-d checkpoint and builds the small CPU configs.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import AptUssError
 from .config import SeparatorConfig
+from .transforms import attach_istft, attach_stft, check_kernels, istft_kernels, stft_kernels
 
 
 class CondConvBlock(nn.Module):
@@ -62,48 +60,14 @@ class DecoderBlock(nn.Module):
         return self.conv_block2(torch.cat([x, skip], dim=1), cond)
 
 
-class _Kernel(nn.Module):
-    """Holds one fixed transform kernel under the checkpoint's ``<name>.weight`` key."""
-
-    def __init__(self, weight: torch.Tensor):
-        super().__init__()
-        self.register_buffer("weight", weight)
-
-
-def transform_kernels(n_fft: int) -> dict[str, torch.Tensor]:
-    """The fixed STFT/iSTFT kernels the official checkpoint stores (torchlibrosa's conv form, Hann window).
-
-    The forward pass uses ``torch.stft``/``torch.istft``; these are kept so a checkpoint's
-    kernels are loaded and checked against the transform the code computes.
-    """
-    n = torch.arange(n_fft, dtype=torch.float64)
-    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
-    bins = n_fft // 2 + 1
-    angle = 2 * math.pi * torch.outer(n[:bins], n) / n_fft  # (bins, n_fft)
-    inverse = 2 * math.pi * torch.outer(n, n) / n_fft  # (n_fft, n_fft)
-    return {
-        "stft.conv_real.weight": (torch.cos(angle) * window)[:, None, :].float(),
-        "stft.conv_imag.weight": (-torch.sin(angle) * window)[:, None, :].float(),
-        "istft.conv_real.weight": (torch.cos(inverse) * window[None, :] / n_fft).T[:, :, None].float(),
-        "istft.conv_imag.weight": (torch.sin(inverse) * window[None, :] / n_fft).T[:, :, None].float(),
-        "istft.ola_window": (window**2).float(),
-    }
-
-
 class QuerySeparator(nn.Module):
     def __init__(self, cfg: SeparatorConfig, cond_dim: int):
         super().__init__()
         self.cfg = cfg
         m = cfg.bn_momentum
         bins = cfg.n_fft // 2 + 1
-        kernels = transform_kernels(cfg.n_fft)
-        self.stft = nn.Module()
-        self.stft.conv_real = _Kernel(kernels["stft.conv_real.weight"])
-        self.stft.conv_imag = _Kernel(kernels["stft.conv_imag.weight"])
-        self.istft = nn.Module()
-        self.istft.conv_real = _Kernel(kernels["istft.conv_real.weight"])
-        self.istft.conv_imag = _Kernel(kernels["istft.conv_imag.weight"])
-        self.istft.register_buffer("ola_window", kernels["istft.ola_window"])
+        attach_stft(self, "stft", cfg.n_fft)
+        attach_istft(self, "istft", cfg.n_fft)
         self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
         self.bn0 = nn.BatchNorm2d(bins, momentum=m)
         chans = (1,) + tuple(cfg.channels)
@@ -118,14 +82,12 @@ class QuerySeparator(nn.Module):
         self.after_conv2 = nn.Conv2d(cfg.channels[0], 1, 1)
         self.depth = depth
 
-    def check_transform_kernels(self, source: str, atol: float = 1e-4) -> None:
+    def check_transform_kernels(self, source: str) -> None:
         """After loading: the checkpoint's STFT/iSTFT kernels must be the transform this code computes."""
-        expected = transform_kernels(self.cfg.n_fft)
-        state = self.state_dict()
-        for key, value in expected.items():
-            if not torch.allclose(state[key].float().cpu(), value, atol=atol):
-                raise AptUssError(f"{source}: {key} differs from the STFT this code computes (n_fft "
-                                  f"{self.cfg.n_fft}, Hann): the checkpoint was made with other STFT settings")
+        n_fft = self.cfg.n_fft
+        expected = {f"stft.{k}": v for k, v in stft_kernels(n_fft).items()}
+        expected.update({f"istft.{k}": v for k, v in istft_kernels(n_fft).items()})
+        check_kernels(self, expected, source, n_fft)
 
     def forward(self, wav: torch.Tensor, condition: torch.Tensor) -> dict[str, torch.Tensor]:
         """``wav`` (B, samples) or (B, samples, 1), ``condition`` (B, D) -> ``wav`` of the same shape."""
