@@ -122,10 +122,8 @@ def run(argv: list[str]) -> None:
                                      experiment=a.experiment, artifact_uri=a.artifact_uri, **_backbone(a))
         print(json.dumps(result["summary"], indent=2))
     elif a.command == "models":
-        from .models.config import get_config
         from .models.describe import describe, format_description
 
-        get_config(a.config)
         print(format_description(describe(a.config)))
     elif a.command == "s3":
         from . import local_s3

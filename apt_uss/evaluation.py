@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 
@@ -48,14 +49,14 @@ def evaluate_prompts(
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
         pairs = [render_mixture(r, clips, mix_rule) for r in batch]
-        if len({len(p[0]) for p in pairs}) > 1:  # clips of different lengths: one at a time
-            estimates = [{name: separate(separator, p[0][None], table[[row_of_target[int(r.target)]]], device)[0]
-                          for name, table in prompts.items()} for p, r in zip(pairs, batch)]
-            estimates = {name: [e[name] for e in estimates] for name in prompts}
-        else:
-            mix = np.stack([p[0] for p in pairs])
-            index = [row_of_target[int(r.target)] for r in batch]
-            estimates = {name: separate(separator, mix, table[index], device) for name, table in prompts.items()}
+        estimates = {name: [] for name in prompts}
+        # Only mixtures of one length stack into a tensor: separate each run of equal lengths together.
+        for _, run in itertools.groupby(zip(pairs, batch), key=lambda pr: len(pr[0][0])):
+            run = list(run)
+            mix = np.stack([p[0] for p, _ in run])
+            index = [row_of_target[int(r.target)] for _, r in run]
+            for name, table in prompts.items():
+                estimates[name].extend(separate(separator, mix, table[index], device))
         for i, r in enumerate(batch):
             mixture, ref = pairs[i]
             rec = {"mixture_id": r.mixture_id, "target_class": r.target_class,

@@ -21,6 +21,18 @@ def _check_name(archive: Path, name: str) -> None:
         raise AptUssError(f"{archive.name}: refusing entry {name!r}: '..' would leave the target folder")
 
 
+def find_layout_root(folder: Path, is_root, missing: str) -> Path:
+    """``folder`` or the first folder one or two levels down for which ``is_root`` holds.
+
+    Archives usually wrap a dataset in one or two folders of their own (``ESC-50-master/``).
+    ``missing`` is the error message, with ``{folder}`` where the folder's name goes.
+    """
+    for candidate in [folder, *sorted(folder.glob("*/")), *sorted(folder.glob("*/*/"))]:
+        if is_root(candidate):
+            return candidate
+    raise AptUssError(missing.format(folder=folder))
+
+
 def extract_archive(archive: str | Path, dest: str | Path) -> Path:
     """Extract a zip or tar (.gz, .bz2, .xz) archive into ``dest`` after checking every entry.
 

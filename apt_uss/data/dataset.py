@@ -17,7 +17,7 @@ from ..atomic import atomic_path
 from ..errors import AptUssError
 from ..params import check_dataset, check_sha256
 from . import musdb, synthetic
-from .archive import extract_archive
+from .archive import extract_archive, find_layout_root
 from .audio import CONVERSION, SAMPLE_RATE, is_silent, read_audio, to_model_format
 from ..download import cache_dir, fetch_uri, sha256_file
 
@@ -53,10 +53,8 @@ def load_metadata(dataset_dir: str | Path) -> pd.DataFrame:
 
 def find_esc50_root(folder: Path) -> Path:
     """The folder holding ``meta/esc50.csv``: ``folder`` itself or one or two levels down (archives add one)."""
-    for candidate in [folder, *sorted(folder.glob("*/")), *sorted(folder.glob("*/*/"))]:
-        if (candidate / META).is_file():
-            return candidate
-    raise AptUssError(f"no {META} found in {folder} or the two levels below: expected ESC-50's layout")
+    return find_layout_root(folder, lambda d: (d / META).is_file(),
+                            f"no {META} found in {{folder}} or the two levels below: expected ESC-50's layout")
 
 
 def _ingest_esc50_directory(source: Path, out: Path) -> tuple[pd.DataFrame, dict]:

@@ -40,6 +40,12 @@ def _pairs(targets: pd.DataFrame, pool: pd.DataFrame, rng: np.random.Generator) 
     })
 
 
+def random_offsets(rng: np.random.Generator, lengths: np.ndarray, crop_samples: int) -> np.ndarray:
+    """A uniform start for a ``crop_samples`` crop of each clip (0 for clips no longer than the crop)."""
+    room = np.maximum(np.asarray(lengths) - crop_samples, 0)
+    return (rng.random(len(room)) * (room + 1)).astype(int)
+
+
 def simulate_mixtures(
     splits: pd.DataFrame,
     clip_samples: dict[str, int],
@@ -67,8 +73,7 @@ def simulate_mixtures(
         table = _pairs(order, train, rng)
         for side in ("target", "interferer"):
             lengths = table[f"{side}_file"].map(clip_samples).to_numpy()
-            room = np.maximum(lengths - crop_samples, 0)
-            table[f"{side}_offset"] = (rng.random(len(table)) * (room + 1)).astype(int)
+            table[f"{side}_offset"] = random_offsets(rng, lengths, crop_samples)
         table.insert(0, "epoch", epoch)
         epochs_tables.append(table)
     train_mix = pd.concat(epochs_tables, ignore_index=True) if epochs_tables else pd.DataFrame()

@@ -17,7 +17,9 @@ import pandas as pd
 import soundfile as sf
 
 from ..errors import AptUssError
+from .archive import find_layout_root
 from .audio import SAMPLE_RATE, is_silent, to_model_format
+from .mixtures import random_offsets
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +31,8 @@ OFFICIAL_TRACKS = {"train": 100, "test": 50}
 
 def find_musdb_root(folder: Path) -> Path:
     """The folder holding ``train/`` and ``test/``: ``folder`` or up to two levels down."""
-    for candidate in [folder, *sorted(folder.glob("*/")), *sorted(folder.glob("*/*/"))]:
-        if (candidate / "train").is_dir() and (candidate / "test").is_dir():
-            return candidate
-    raise AptUssError(f"no MUSDB18 layout (train/ and test/ folders) in {folder} or the two levels below")
+    return find_layout_root(folder, lambda d: (d / "train").is_dir() and (d / "test").is_dir(),
+                            "no MUSDB18 layout (train/ and test/ folders) in {folder} or the two levels below")
 
 
 def _load(source, what: str) -> tuple[np.ndarray, int]:
@@ -131,8 +131,7 @@ def simulate_stem_mixtures(splits: pd.DataFrame, seed: int, epochs: int, crop_sa
         rng = np.random.default_rng([seed, 3, epoch])
         order = train.iloc[rng.permutation(len(train))].reset_index(drop=True)
         table = base(order)
-        room = np.maximum(order["samples"].to_numpy() - crop_samples, 0)
-        table["target_offset"] = (rng.random(len(table)) * (room + 1)).astype(int)
+        table["target_offset"] = random_offsets(rng, order["samples"].to_numpy(), crop_samples)
         table["length"] = crop_samples
         table.insert(0, "epoch", epoch)
         tables.append(table)
