@@ -61,13 +61,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", required=True)
     p.add_argument("--out-prompts", required=True)
     p.add_argument("--out-loss", required=True)
+    p.add_argument("--out-separator", default="", help="tune=joint: where the tuned separator's weights go")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--tune", default="prompts", help="prompts (APT) or joint (prompts and separator)")
+    p.add_argument("--precision", default="fp32", help="fp32 or bf16 (autocast)")
+    p.add_argument("--state-uri", default="", help="folder or s3:// prefix for per-epoch state; resumes from it")
+    p.add_argument("--run-name", default="", help="log tune_loss live to this MLflow run (found by name)")
+    p.add_argument("--tracking-uri", default="", help="default: $MLFLOW_TRACKING_URI or .apt-uss/mlflow.db")
+    p.add_argument("--experiment", default="apt-uss")
     _backbone_args(p)
 
-    p = sub.add_parser("evaluate", help="SDR of baseline vs tuned prompts; MLflow run and S3 upload")
+    p = sub.add_parser("evaluate", help="SDR of one prompt table's estimates on the test mixtures")
     p.add_argument("--dataset-dir", required=True)
     p.add_argument("--mixtures-dir", required=True)
+    p.add_argument("--prompts", required=True)
+    p.add_argument("--system", required=True, help="baseline or apt")
+    p.add_argument("--separator-weights", default="", help="tuned separator from tune=joint")
+    p.add_argument("--out", required=True, help="output evaluation directory")
+    _backbone_args(p)
+
+    p = sub.add_parser("report", help="baseline vs APT tables; MLflow run and S3 upload")
+    p.add_argument("--baseline", required=True, help="evaluation directory of the baseline")
+    p.add_argument("--apt", required=True, help="evaluation directory of APT")
     p.add_argument("--initial-prompts", required=True)
     p.add_argument("--tuned-prompts", required=True)
     p.add_argument("--loss", required=True)
@@ -77,7 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", default="apt-uss")
     p.add_argument("--artifact-uri", default="", help="s3://bucket/prefix; empty skips the upload")
     p.add_argument("--params", default="{}", help="JSON object of run parameters to record")
-    _backbone_args(p)
 
     p = sub.add_parser("models", help="backbone configs: parameter counts and prompt fraction")
     p.add_argument("action", choices=["describe"])
@@ -111,15 +126,22 @@ def run(argv: list[str]) -> None:
         steps.init_prompts_step(a.dataset_dir, a.splits, a.out_prompts, a.out_embeddings, **_backbone(a))
     elif a.command == "tune-prompts":
         steps.tune_prompts_step(a.dataset_dir, a.mixtures_dir, a.prompts, a.out_prompts, a.out_loss,
-                                lr=a.lr, batch_size=a.batch_size, **_backbone(a))
+                                lr=a.lr, batch_size=a.batch_size, tune=a.tune, precision=a.precision,
+                                out_separator=a.out_separator, state_uri=a.state_uri, run_name=a.run_name,
+                                tracking_uri=a.tracking_uri, experiment=a.experiment, **_backbone(a))
     elif a.command == "evaluate":
+        table = steps.evaluate_step(a.dataset_dir, a.mixtures_dir, a.prompts, a.out, a.system,
+                                    separator_weights=a.separator_weights, **_backbone(a))
+        print(json.dumps({"system": a.system, "n_scored": len(table),
+                          "sdr_pooled_median": float(table["sdr"].median()) if len(table) else None}))
+    elif a.command == "report":
         try:
             params = json.loads(a.params)
         except json.JSONDecodeError as exc:
             raise AptUssError(f"--params is not a JSON object: {exc}") from None
-        result = steps.evaluate_step(a.dataset_dir, a.mixtures_dir, a.initial_prompts, a.tuned_prompts, a.loss,
-                                     a.out, run_params=params, run_name=a.run_name, tracking_uri=a.tracking_uri,
-                                     experiment=a.experiment, artifact_uri=a.artifact_uri, **_backbone(a))
+        result = steps.report_step(a.baseline, a.apt, a.initial_prompts, a.tuned_prompts, a.loss, a.out,
+                                   run_params=params, run_name=a.run_name, tracking_uri=a.tracking_uri,
+                                   experiment=a.experiment, artifact_uri=a.artifact_uri)
         print(json.dumps(result["summary"], indent=2))
     elif a.command == "models":
         from .models.describe import describe, format_description

@@ -1,34 +1,41 @@
-"""Signal-to-distortion ratios and the tables that summarise them."""
+"""Signal-to-distortion ratios and the tables that summarise them.
+
+One SDR serves as both of the definitions in use: for one mono source, BSS Eval v4's
+image SDR (museval, ``win = hop = len``, as the backbone's authors compute it) is
+10 log10(|s|^2 / |s - s_hat|^2), the plain SDR of uss and AudioSep. The distortion
+filter only splits the error into its ISR/SAR parts; it removes none of it from the SDR.
+``tests/test_metrics.py`` checks this against museval itself on random and adversarial
+signals, so the closed form is used here, without museval's per-call cost.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+SDR_DEFINITION = "bss_eval_v4_whole_segment (== plain SDR for one mono source)"
+SYSTEMS = ("baseline", "apt")
+
+
+def is_silent(signal: np.ndarray) -> bool:
+    return not np.any(signal)
+
 
 def bss_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """BSS Eval v4 SDR over the whole signal as one window, as the backbone's authors compute it.
+    """SDR in dB of ``estimate`` against ``reference`` (estimate cut to the reference's length).
 
-    For one mono source, museval's v4 (images) SDR with ``win = hop = len`` reduces to
-    |s|^2 / |s_hat - s|^2: the distortion filter only splits the error into ISR/SAR
-    parts, it does not remove any of it from the SDR. So it is computed in closed form
-    here, without museval's per-call cost; ``tests/test_metrics.py`` checks it
-    against museval itself. NaN when the reference or the estimate is all zeros (the
-    reference implementation skips those segments).
+    The reference must not be silent (callers skip and count those segments, as the
+    reference protocol does). A silent estimate scores 0 dB, the limit of the SDR as the
+    estimate fades out; museval refuses such an estimate instead of scoring it.
     """
-    if not np.any(reference) or not np.any(estimate):
-        return float("nan")
-    return plain_sdr(reference, estimate)
-
-
-def plain_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """10 log10(|s|^2 / |s - s_hat|^2), the SDR of uss and AudioSep (no distortion filter)."""
+    if is_silent(reference):
+        raise ValueError("bss_sdr: the reference is silent; skip the segment")
     ref = reference.astype(np.float64)
     err = ref - estimate[: len(ref)].astype(np.float64)
     num, den = np.sum(ref**2), np.sum(err**2)
-    if num == 0:
-        return float("nan")
-    return float(10 * np.log10(num / max(den, 1e-20)))
+    if den == 0:  # a perfect estimate: report a finite ceiling, never infinity in a table
+        return 200.0
+    return float(10 * np.log10(num / den))
 
 
 def per_track_medians(per_mixture: pd.DataFrame) -> pd.DataFrame:
@@ -38,36 +45,41 @@ def per_track_medians(per_mixture: pd.DataFrame) -> pd.DataFrame:
     """
     if "track" not in per_mixture.columns:
         return per_mixture
-    sdr = [c for c in per_mixture.columns if c.startswith("sdr_")]
+    sdr = [c for c in per_mixture.columns if c.startswith(("sdr_", "sdri_"))]
     return per_mixture.groupby(["target_class", "track"], sort=True)[sdr].median().reset_index()
 
 
-def median_sdr_by_class(per_mixture: pd.DataFrame) -> pd.DataFrame:
-    """Median SDR of each target class for baseline and APT, and the gain, sorted by gain."""
-    grouped = per_mixture.groupby("target_class", sort=True)
-    table = pd.DataFrame({
-        "n_mixtures": grouped.size(),
-        "sdr_baseline_median": grouped["sdr_baseline"].median(),
-        "sdr_apt_median": grouped["sdr_apt"].median(),
-        "sdr_plain_baseline_median": grouped["sdr_plain_baseline"].median(),
-        "sdr_plain_apt_median": grouped["sdr_plain_apt"].median(),
-    })
+def median_sdr_by_class(units: pd.DataFrame) -> pd.DataFrame:
+    """Median SDR and SDRi of each target class for baseline and APT, and the gain, sorted by gain."""
+    grouped = units.groupby("target_class", sort=True)
+    table = pd.DataFrame({"n_mixtures": grouped.size()})
+    for system in SYSTEMS:
+        table[f"sdr_{system}_median"] = grouped[f"sdr_{system}"].median()
     table["sdr_gain"] = table["sdr_apt_median"] - table["sdr_baseline_median"]
+    for system in SYSTEMS:
+        table[f"sdri_{system}_median"] = grouped[f"sdri_{system}"].median()
     return table.reset_index().sort_values("sdr_gain", ascending=False, ignore_index=True)
 
 
-def summarise(per_mixture: pd.DataFrame, per_class: pd.DataFrame) -> dict[str, float]:
-    """Headline numbers under stable names (compare: the paper's pooled 6.44/8.50, class mean 5.47/7.89)."""
+def summarise(units: pd.DataFrame, per_class: pd.DataFrame, counts: dict | None = None) -> dict[str, float]:
+    """Headline numbers under stable names.
+
+    ``sdr_<system>_pooled_median`` compares with the paper's "pooled" 6.44/8.50 (median over
+    all test mixtures) and ``sdr_<system>_class_mean`` with its 5.47/7.89 (mean of the
+    per-class medians). ``counts`` adds bookkeeping such as skipped silent references.
+    """
     out = {}
-    for system in ("baseline", "apt"):
-        out[f"sdr_{system}_pooled_median"] = float(per_mixture[f"sdr_{system}"].median())
-        out[f"sdr_{system}_pooled_mean"] = float(per_mixture[f"sdr_{system}"].mean())
+    for system in SYSTEMS:
+        out[f"sdr_{system}_pooled_median"] = float(units[f"sdr_{system}"].median())
+        out[f"sdr_{system}_pooled_mean"] = float(units[f"sdr_{system}"].mean())
         out[f"sdr_{system}_class_mean"] = float(per_class[f"sdr_{system}_median"].mean())
-        out[f"sdr_plain_{system}_pooled_median"] = float(per_mixture[f"sdr_plain_{system}"].median())
+        out[f"sdri_{system}_pooled_median"] = float(units[f"sdri_{system}"].median())
+    out["sdr_mixture_pooled_median"] = float(units["sdr_mixture"].median())
     out["sdr_gain_pooled_median"] = out["sdr_apt_pooled_median"] - out["sdr_baseline_pooled_median"]
+    out["sdr_gain_pooled_mean"] = out["sdr_apt_pooled_mean"] - out["sdr_baseline_pooled_mean"]
     out["sdr_gain_class_mean"] = out["sdr_apt_class_mean"] - out["sdr_baseline_class_mean"]
-    out["sdri_apt_pooled_median"] = float((per_mixture["sdr_plain_apt"] - per_mixture["sdr_plain_mixture"]).median())
     out["classes_improved"] = int((per_class["sdr_gain"] > 0).sum())
     out["n_classes"] = int(len(per_class))
-    out["n_mixtures"] = int(len(per_mixture))
+    out["n_mixtures"] = int(len(units))
+    out.update({k: int(v) for k, v in (counts or {}).items()})
     return out

@@ -1,4 +1,4 @@
-"""The six pipeline steps, as plain functions over file paths.
+"""The pipeline steps, as plain functions over file paths.
 
 The CLI (``python -m apt_uss <step>``) and the KFP components both call these, so a
 step debugged on the command line behaves exactly as it does in the pipeline.
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import soundfile as sf
+import torch
 
 from .atomic import atomic_path
 from .data.audio import SAMPLE_RATE
@@ -23,8 +24,8 @@ from .data.mixtures import simulate_mixtures
 from .data.musdb import simulate_stem_mixtures, split_tracks
 from .device import resolve_device, use_available_cores
 from .errors import AptUssError
-from .evaluation import evaluate_prompts
-from .metrics import median_sdr_by_class, per_track_medians, summarise
+from .evaluation import compare_systems, evaluate_prompts
+from .metrics import SDR_DEFINITION, SYSTEMS, median_sdr_by_class, per_track_medians, summarise
 from .models import load_backbone
 from .params import check_mix_rule, check_positive, parse_folds, parse_n_shot
 from .prompts import embed_clips, initial_prompts, load_prompts, save_embeddings, save_prompts
@@ -106,59 +107,141 @@ def init_prompts_step(dataset_dir: str, splits_path: str, out_prompts: str, out_
     return prompts
 
 
+def default_state_uri(artifact_uri: str, run_name: str) -> str:
+    """Where tuning keeps its per-epoch state: beside the run's S3 artifacts, else in the local state folder.
+
+    Both paths are keyed by the pipeline run's name, which a KFP retry keeps.
+    """
+    from .tracking import state_dir
+
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_name) or "run"
+    if artifact_uri:
+        return f"{artifact_uri.rstrip('/')}/{safe}/tune-state"
+    return str(state_dir() / "tune-state" / safe)
+
+
 def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, out_prompts: str,
                       out_loss: str, backbone: str = "small", sed_checkpoint_uri: str = "",
                       separator_checkpoint_uri: str = "", backbone_seed: int = 0, lr: float = 3e-4,
-                      batch_size: int = 4, device: str = "auto"):
+                      batch_size: int = 4, device: str = "auto", tune: str = "prompts", precision: str = "fp32",
+                      out_separator: str = "", state_uri: str = "", run_name: str = "", tracking_uri: str = "",
+                      experiment: str = "apt-uss"):
+    """Tune the prompts; with ``state_uri`` resume from / save to per-epoch state; with ``run_name`` log live to MLflow.
+
+    ``out_separator`` receives the tuned separator's state dict for ``tune="joint"``, and is
+    left empty (zero bytes: "the backbone as given") for ``tune="prompts"``.
+    """
+    from . import tracking
+    from .resume import EpochState, check_state_uri, fingerprint
+    from .tuning import check_tune_options
+
     check_positive("lr", lr)
     check_positive("batch_size", batch_size, integer=True)
+    check_tune_options(tune, precision)
+    check_state_uri(state_uri)
     use_available_cores()
     dev = resolve_device(device)
+    on_epoch = None
+    if run_name:
+        uri = tracking.resolve_tracking_uri(tracking_uri)
+        tracking.check_tracking(uri)  # fail now, not after hours of tuning
+        run_id = tracking.open_run(uri, experiment, run_name, tags={"stage": "tuning"})
+        on_epoch = tracking.EpochLossLogger(uri, run_id)
     info = json.loads((Path(mixtures_dir) / MIXING).read_text())
     train_mix = pd.read_csv(Path(mixtures_dir) / "train_mixtures.csv", keep_default_na=False)
     initial, targets, names = load_prompts(prompts_path)
     model = load_backbone(backbone, sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed)
     clips = _clip_store(dataset_dir, train_mix)
-    log.info("tuning %d prompts on %s: %d mixtures, lr %g, batch %d", len(initial), dev, len(train_mix), lr, batch_size)
+    state = None
+    if state_uri:
+        settings = {"lr": float(lr), "batch_size": int(batch_size), "tune": tune, "precision": precision,
+                    "mix_rule": info["mix_rule"], "crop_samples": info["crop_samples"], "backbone": backbone,
+                    "sed": sed_checkpoint_uri, "separator": separator_checkpoint_uri, "seed": int(backbone_seed),
+                    "device": dev.type}
+        state = EpochState(state_uri, fingerprint(initial, train_mix, settings))
+    log.info("tuning (%s, %s) %d prompts on %s: %d mixtures, lr %g, batch %d", tune, precision, len(initial), dev,
+             len(train_mix), lr, batch_size)
     tuned, history = tune_prompts(model.separator, initial, targets, train_mix, clips, info["mix_rule"],
-                                  info["crop_samples"], lr=float(lr), batch_size=int(batch_size), device=dev)
+                                  info["crop_samples"], lr=float(lr), batch_size=int(batch_size), device=dev,
+                                  mode=tune, precision=precision, state=state, on_epoch=on_epoch)
     save_prompts(out_prompts, tuned, targets, names)
     with atomic_path(out_loss) as tmp:
         history.to_csv(tmp, index=False)
+    if out_separator:
+        with atomic_path(out_separator) as tmp:
+            if tune == "joint":
+                torch.save({k: v.cpu() for k, v in model.separator.state_dict().items()}, tmp)
+            else:
+                tmp.write_bytes(b"")
     return tuned, history
 
 
-def evaluate_step(dataset_dir: str, mixtures_dir: str, initial_prompts_path: str, tuned_prompts_path: str,
-                  loss_path: str, out_report: str, backbone: str = "small", sed_checkpoint_uri: str = "",
-                  separator_checkpoint_uri: str = "", backbone_seed: int = 0, device: str = "auto",
-                  run_params: dict | None = None, run_name: str = "apt-uss", tracking_uri: str = "",
-                  experiment: str = "apt-uss", artifact_uri: str = "") -> dict:
-    """Evaluate baseline and APT prompts, then record the run in MLflow and upload to S3.
+def evaluate_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, out_dir: str, system: str,
+                  backbone: str = "small", sed_checkpoint_uri: str = "", separator_checkpoint_uri: str = "",
+                  backbone_seed: int = 0, device: str = "auto", separator_weights: str = "") -> pd.DataFrame:
+    """SDR of one prompt table's estimates on every test mixture (``system``: baseline or apt).
+
+    ``separator_weights``, when a non-empty file (from ``tune=joint``), replaces the backbone's separator.
+    """
+    if system not in SYSTEMS:
+        raise AptUssError(f"system={system!r} is not valid: use one of {', '.join(SYSTEMS)}")
+    use_available_cores()
+    dev = resolve_device(device)
+    info = json.loads((Path(mixtures_dir) / MIXING).read_text())
+    test_mix = pd.read_csv(Path(mixtures_dir) / "test_mixtures.csv", keep_default_na=False)
+    prompts, targets, _ = load_prompts(prompts_path)
+    if separator_weights and Path(separator_weights).stat().st_size > 0:
+        separator_checkpoint_uri = separator_weights
+    model = load_backbone(backbone, sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed)
+    clips = _clip_store(dataset_dir, test_mix)
+    log.info("evaluating %s prompts on %d test mixtures (%s)", system, len(test_mix), dev)
+    table, counts = evaluate_prompts(model.separator, test_mix, clips, prompts, targets, info["mix_rule"], device=dev)
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        table.to_csv(tmp / "per_mixture.csv", index=False)
+        (tmp / "evaluation.json").write_text(json.dumps(
+            {"system": system, "sdr_definition": SDR_DEFINITION, "n_scored": int(len(table)), **counts}, indent=2))
+    return table
+
+
+def _read_evaluation(path: str, system: str) -> tuple[pd.DataFrame, dict]:
+    folder = Path(path)
+    try:
+        info = json.loads((folder / "evaluation.json").read_text())
+        table = pd.read_csv(folder / "per_mixture.csv", keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise AptUssError(f"{path} is not an evaluation output (per_mixture.csv, evaluation.json): {exc}") from None
+    if info.get("system") != system:
+        raise AptUssError(f"{path} holds the {info.get('system')!r} evaluation where {system!r} was expected")
+    return table, info
+
+
+def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tuned_prompts_path: str,
+                loss_path: str, out_report: str, run_params: dict | None = None, run_name: str = "apt-uss",
+                tracking_uri: str = "", experiment: str = "apt-uss", artifact_uri: str = "") -> dict:
+    """Baseline vs APT tables and headline numbers; record them in MLflow and upload them to S3.
 
     ``artifact_uri`` empty skips the S3 upload; ``tracking_uri`` empty means
     ``$MLFLOW_TRACKING_URI`` or the local sqlite store.
     """
     from . import storage, tracking
 
-    use_available_cores()
-    dev = resolve_device(device)
     uri = tracking.resolve_tracking_uri(tracking_uri)
-    tracking.check_tracking(uri)  # fail before minutes of separation, not after
+    tracking.check_tracking(uri)
     if artifact_uri:
         storage.ensure_bucket(artifact_uri)
-    info = json.loads((Path(mixtures_dir) / MIXING).read_text())
-    test_mix = pd.read_csv(Path(mixtures_dir) / "test_mixtures.csv", keep_default_na=False)
-    baseline, targets, names = load_prompts(initial_prompts_path)
-    tuned, tuned_targets, _ = load_prompts(tuned_prompts_path)
-    if list(targets) != list(tuned_targets):
-        raise AptUssError(f"{tuned_prompts_path} and {initial_prompts_path} cover different classes")
-    model = load_backbone(backbone, sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed)
-    clips = _clip_store(dataset_dir, test_mix)
-    per_mixture = evaluate_prompts(model.separator, test_mix, clips, {"baseline": baseline, "apt": tuned},
-                                   targets, info["mix_rule"], device=dev)
+    baseline, b_info = _read_evaluation(baseline_dir, "baseline")
+    apt, a_info = _read_evaluation(apt_dir, "apt")
+    try:
+        per_mixture = compare_systems(baseline, apt)
+    except ValueError as exc:
+        raise AptUssError(str(exc)) from None
     units = per_track_medians(per_mixture)
     per_class = median_sdr_by_class(units)
-    summary = summarise(units, per_class)
+    counts = {"n_skipped_silent_reference": b_info["n_skipped_silent_reference"],
+              "n_silent_estimate_baseline": b_info["n_silent_estimate"],
+              "n_silent_estimate_apt": a_info["n_silent_estimate"]}
+    summary = summarise(units, per_class, counts)
     loss = pd.read_csv(loss_path)
     with atomic_path(out_report) as tmp:
         tmp.mkdir()
@@ -171,10 +254,9 @@ def evaluate_step(dataset_dir: str, mixtures_dir: str, initial_prompts_path: str
         files = {p.name: p for p in sorted(tmp.iterdir())}
         s3_uris = storage.upload_run_files(artifact_uri, run_name, files) if artifact_uri else {}
         params = dict(run_params or {})
-        params.update({"backbone": backbone, "mix_rule": info["mix_rule"],
-                       "sdr_definition": "bss_eval_v4_whole_segment"})
+        params["sdr_definition"] = SDR_DEFINITION
         tags = {"dataset": str(params.get("dataset", "")), "n_shot": str(params.get("n_shot", "")),
-                "backbone": backbone}
+                "backbone": str(params.get("backbone", "")), "tune": str(params.get("tune", "prompts"))}
         if s3_uris:
             tags["s3_artifacts"] = s3_uris["summary.json"].rsplit("/", 1)[0] + "/"
         run_id = tracking.log_run(uri, experiment, run_name, params, summary, loss_history=loss,

@@ -69,6 +69,52 @@ def _experiment_id(client, name: str, tracking_uri: str) -> str:
     return client.create_experiment(name, artifact_location=location)
 
 
+RUN_TAG = "apt_uss.run_name"
+
+
+def open_run(tracking_uri: str, experiment: str, run_name: str, tags: dict | None = None) -> str:
+    """The MLflow run of pipeline run ``run_name``: found by tag, else created. Returns its id.
+
+    Tuning (live loss) and the report (results) are separate tasks, possibly retried: both
+    find the run by the pipeline run's name, so one pipeline run is one MLflow run.
+    ``MLFLOW_RUN_ID`` (set by KFP's MLflow integration) takes precedence.
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id:
+        exp_id = _experiment_id(client, experiment, tracking_uri)
+        found = client.search_runs([exp_id], filter_string=f"tags.`{RUN_TAG}` = '{run_name}'", max_results=1)
+        if found:
+            run_id = found[0].info.run_id
+        else:
+            run_id = client.create_run(exp_id, run_name=run_name, tags={RUN_TAG: run_name}).info.run_id
+    for k, v in (tags or {}).items():
+        client.set_tag(run_id, k, v)
+    return run_id
+
+
+class EpochLossLogger:
+    """``on_epoch`` callback for tuning: logs ``tune_loss`` at step = epoch while the task runs.
+
+    A tracking hiccup mid-training costs a point on a chart, not the training: it is logged
+    as a warning (the loss table artifact keeps every epoch).
+    """
+
+    def __init__(self, tracking_uri: str, run_id: str):
+        import mlflow
+
+        self.client = mlflow.MlflowClient(tracking_uri)
+        self.run_id = run_id
+
+    def __call__(self, epoch: int, loss: float) -> None:
+        try:
+            self.client.log_metric(self.run_id, "tune_loss", float(loss), step=int(epoch))
+        except Exception as exc:
+            log.warning("MLflow: could not log tune_loss for epoch %d: %s", epoch, str(exc).splitlines()[0][:200])
+
+
 def log_run(
     tracking_uri: str,
     experiment: str,
@@ -79,29 +125,23 @@ def log_run(
     artifacts_dir: str | Path | None = None,
     tags: dict | None = None,
 ) -> str:
-    """Record one pipeline run; returns the MLflow run id.
-
-    Honours ``MLFLOW_RUN_ID`` (set by KFP's MLflow integration) by logging into that run.
-    """
+    """Record a pipeline run's results in its MLflow run and mark it finished; returns the run id."""
     import mlflow
+    from mlflow.entities import Metric, Param
 
     check_tracking(tracking_uri)
     client = mlflow.MlflowClient(tracking_uri)
-    run_id = os.environ.get("MLFLOW_RUN_ID")
-    if not run_id:
-        exp_id = _experiment_id(client, experiment, tracking_uri)
-        run_id = client.create_run(exp_id, run_name=run_name, tags=tags or {}).info.run_id
-    elif tags:
-        for k, v in tags.items():
-            client.set_tag(run_id, k, v)
+    run_id = open_run(tracking_uri, experiment, run_name, tags)
     try:
-        from mlflow.entities import Metric, Param
-
         now = int(time.time() * 1000)
         entries = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
         if loss_history is not None:
-            entries += [Metric("tune_loss", float(r.loss), now, int(r.epoch)) for r in loss_history.itertuples()]
-        client.log_batch(run_id, metrics=entries, params=[Param(k, str(v)) for k, v in params.items()])
+            logged = {m.step for m in client.get_metric_history(run_id, "tune_loss")}
+            entries += [Metric("tune_loss", float(r.loss), now, int(r.epoch))
+                        for r in loss_history.itertuples() if int(r.epoch) not in logged]
+        for start in range(0, len(entries), 900):  # MLflow takes at most 1000 metrics per batch
+            client.log_batch(run_id, metrics=entries[start : start + 900])
+        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
         if artifacts_dir is not None:
             client.log_artifacts(run_id, str(artifacts_dir))
         client.set_terminated(run_id, "FINISHED")

@@ -1,17 +1,38 @@
-"""Audio prompt tuning: train the prompt table only, through a frozen separator."""
+"""Audio prompt tuning: train the prompt table (and, for the upper bound, the separator) on simulated mixtures."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .data.mixtures import render_mixture
+from .errors import AptUssError
+from .resume import EpochState
 
 log = logging.getLogger(__name__)
+
+TUNE_MODES = ("prompts", "joint")
+PRECISIONS = ("fp32", "bf16")
+
+
+def check_tune_options(mode: str, precision: str) -> None:
+    if mode not in TUNE_MODES:
+        raise AptUssError(f"tune={mode!r} is not valid: use one of {', '.join(TUNE_MODES)}")
+    if precision not in PRECISIONS:
+        raise AptUssError(f"precision={precision!r} is not valid: use one of {', '.join(PRECISIONS)}")
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "bf16":
+        # Weights and prompts stay fp32 (the optimizer's master copy); only the forward math runs in bf16.
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def tune_prompts(
@@ -19,30 +40,55 @@ def tune_prompts(
     initial: np.ndarray,
     targets: np.ndarray,
     train_mixtures: pd.DataFrame,
-    clips: dict[str, np.ndarray],
+    clips,
     mix_rule: str,
     crop_samples: int,
     lr: float = 3e-4,
     batch_size: int = 4,
     device: torch.device | str = "cpu",
+    *,
+    mode: str = "prompts",
+    precision: str = "fp32",
+    state: EpochState | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Return the tuned prompt table and the mean L1 loss of each epoch.
 
     Each row of ``train_mixtures`` (one epoch's pairs after another, with crop offsets)
     gives a mixture y = x_k + x_l whose target x_k the separator must recover when queried
-    with prompt k. Only the prompts receive gradients; the separator stays frozen in eval mode.
+    with prompt k. ``mode="prompts"`` (APT) trains the prompts only: the separator stays in
+    eval mode with ``requires_grad`` off, so its weights and statistics are untouched.
+    ``mode="joint"`` also trains the separator's weights (in place; BatchNorm statistics
+    stay frozen, as batches of 4 would make them drift). With ``state``, the prompts, the
+    optimizer (and in joint mode the separator) are saved after every epoch, and a call
+    that finds a saved state continues after its last epoch with identical results.
+    ``on_epoch(epoch, loss)`` is called after each epoch (e.g. to log to MLflow).
     """
+    check_tune_options(mode, precision)
     device = torch.device(device)
-    separator = separator.to(device).eval().requires_grad_(False)
+    separator = separator.to(device).eval().requires_grad_(mode == "joint")
     prompts = torch.nn.Parameter(torch.from_numpy(np.array(initial, dtype=np.float32)).to(device))
     row_of_target = {int(t): i for i, t in enumerate(targets)}
-    optimizer = torch.optim.Adam([prompts], lr=lr)
-    epochs = sorted(train_mixtures["epoch"].unique()) if len(train_mixtures) else []
-    steps_total = sum(-(-int((train_mixtures["epoch"] == e).sum()) // batch_size) for e in epochs)
-    history = []
-    started = time.monotonic()
-    steps_done = 0
-    for epoch in epochs:
+    trained = [prompts] + ([p for p in separator.parameters()] if mode == "joint" else [])
+    optimizer = torch.optim.Adam(trained, lr=lr)
+    epochs = sorted(int(e) for e in train_mixtures["epoch"].unique()) if len(train_mixtures) else []
+    history: list[dict] = []
+
+    saved = state.load() if state is not None else None
+    if saved is not None:
+        with torch.no_grad():
+            prompts.copy_(saved["prompts"].to(device))
+        if mode == "joint":
+            separator.load_state_dict(saved["separator"])
+        optimizer.load_state_dict(saved["optimizer"])
+        history = [dict(zip(("epoch", "loss", "steps"), (int(e), float(v), int(s))))
+                   for e, v, s in saved["history"].tolist()]
+        log.info("tune: resuming after epoch %d/%d from %s", len(history), len(epochs), state.uri)
+    todo = [e for e in epochs if e not in {h["epoch"] for h in history}]
+
+    steps_total = sum(-(-int((train_mixtures["epoch"] == e).sum()) // batch_size) for e in todo)
+    started, steps_done = time.monotonic(), 0
+    for epoch in todo:
         rows = train_mixtures[train_mixtures["epoch"] == epoch]
         losses = []
         for start in range(0, len(rows), batch_size):
@@ -51,17 +97,27 @@ def tune_prompts(
             mixture = torch.from_numpy(np.stack([p[0] for p in pairs])).to(device)
             target = torch.from_numpy(np.stack([p[1] for p in pairs])).to(device)
             index = torch.tensor([row_of_target[int(r.target)] for r in batch], device=device)
-            estimate = separator(mixture, prompts[index])["wav"]
-            loss = torch.nn.functional.l1_loss(estimate, target)
+            with _autocast(device, precision):
+                estimate = separator(mixture, prompts[index])["wav"]
+            loss = torch.nn.functional.l1_loss(estimate.float(), target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
             steps_done += 1
-        elapsed = time.monotonic() - started
-        rate = steps_done / max(elapsed, 1e-9)
-        history.append({"epoch": int(epoch), "loss": float(np.mean(losses)), "steps": len(losses)})
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "steps": len(losses)})
+        if state is not None:
+            snapshot = {"prompts": prompts.detach().cpu(), "optimizer": optimizer.state_dict(),
+                        "history": torch.tensor([[h["epoch"], h["loss"], h["steps"]] for h in history],
+                                                dtype=torch.float64)}
+            if mode == "joint":
+                snapshot["separator"] = separator.state_dict()
+            state.save(snapshot)
+        if on_epoch is not None:
+            on_epoch(epoch, history[-1]["loss"])
+        rate = steps_done / max(time.monotonic() - started, 1e-9)
         log.info("tune: epoch %d/%d loss %.5f | %d/%d steps, %.2f steps/s, ETA %.0f s",
-                 epoch + 1, len(epochs), history[-1]["loss"], steps_done, steps_total, rate,
+                 len(history), len(epochs), history[-1]["loss"], steps_done, steps_total, rate,
                  (steps_total - steps_done) / max(rate, 1e-9))
+    separator.requires_grad_(False)
     return prompts.detach().cpu().numpy(), pd.DataFrame(history, columns=["epoch", "loss", "steps"])

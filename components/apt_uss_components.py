@@ -67,37 +67,57 @@ def init_prompts(dataset_dir: Input[Dataset], splits: Input[Dataset], backbone: 
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_prompts: Input[Model],
                  backbone: str, sed_checkpoint_uri: str, separator_checkpoint_uri: str, backbone_seed: int,
-                 lr: float, batch_size: int, device: str, tuned_prompts: Output[Model], loss: Output[Dataset]):
+                 lr: float, batch_size: int, device: str, tune: str, precision: str, checkpoint_uri: str,
+                 run_name: str, tracking_uri: str, experiment: str, artifact_uri: str,
+                 tuned_prompts: Output[Model], loss: Output[Dataset], separator_weights: Output[Model]):
+    """``separator_weights`` is the tuned separator for tune=joint and an empty file for tune=prompts."""
     from apt_uss.logs import configure_logging
-    from apt_uss.steps import tune_prompts_step
+    from apt_uss.steps import default_state_uri, tune_prompts_step
 
     configure_logging()
+    state_uri = checkpoint_uri or default_state_uri(artifact_uri, run_name)
     _, history = tune_prompts_step(dataset_dir.path, mixtures.path, initial_prompts.path, tuned_prompts.path,
                                    loss.path, backbone, sed_checkpoint_uri, separator_checkpoint_uri,
-                                   backbone_seed, lr, batch_size, device)
+                                   backbone_seed, lr, batch_size, device, tune, precision,
+                                   separator_weights.path, state_uri, run_name, tracking_uri, experiment)
+    separator_weights.metadata["tuned"] = tune == "joint"
     if len(history):
         loss.metadata["final_loss"] = float(history["loss"].iloc[-1])
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
-def evaluate_sdr(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_prompts: Input[Model],
-                 tuned_prompts: Input[Model], loss: Input[Dataset], backbone: str, sed_checkpoint_uri: str,
-                 separator_checkpoint_uri: str, backbone_seed: int, device: str, run_params: dict,
-                 run_name: str, tracking_uri: str, experiment: str, artifact_uri: str,
-                 report: Output[Dataset], metrics: Output[Metrics]) -> NamedTuple(
-                     "EvaluationOutputs", [("mlflow_run_id", str), ("s3_prefix", str)]):
-    from collections import namedtuple
-
+def evaluate_sdr(dataset_dir: Input[Dataset], mixtures: Input[Dataset], prompts: Input[Model], system: str,
+                 backbone: str, sed_checkpoint_uri: str, separator_checkpoint_uri: str, backbone_seed: int,
+                 device: str, evaluation: Output[Dataset], separator_weights: Input[Model] = None):
     from apt_uss.logs import configure_logging
     from apt_uss.steps import evaluate_step
 
     configure_logging()
-    result = evaluate_step(dataset_dir.path, mixtures.path, initial_prompts.path, tuned_prompts.path, loss.path,
-                           report.path, backbone, sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed,
-                           device, run_params, run_name, tracking_uri, experiment, artifact_uri)
+    table = evaluate_step(dataset_dir.path, mixtures.path, prompts.path, evaluation.path, system, backbone,
+                          sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed, device,
+                          separator_weights.path if separator_weights is not None else "")
+    evaluation.metadata.update({"system": system, "n_scored": int(len(table))})
+    if len(table):
+        evaluation.metadata["sdr_pooled_median"] = float(table["sdr"].median())
+
+
+@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+def report_results(baseline: Input[Dataset], apt: Input[Dataset], initial_prompts: Input[Model],
+                   tuned_prompts: Input[Model], loss: Input[Dataset], run_params: dict, run_name: str,
+                   tracking_uri: str, experiment: str, artifact_uri: str,
+                   report: Output[Dataset], metrics: Output[Metrics]) -> NamedTuple(
+                       "ReportOutputs", [("mlflow_run_id", str), ("s3_prefix", str)]):
+    from collections import namedtuple
+
+    from apt_uss.logs import configure_logging
+    from apt_uss.steps import report_step
+
+    configure_logging()
+    result = report_step(baseline.path, apt.path, initial_prompts.path, tuned_prompts.path, loss.path,
+                         report.path, run_params, run_name, tracking_uri, experiment, artifact_uri)
     for name, value in result["summary"].items():
         metrics.log_metric(name, value)
     s3 = result["run"]["s3"]
     prefix = next(iter(s3.values())).rsplit("/", 1)[0] + "/" if s3 else ""
-    outputs = namedtuple("EvaluationOutputs", ["mlflow_run_id", "s3_prefix"])
+    outputs = namedtuple("ReportOutputs", ["mlflow_run_id", "s3_prefix"])
     return outputs(result["run"]["mlflow_run_id"], prefix)

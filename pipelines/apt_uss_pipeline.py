@@ -1,4 +1,8 @@
-"""The APT pipeline: fetch -> split -> simulate -> init prompts -> tune (GPU) -> evaluate."""
+"""The APT pipeline: fetch -> split -> simulate -> init prompts -> tune (GPU) -> evaluate x2 -> report.
+
+The baseline (initial prompts) and APT (tuned prompts) evaluations are two tasks of one
+component; the baseline's starts as soon as the initial prompts exist, beside the tuning.
+"""
 
 
 from kfp import dsl
@@ -6,6 +10,7 @@ from kfp import dsl
 from components.apt_uss_components import (
     evaluate_sdr,
     fetch_dataset,
+    report_results,
     init_prompts,
     simulate_mixtures,
     split_folds,
@@ -22,6 +27,9 @@ def apt_uss_pipeline(
     epochs: int = 100,
     lr: float = 3e-4,
     batch_size: int = 4,
+    tune: str = "prompts",
+    precision: str = "fp32",
+    checkpoint_uri: str = "",
     dataset: str = "synthetic",
     dataset_uri: str = "",
     dataset_sha256: str = "",
@@ -54,21 +62,34 @@ def apt_uss_pipeline(
     initial = init_prompts(dataset_dir=fetched.output, splits=split.output, **model_args)
     initial.set_display_name("embedding initialization")
     tuned = tune_prompts(dataset_dir=fetched.output, mixtures=mixed.output,
-                         initial_prompts=initial.outputs["prompts"], lr=lr, batch_size=batch_size, **model_args)
+                         initial_prompts=initial.outputs["prompts"], lr=lr, batch_size=batch_size, tune=tune,
+                         precision=precision, checkpoint_uri=checkpoint_uri,
+                         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=tracking_uri,
+                         experiment=experiment, artifact_uri=artifact_uri, **model_args)
     tuned.set_display_name("prompt tuning (GPU)")
     tuned.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
-    evaluated = evaluate_sdr(
-        dataset_dir=fetched.output, mixtures=mixed.output, initial_prompts=initial.outputs["prompts"],
-        tuned_prompts=tuned.outputs["tuned_prompts"], loss=tuned.outputs["loss"],
+    # Logs live to MLflow and resumes from its per-epoch state: a cached copy would do neither.
+    tuned.set_caching_options(False)
+    eval_args = dict(dataset_dir=fetched.output, mixtures=mixed.output, **model_args)
+    baseline = evaluate_sdr(prompts=initial.outputs["prompts"], system="baseline", **eval_args)
+    baseline.set_display_name("SDR evaluation: baseline")
+    apt = evaluate_sdr(prompts=tuned.outputs["tuned_prompts"], system="apt",
+                       separator_weights=tuned.outputs["separator_weights"], **eval_args)
+    apt.set_display_name("SDR evaluation: APT")
+    reported = report_results(
+        baseline=baseline.outputs["evaluation"], apt=apt.outputs["evaluation"],
+        initial_prompts=initial.outputs["prompts"], tuned_prompts=tuned.outputs["tuned_prompts"],
+        loss=tuned.outputs["loss"],
         run_params={"n_shot": n_shot, "seed": seed, "epochs": epochs, "lr": lr, "batch_size": batch_size,
-                    "dataset": dataset, "dataset_uri": dataset_uri, "dataset_sha256": dataset_sha256, "n_classes": n_classes,
-                    "train_folds": train_folds, "test_folds": test_folds, "crop_seconds": crop_seconds,
-                    "backbone_seed": backbone_seed, "sed_checkpoint_uri": sed_checkpoint_uri,
+                    "tune": tune, "precision": precision, "dataset": dataset, "dataset_uri": dataset_uri,
+                    "dataset_sha256": dataset_sha256, "n_classes": n_classes, "train_folds": train_folds,
+                    "test_folds": test_folds, "crop_seconds": crop_seconds, "mix_rule": mix_rule,
+                    "backbone": backbone, "backbone_seed": backbone_seed, "sed_checkpoint_uri": sed_checkpoint_uri,
                     "separator_checkpoint_uri": separator_checkpoint_uri, "device": device},
         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=tracking_uri, experiment=experiment,
-        artifact_uri=artifact_uri, **model_args,
+        artifact_uri=artifact_uri,
     )
-    evaluated.set_display_name("SDR evaluation")
+    reported.set_display_name("report: MLflow and S3")
     # Side effects (MLflow run, S3 upload) must happen on every run, never be skipped by the cache.
-    evaluated.set_caching_options(False)
-    return evaluated.outputs["report"]
+    reported.set_caching_options(False)
+    return reported.outputs["report"]

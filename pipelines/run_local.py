@@ -22,6 +22,8 @@ from apt_uss.data import musdb, synthetic
 from apt_uss.errors import AptUssError
 from apt_uss.logs import configure_logging
 from apt_uss.models import get_config
+from apt_uss.resume import check_state_uri
+from apt_uss.tuning import check_tune_options
 from apt_uss.params import (
     check_dataset,
     check_mix_rule,
@@ -55,6 +57,8 @@ def validate(params: dict) -> dict:
     """Check every user value up front; fill in the resolved tracking URI."""
     check_dataset(params["dataset"])
     check_mix_rule(params["mix_rule"])
+    check_tune_options(params["tune"], params["precision"])
+    check_state_uri(params["checkpoint_uri"])
     check_sha256(params["dataset_sha256"])
     if params["dataset"] == "musdb18" and not params["dataset_uri"]:
         raise AptUssError("dataset=musdb18 needs dataset_uri: a MUSDB18 or MUSDB18-HQ root folder or archive")

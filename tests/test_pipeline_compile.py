@@ -2,7 +2,9 @@ import yaml
 
 from pipelines.compile import compile_pipeline
 
-STEPS = {"fetch-dataset", "split-folds", "simulate-mixtures", "init-prompts", "tune-prompts", "evaluate-sdr"}
+COMPONENTS = {"fetch-dataset", "split-folds", "simulate-mixtures", "init-prompts", "tune-prompts", "evaluate-sdr",
+              "report-results"}
+TASKS = COMPONENTS | {"evaluate-sdr-2"}  # the compiler names the second use of a component "-2"
 
 
 def _spec(tmp_path):
@@ -10,15 +12,25 @@ def _spec(tmp_path):
     return list(yaml.safe_load_all(path.read_text()))[0]
 
 
-def test_six_components_wired_into_one_dag(tmp_path):
+def test_components_wired_into_one_dag(tmp_path):
     spec = _spec(tmp_path)
-    assert {c.removeprefix("comp-") for c in spec["components"]} == STEPS
+    assert {c.removeprefix("comp-") for c in spec["components"]} == TASKS
     tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == STEPS
+    assert set(tasks) == TASKS
     deps = {name: set(t.get("dependentTasks", [])) for name, t in tasks.items()}
     assert deps["tune-prompts"] == {"fetch-dataset", "simulate-mixtures", "init-prompts"}
-    assert deps["evaluate-sdr"] >= {"tune-prompts", "init-prompts", "simulate-mixtures"}
-    assert tasks["evaluate-sdr"]["cachingOptions"].get("enableCache", False) is False
+    # baseline and APT are two tasks of one component; only APT waits for tuning
+    systems = {tasks[t]["inputs"]["parameters"]["system"]["runtimeValue"]["constant"]: t
+               for t in ("evaluate-sdr", "evaluate-sdr-2")}
+    assert "tune-prompts" not in deps[systems["baseline"]]
+    assert deps[systems["apt"]] >= {"tune-prompts", "simulate-mixtures"}
+    assert "separator_weights" in tasks[systems["apt"]]["inputs"]["artifacts"]
+    executors = spec["deploymentSpec"]["executors"]
+    assert executors["exec-evaluate-sdr"] == executors["exec-evaluate-sdr-2"]  # the same code and image
+    assert deps["report-results"] >= {"evaluate-sdr", "evaluate-sdr-2", "tune-prompts"}
+    # side effects (MLflow, S3, per-epoch state) are never skipped by the cache
+    for name in ("report-results", "tune-prompts"):
+        assert tasks[name]["cachingOptions"].get("enableCache", False) is False
 
 
 def test_tuning_requests_one_gpu_and_images_are_set(tmp_path):
@@ -38,7 +50,8 @@ def test_tuning_requests_one_gpu_and_images_are_set(tmp_path):
 def test_user_facing_parameters_are_pipeline_parameters(tmp_path):
     params = _spec(tmp_path)["root"]["inputDefinitions"]["parameters"]
     for name in ("n_shot", "seed", "epochs", "lr", "batch_size", "dataset", "dataset_uri", "n_classes",
-                 "backbone", "sed_checkpoint_uri", "separator_checkpoint_uri", "tracking_uri", "artifact_uri"):
+                 "backbone", "sed_checkpoint_uri", "separator_checkpoint_uri", "tracking_uri", "artifact_uri",
+                 "tune", "precision", "checkpoint_uri"):
         assert name in params and "defaultValue" in params[name], name
     assert params["lr"]["defaultValue"] == 0.0003 and params["batch_size"]["defaultValue"] == 4
     assert params["n_shot"]["parameterType"] == "STRING"  # so 'full' is allowed

@@ -49,7 +49,20 @@ def test_whole_pipeline_runs_tracks_and_uploads(run_env, s3_env, tmp_path, monke
     for name in ("sdr_baseline_pooled_median", "sdr_apt_pooled_median", "sdr_gain_pooled_median",
                  "sdr_baseline_class_mean", "sdr_apt_class_mean", "sdr_gain_class_mean", "classes_improved"):
         assert mlrun.data.metrics[name] == pytest.approx(summary[name])
-    assert len(client.get_metric_history(mlrun.info.run_id, "tune_loss")) == 2
+    # the tuning task logged its loss per epoch into the same run the report finished
+    assert sorted(m.step for m in client.get_metric_history(mlrun.info.run_id, "tune_loss")) == [0, 1]
+    assert mlrun.data.tags["stage"] == "tuning" and mlrun.info.status == "FINISHED"
+    assert len(client.search_runs([mlrun.info.experiment_id])) == 1
+    # tables: per mixture (both systems side by side), per class, and a NaN-free summary
+    per_mixture = pd.read_csv(report / "per_mixture.csv")
+    assert {"mixture_id", "target_class", "interferer_class", "target_file", "interferer_file", "sdr_mixture",
+            "sdr_baseline", "sdr_apt", "sdri_baseline", "sdri_apt", "sdr_gain"} <= set(per_mixture.columns)
+    assert len(per_mixture) == summary["n_mixtures"] and per_mixture.notna().all().all()
+    per_class = pd.read_csv(report / "per_class.csv")
+    assert list(per_class.columns[:5]) == ["target_class", "n_mixtures", "sdr_baseline_median", "sdr_apt_median",
+                                           "sdr_gain"]
+    assert summary["sdr_apt_pooled_median"] == pytest.approx(per_mixture["sdr_apt"].median())
+    assert summary["n_skipped_silent_reference"] == 0
     logged = {a.path for a in client.list_artifacts(mlrun.info.run_id)}
     assert {"prompts_initial.npz", "prompts_tuned.npz", "per_class.csv", "per_mixture.csv"} <= logged
     # the prompts read back from SeaweedFS are the run's prompts
@@ -61,6 +74,12 @@ def test_whole_pipeline_runs_tracks_and_uploads(run_env, s3_env, tmp_path, monke
     np.testing.assert_array_equal(back, local)
     assert back.shape == (3, 16) and list(names) == ["tonal_00", "noise_01", "pulses_02"]
     assert not np.array_equal(back, initial)  # tuning moved the prompts
+    # the per-epoch tuning state sits beside the run's artifacts, where a retried task finds it
+    state = storage.download(run["s3"]["summary.json"].rsplit("/", 1)[0] + "/tune-state/tune_state.pt",
+                             tmp_path / "state.pt")
+    import torch
+    saved = torch.load(state, weights_only=True)
+    np.testing.assert_array_equal(saved["prompts"].numpy(), local)
 
 
 @pytest.mark.slow

@@ -69,3 +69,34 @@ def test_tracking_uri_that_does_not_answer(monkeypatch):
 
 def test_redact_hides_userinfo():
     assert tracking.redact("https://bob:hunter2@mlflow.example/x") == "https://***@mlflow.example/x"
+
+
+def test_live_loss_and_results_land_in_one_run_found_by_name(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_id = tracking.open_run(uri, "exp", "pipeline-run-7", tags={"stage": "tuning"})
+    log_epoch = tracking.EpochLossLogger(uri, run_id)
+    log_epoch(0, 0.5)
+    log_epoch(1, 0.4)
+    assert tracking.open_run(uri, "exp", "pipeline-run-7") == run_id  # a retried task finds the same run
+    assert tracking.open_run(uri, "exp", "another-run") != run_id
+    loss = pd.DataFrame({"epoch": [0, 1], "loss": [0.5, 0.4]})
+    assert tracking.log_run(uri, "exp", "pipeline-run-7", {"n_shot": "5"}, {"sdr_apt_pooled_median": 2.0},
+                            loss_history=loss) == run_id
+    history = mlflow.MlflowClient(uri).get_metric_history(run_id, "tune_loss")
+    assert sorted((m.step, m.value) for m in history) == [(0, 0.5), (1, 0.4)]  # not logged twice
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_tuning_state_round_trips_and_refuses_other_computations(where, s3_env, tmp_path):
+    import torch
+
+    from apt_uss.resume import EpochState
+
+    uri = str(tmp_path / "state") if where == "local" else "s3://apt-test/runs/run-9/tune-state"
+    if where == "s3":
+        storage.ensure_bucket(uri)
+    assert EpochState(uri, "abc").load() is None  # nothing saved yet: start at epoch 1
+    EpochState(uri, "abc").save({"prompts": torch.ones(2, 3), "history": torch.zeros(1, 3)})
+    loaded = EpochState(uri, "abc").load()
+    assert torch.equal(loaded["prompts"], torch.ones(2, 3)) and loaded["fingerprint"] == "abc"
+    assert EpochState(uri, "other-inputs").load() is None

@@ -56,3 +56,79 @@ def test_tuning_is_deterministic(responsive_separator):
     a, _ = tune_prompts(responsive_separator, init, np.array([0, 1]), table, clips, "sum", 16000, lr=1e-2)
     b, _ = tune_prompts(responsive_separator, init, np.array([0, 1]), table, clips, "sum", 16000, lr=1e-2)
     np.testing.assert_array_equal(a, b)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _crash_after(epochs_done):
+    def on_epoch(epoch, loss):
+        if epoch + 1 == epochs_done:
+            raise Interrupted  # the task dies right after its state for this epoch was saved
+    return on_epoch
+
+
+def test_a_restarted_tuning_resumes_and_ends_with_the_same_prompts(responsive_separator, tmp_path):
+    from apt_uss.resume import EpochState, fingerprint
+
+    clips, table = _problem(epochs=5)
+    init = np.full((2, 16), 0.5, np.float32)
+    args = (init, np.array([0, 1]), table, clips, "energy_match", 16000)
+    whole, whole_history = tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1)
+
+    state = EpochState(str(tmp_path / "state"), fingerprint(init, table, {"lr": 1e-2}))
+    with pytest.raises(Interrupted):
+        tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1, state=state, on_epoch=_crash_after(3))
+    seen = []
+    resumed, history = tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1, state=state,
+                                    on_epoch=lambda e, loss: seen.append(e))
+    assert seen == [3, 4]  # only the epochs the first attempt did not finish
+    np.testing.assert_array_equal(resumed, whole)
+    pd.testing.assert_frame_equal(history, whole_history)
+
+
+def test_state_from_other_inputs_is_not_resumed(responsive_separator, tmp_path):
+    from apt_uss.resume import EpochState, fingerprint
+
+    clips, table = _problem(epochs=2)
+    init = np.zeros((2, 16), np.float32)
+    args = (np.array([0, 1]), table, clips, "sum", 16000)
+    tune_prompts(responsive_separator, init, *args, lr=1e-2, state=EpochState(str(tmp_path), fingerprint(init, table, {})))
+    other = init + 1
+    seen = []
+    tune_prompts(responsive_separator, other, *args, lr=1e-2,
+                 state=EpochState(str(tmp_path), fingerprint(other, table, {})), on_epoch=lambda e, loss: seen.append(e))
+    assert seen == [0, 1]
+
+
+def test_joint_tuning_changes_the_separator_too(responsive_separator):
+    clips, table = _problem(epochs=2)
+    before = {k: v.clone() for k, v in responsive_separator.state_dict().items()}
+    tune_prompts(responsive_separator, np.zeros((2, 16), np.float32), np.array([0, 1]), table, clips, "sum", 16000,
+                 lr=1e-3, mode="joint")
+    after = responsive_separator.state_dict()
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert any(k.endswith("conv1.weight") for k in changed)
+    assert not any("running_" in k for k in changed)  # BatchNorm statistics stay frozen
+    assert not any(p.requires_grad for p in responsive_separator.parameters())
+
+
+def test_bf16_autocast_tracks_fp32(responsive_separator):
+    clips, table = _problem(epochs=3)
+    init = np.zeros((2, 16), np.float32)
+    args = (np.array([0, 1]), table, clips, "sum", 16000)
+    a, ha = tune_prompts(responsive_separator, init, *args, lr=1e-2)
+    b, hb = tune_prompts(responsive_separator, init, *args, lr=1e-2, precision="bf16")
+    np.testing.assert_allclose(hb["loss"], ha["loss"], rtol=0.05)
+    assert np.abs(b - a).max() < 0.2 * np.abs(a - init).max()  # same direction, up to bf16 noise
+
+
+def test_bad_tuning_options_name_the_value(responsive_separator):
+    from apt_uss.errors import AptUssError
+
+    clips, table = _problem(epochs=1)
+    for kwargs, word in (({"mode": "all"}, "tune='all'"), ({"precision": "fp16"}, "precision='fp16'")):
+        with pytest.raises(AptUssError, match=word):
+            tune_prompts(responsive_separator, np.zeros((2, 16), np.float32), np.array([0, 1]), table, clips,
+                         "sum", 16000, **kwargs)
