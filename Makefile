@@ -14,6 +14,9 @@ SEED        ?= 0
 EPOCHS      ?= 20
 LR          ?= 3e-4
 BATCH_SIZE  ?= 4
+TUNE        ?= prompts
+PRECISION   ?= fp32
+CHECKPOINT_URI ?=
 DATASET     ?= synthetic
 DATASET_URI ?=
 DATASET_SHA256 ?=
@@ -87,6 +90,7 @@ s3-down:
 pipeline-run: setup s3-up
 	$(S3_ENV) $(BIN)/python -m pipelines.run_local --runner "$(RUNNER)" \
 	  --n-shot "$(N_SHOT)" --seed "$(SEED)" --epochs "$(EPOCHS)" --lr "$(LR)" --batch-size "$(BATCH_SIZE)" \
+	  --tune "$(TUNE)" --precision "$(PRECISION)" --checkpoint-uri "$(CHECKPOINT_URI)" \
 	  --dataset "$(DATASET)" --dataset-uri "$(DATASET_URI)" \
 	  --dataset-sha256 "$(DATASET_SHA256)" --n-classes "$(N_CLASSES)" \
 	  --train-folds "$(TRAIN_FOLDS)" --test-folds "$(TEST_FOLDS)" --crop-seconds "$(CROP_SECONDS)" \

@@ -70,6 +70,8 @@ def apt_uss_pipeline(
     tuned.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
     # Logs live to MLflow and resumes from its per-epoch state: a cached copy would do neither.
     tuned.set_caching_options(False)
+    # A pre-empted GPU node or a lost pod: the retry resumes after the last saved epoch.
+    tuned.set_retry(num_retries=2, backoff_duration="60s", backoff_factor=2.0)
     eval_args = dict(dataset_dir=fetched.output, mixtures=mixed.output, **model_args)
     baseline = evaluate_sdr(prompts=initial.outputs["prompts"], system="baseline", **eval_args)
     baseline.set_display_name("SDR evaluation: baseline")

@@ -105,9 +105,14 @@ def print_report(report: Path) -> None:
     print("\nPer-class median SDR (dB), baseline (initial prompts) vs APT (tuned prompts):")
     print(table.to_string(index=False, float_format=lambda v: f"{v:6.2f}"))
     print("\nOverall (BSS Eval v4 SDR, dB):")
-    for name in ("pooled_median", "class_mean"):
+    for name in ("pooled_median", "pooled_mean", "class_mean"):
         b, a = summary[f"sdr_baseline_{name}"], summary[f"sdr_apt_{name}"]
         print(f"  {name:14s} baseline {b:6.2f}  APT {a:6.2f}  gain {a - b:+.2f}")
+    b, a = summary["sdri_baseline_pooled_median"], summary["sdri_apt_pooled_median"]
+    print(f"  {'SDRi median':14s} baseline {b:6.2f}  APT {a:6.2f}  (mixture itself: "
+          f"{summary['sdr_mixture_pooled_median']:.2f} dB)")
+    if summary.get("n_skipped_silent_reference"):
+        print(f"  skipped: {summary['n_skipped_silent_reference']} test mixtures with a silent reference")
     print(f"  classes improved: {summary['classes_improved']}/{summary['n_classes']}"
           f"  ({summary['n_mixtures']} test mixtures)")
     print(f"\nMLflow run:   {run['mlflow_run_id']} (experiment {run['experiment']!r}) at {run['mlflow_tracking_uri']}")

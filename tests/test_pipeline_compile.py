@@ -31,6 +31,8 @@ def test_components_wired_into_one_dag(tmp_path):
     # side effects (MLflow, S3, per-epoch state) are never skipped by the cache
     for name in ("report-results", "tune-prompts"):
         assert tasks[name]["cachingOptions"].get("enableCache", False) is False
+    # a retried tuning task resumes from its per-epoch state
+    assert tasks["tune-prompts"]["retryPolicy"]["maxRetryCount"] == 2
 
 
 def test_tuning_requests_one_gpu_and_images_are_set(tmp_path):
