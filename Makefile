@@ -48,7 +48,7 @@ help:
 	@echo "make pipeline-run N_SHOT=5     run the whole pipeline locally (KFP local runner)"
 	@echo "make test                      run the test suite"
 	@echo "make pipeline-compile          write $(PIPELINE_YAML) (KFP IR YAML)"
-	@echo "make bench                     backbone forward time and memory (small, paper) on this machine"
+	@echo "make bench                     forward time/memory, SDR vs museval, prompt-tuning steps/s (dist/bench.json)"
 	@echo "make mlflow-ui                 browse local runs on http://127.0.0.1:$(MLFLOW_PORT)"
 	@echo "make s3-up / s3-down           start / stop the local SeaweedFS S3 server"
 
@@ -77,7 +77,7 @@ test: setup
 
 bench: setup
 	@mkdir -p dist
-	$(BIN)/python -m apt_uss.bench --configs small paper --json dist/bench_backbone.json
+	$(BIN)/python -m apt_uss.bench --configs small paper --json dist/bench.json
 
 s3-up: setup
 	@if [ -n "$(AWS_ENDPOINT_URL)$(AWS_ENDPOINT_URL_S3)" ]; then \

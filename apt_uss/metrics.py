@@ -15,6 +15,7 @@ import pandas as pd
 
 SDR_DEFINITION = "bss_eval_v4_whole_segment (== plain SDR for one mono source)"
 SYSTEMS = ("baseline", "apt")
+SDR_CEILING = 200.0  # dB; beyond float32 resolution, so any higher figure is rounding noise
 
 
 def is_silent(signal: np.ndarray) -> bool:
@@ -22,20 +23,28 @@ def is_silent(signal: np.ndarray) -> bool:
 
 
 def bss_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """SDR in dB of ``estimate`` against ``reference`` (estimate cut to the reference's length).
+    """SDR in dB of the 1-D ``estimate`` against the 1-D ``reference``.
 
-    The reference must not be silent (callers skip and count those segments, as the
-    reference protocol does). A silent estimate scores 0 dB, the limit of the SDR as the
-    estimate fades out; museval refuses such an estimate instead of scoring it.
+    The estimate is cut or zero-padded to the reference's length (as museval pads). The
+    reference must not be silent (callers skip and count those segments, as the reference
+    protocol does). A silent estimate scores 0 dB, the limit of the SDR as the estimate
+    fades out; museval refuses such an estimate instead of scoring it. Scores are capped at
+    ``SDR_CEILING`` so a (near-)perfect estimate never puts infinity in a table.
     """
+    if reference.ndim != 1 or estimate.ndim != 1:
+        raise ValueError(f"bss_sdr takes 1-D signals, got shapes {reference.shape} and {estimate.shape}")
     if is_silent(reference):
         raise ValueError("bss_sdr: the reference is silent; skip the segment")
+    if not np.all(np.isfinite(estimate)):
+        raise ValueError("bss_sdr: the estimate contains NaN or infinity (a diverged model?)")
     ref = reference.astype(np.float64)
-    err = ref - estimate[: len(ref)].astype(np.float64)
-    num, den = np.sum(ref**2), np.sum(err**2)
-    if den == 0:  # a perfect estimate: report a finite ceiling, never infinity in a table
-        return 200.0
-    return float(10 * np.log10(num / den))
+    est = np.zeros_like(ref)
+    n = min(len(ref), len(estimate))
+    est[:n] = estimate[:n]
+    num, den = np.sum(ref**2), np.sum((ref - est) ** 2)
+    if den == 0:
+        return SDR_CEILING
+    return float(min(10 * np.log10(num / den), SDR_CEILING))
 
 
 def per_track_medians(per_mixture: pd.DataFrame) -> pd.DataFrame:
@@ -81,5 +90,8 @@ def summarise(units: pd.DataFrame, per_class: pd.DataFrame, counts: dict | None 
     out["classes_improved"] = int((per_class["sdr_gain"] > 0).sum())
     out["n_classes"] = int(len(per_class))
     out["n_mixtures"] = int(len(units))
+    clash = set(counts or {}) & set(out)
+    if clash:
+        raise ValueError(f"counts would overwrite headline numbers: {sorted(clash)}")
     out.update({k: int(v) for k, v in (counts or {}).items()})
     return out

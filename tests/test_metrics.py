@@ -3,49 +3,204 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from apt_uss.metrics import bss_sdr, median_sdr_by_class, plain_sdr, summarise
+from apt_uss.metrics import bss_sdr, is_silent, median_sdr_by_class, per_track_medians, summarise
+
+SR = 32000
 
 
 def _museval_sdr(ref, est):
+    """The reference protocol: BSS Eval v4 with the whole segment as one window, one mono source."""
     n = len(ref)
     return museval.evaluate(ref[None, :, None], est[None, :, None], win=n, hop=n)[0][0, 0]
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_bss_sdr_agrees_with_museval_whole_segment(seed):
+def _delayed(x, shift):
+    """x delayed by ``shift`` samples, zeros shifted in, same length (a latency error)."""
+    return np.concatenate([np.zeros(shift), x[:-shift]])
+
+
+def _filtered_noisy(ref, rng):
+    """Filtering distortion (a short random FIR), a gain error and additive noise."""
+    fir = np.r_[1.0, np.zeros(4)] + 0.3 * rng.standard_normal(5)
+    est = rng.uniform(0.3, 1.5) * np.convolve(ref, fir)[: len(ref)]
+    return est + rng.uniform(0.05, 1.0) * rng.standard_normal(len(ref))
+
+
+def _adversarial_cases():
+    """(name, reference, estimate) pairs built to stress the closed form against museval.
+
+    Delays beyond museval's 512-tap distortion filter (1000) and non-linear errors
+    (clipping) are where a difference between the two would show, if there were one.
+    """
+    rng = np.random.default_rng(1234)
+    ref = rng.standard_normal(SR)
+    peak = np.abs(ref).max()
+    burst = np.zeros(SR)
+    burst[20000:20400] = rng.standard_normal(400)  # 12.5 ms of sound in 1 s of silence
+    cases = [(f"gain {g}", ref, g * ref) for g in (0.1, 3.0, -1.0)]
+    cases += [(f"delay {s}", ref, _delayed(ref, s)) for s in (1, 100, 1000)]
+    cases += [(f"circular shift {s}", ref, np.roll(ref, s)) for s in (1, 1000)]
+    cases += [(f"clipped at {f} of peak", ref, np.clip(ref, -f * peak, f * peak)) for f in (0.1, 0.5)]
+    cases += [
+        ("filtered + noise", ref, _filtered_noisy(ref, rng)),
+        ("quiet noise only", ref, 1e-6 * rng.standard_normal(SR)),
+        ("burst, noisy estimate", burst, burst + 0.05 * rng.standard_normal(SR)),
+        ("burst, estimate misses it", burst, 0.01 * rng.standard_normal(SR)),
+        ("near perfect", ref, ref + 1e-6 * rng.standard_normal(SR)),
+    ]
+    return cases
+
+
+CASES = _adversarial_cases()
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("n", [32000, 64000, 32001])  # 1 s, 2 s, and an odd length
+def test_bss_sdr_agrees_with_museval_on_random_signals(seed, n):
     rng = np.random.default_rng(seed)
-    ref = rng.standard_normal(32000)
-    noise = rng.standard_normal(32000)
-    # an estimate with filtering distortion, interference and a gain error
-    est = rng.uniform(0.3, 1.5) * np.convolve(ref, rng.standard_normal(5) * 0.3 + [1, 0, 0, 0, 0])[:32000]
-    est = est + rng.uniform(0.05, 1.0) * noise
+    ref = rng.standard_normal(n)
+    est = _filtered_noisy(ref, rng)
+    ours, theirs = bss_sdr(ref, est), _museval_sdr(ref, est)
+    assert np.isfinite(ours) and abs(ours - theirs) < 0.01
+    assert -20 < ours < 40  # a real value, not a degenerate one that agrees trivially
+
+
+@pytest.mark.parametrize("name, ref, est", CASES, ids=[c[0] for c in CASES])
+def test_bss_sdr_agrees_with_museval_on_adversarial_signals(name, ref, est):
+    ours, theirs = bss_sdr(ref, est), _museval_sdr(ref, est)
+    assert np.isfinite(ours) and np.isfinite(theirs)
+    assert abs(ours - theirs) < 0.01, name
+
+
+def test_adversarial_cases_have_their_known_values():
+    """Closed-form values, so the agreement above is with the right numbers and not only mutual."""
+    sdr = {name: bss_sdr(ref, est) for name, ref, est in CASES}
+    assert sdr["gain 0.1"] == pytest.approx(-10 * np.log10(0.81))  # |s|^2 / |0.9 s|^2
+    assert sdr["gain 3.0"] == pytest.approx(-10 * np.log10(4))
+    assert sdr["gain -1.0"] == pytest.approx(-10 * np.log10(4))
+    # white noise shifted by any lag is (nearly) uncorrelated with itself: |s - s'|^2 ~ 2 |s|^2
+    assert sdr["delay 1"] == pytest.approx(-3.01, abs=0.1) and sdr["delay 1000"] == pytest.approx(-3.01, abs=0.2)
+    assert sdr["quiet noise only"] == pytest.approx(0.0, abs=1e-6)
+    assert sdr["near perfect"] == pytest.approx(120.0, abs=0.5)  # 1e-6 relative error
+    assert sdr["clipped at 0.5 of peak"] > sdr["clipped at 0.1 of peak"] > 0
+
+
+def test_float32_signals_agree_with_museval():
+    # The separator's estimates are float32.
+    rng = np.random.default_rng(7)
+    ref = (0.1 * rng.standard_normal(SR)).astype(np.float32)
+    est = (ref + 0.05 * rng.standard_normal(SR)).astype(np.float32)
     assert abs(bss_sdr(ref, est) - _museval_sdr(ref, est)) < 0.01
 
 
-def test_silent_reference_or_estimate_is_skipped():
-    x = np.ones(100)
-    assert np.isnan(bss_sdr(np.zeros(100), x)) and np.isnan(bss_sdr(x, np.zeros(100)))
+def test_longer_estimate_is_cut_to_the_reference_as_museval_does():
+    rng = np.random.default_rng(3)
+    ref = rng.standard_normal(SR)
+    est = np.r_[ref + 0.3 * rng.standard_normal(SR), 100 * rng.standard_normal(500)]  # loud tail past the end
+    ours = bss_sdr(ref, est)
+    assert ours == pytest.approx(bss_sdr(ref, est[:SR])) and ours > 5
+    assert abs(ours - _museval_sdr(ref, est[:SR])) < 0.01
 
 
-def test_plain_sdr_known_value():
-    ref = np.ones(100)
-    assert plain_sdr(ref, 0.5 * ref) == pytest.approx(10 * np.log10(4))
+def test_silent_reference_raises_like_museval():
+    x = np.random.default_rng(0).standard_normal(1000)
+    with pytest.raises(ValueError, match="silent"):
+        bss_sdr(np.zeros(1000), x)
+    with pytest.raises(ValueError, match="reference sources"):
+        _museval_sdr(np.zeros(1000), x)
 
 
-def test_per_class_medians_and_summary():
+def test_silent_estimate_scores_zero_db_where_museval_refuses():
+    """We differ from museval on purpose: a separator that outputs silence has failed and must
+    count in the medians (at 0 dB, the limit of the SDR as the estimate fades out), not
+    drop out of them as museval's ValueError would make it."""
+    ref = np.random.default_rng(0).standard_normal(SR)
+    assert bss_sdr(ref, np.zeros(SR)) == 0.0
+    assert bss_sdr(ref, np.zeros(SR, np.float32)) == 0.0
+    with pytest.raises(ValueError, match="estimated sources"):
+        _museval_sdr(ref, np.zeros(SR))
+    # and the limit is continuous: a fading estimate approaches 0 dB in both
+    fading = 1e-9 * ref
+    assert bss_sdr(ref, fading) == pytest.approx(0.0, abs=1e-6)
+    assert _museval_sdr(ref, fading) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_perfect_estimate_scores_a_finite_ceiling_where_museval_gives_infinity():
+    ref = np.random.default_rng(0).standard_normal(SR)
+    assert bss_sdr(ref, ref.copy()) == 200.0
+    assert _museval_sdr(ref, ref.copy()) == np.inf
+
+
+def test_is_silent():
+    assert is_silent(np.zeros(10)) and is_silent(np.zeros(10, np.float32))
+    assert not is_silent(np.r_[np.zeros(9), 1e-30])
+
+
+def _units():
     table = pd.DataFrame({
         "target_class": ["a", "a", "a", "b", "b"],
         "sdr_baseline": [1.0, 2.0, 9.0, 4.0, 6.0],
         "sdr_apt": [3.0, 4.0, 5.0, 3.0, 5.0],
-        "sdr_plain_mixture": [0.0] * 5,
+        "sdr_mixture": [0.0, -1.0, 1.0, 2.0, 0.0],
     })
-    table["sdr_plain_baseline"] = table["sdr_baseline"]
-    table["sdr_plain_apt"] = table["sdr_apt"]
-    per_class = median_sdr_by_class(table).set_index("target_class")
-    assert per_class.loc["a", "sdr_baseline_median"] == 2.0 and per_class.loc["a", "sdr_apt_median"] == 4.0
-    assert per_class.loc["b", "sdr_gain"] == pytest.approx(-1.0)
-    s = summarise(table, median_sdr_by_class(table))
+    table["sdri_baseline"] = table["sdr_baseline"] - table["sdr_mixture"]
+    table["sdri_apt"] = table["sdr_apt"] - table["sdr_mixture"]
+    return table
+
+
+def test_median_sdr_by_class():
+    per_class = median_sdr_by_class(_units())
+    assert list(per_class["target_class"]) == ["a", "b"]  # sorted by gain, largest first
+    row = per_class.set_index("target_class")
+    assert row.loc["a", "n_mixtures"] == 3 and row.loc["b", "n_mixtures"] == 2
+    assert row.loc["a", "sdr_baseline_median"] == 2.0 and row.loc["a", "sdr_apt_median"] == 4.0
+    assert row.loc["a", "sdr_gain"] == pytest.approx(2.0) and row.loc["b", "sdr_gain"] == pytest.approx(-1.0)
+    assert row.loc["a", "sdri_baseline_median"] == 3.0 and row.loc["a", "sdri_apt_median"] == 4.0
+    assert row.loc["b", "sdri_baseline_median"] == 4.0 and row.loc["b", "sdri_apt_median"] == 3.0
+
+
+def test_summary():
+    units = _units()
+    s = summarise(units, median_sdr_by_class(units), counts={"n_skipped_silent_reference": 2})
     assert s["sdr_baseline_pooled_median"] == 4.0 and s["sdr_apt_pooled_median"] == 4.0
+    assert s["sdr_baseline_pooled_mean"] == pytest.approx(4.4) and s["sdr_apt_pooled_mean"] == pytest.approx(4.0)
+    assert s["sdr_gain_pooled_mean"] == pytest.approx(-0.4) and s["sdr_gain_pooled_median"] == 0.0
     assert s["sdr_baseline_class_mean"] == pytest.approx(3.5) and s["sdr_apt_class_mean"] == pytest.approx(4.0)
     assert s["sdr_gain_class_mean"] == pytest.approx(0.5)
+    assert s["sdri_baseline_pooled_median"] == 3.0 and s["sdri_apt_pooled_median"] == 4.0
+    assert s["sdr_mixture_pooled_median"] == 0.0
     assert s["classes_improved"] == 1 and s["n_classes"] == 2 and s["n_mixtures"] == 5
+    assert s["n_skipped_silent_reference"] == 2
+    assert "n_skipped_silent_reference" not in summarise(units, median_sdr_by_class(units))
+
+
+def test_per_track_medians_keeps_sdri():
+    units = _units().assign(track=["t1", "t1", "t2", "t3", "t3"])
+    tracks = per_track_medians(units).set_index(["target_class", "track"])
+    assert tracks.loc[("a", "t1"), "sdr_baseline"] == 1.5 and tracks.loc[("a", "t1"), "sdri_apt"] == 4.0
+    assert len(tracks) == 3
+    flat = _units()
+    assert per_track_medians(flat) is flat  # tables without tracks are already per unit
+
+
+def test_short_estimate_is_zero_padded_like_museval():
+    rng = np.random.default_rng(7)
+    ref = rng.standard_normal(32000)
+    est = ref[:30000] + 0.1 * rng.standard_normal(30000)
+    padded = np.concatenate([est, np.zeros(2000)])
+    assert abs(bss_sdr(ref, est) - _museval_sdr(ref, padded)) < 0.01
+
+
+def test_misshapen_or_non_finite_estimates_are_refused():
+    ref = np.random.default_rng(8).standard_normal(1000)
+    with pytest.raises(ValueError, match="1-D"):
+        bss_sdr(ref, ref[:, None])
+    bad = ref.copy()
+    bad[10] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        bss_sdr(ref, bad)
+
+
+def test_scores_are_capped_so_near_perfect_never_outranks_perfect():
+    ref = np.random.default_rng(9).standard_normal(1000)
+    assert bss_sdr(ref, ref + 1e-12 * np.random.default_rng(10).standard_normal(1000)) == bss_sdr(ref, ref) == 200.0
