@@ -25,7 +25,7 @@ TRAIN_FOLDS ?= 1,2,3
 TEST_FOLDS  ?= 4,5
 CROP_SECONDS ?= 2.0
 MIX_RULE    ?= energy_match
-BACKBONE    ?= small
+BACKBONE    ?= demo
 SED_CHECKPOINT_URI ?=
 SEPARATOR_CHECKPOINT_URI ?=
 BACKBONE_SEED ?= 0
@@ -41,12 +41,17 @@ PIPELINE_YAML ?= dist/apt_uss_pipeline.yaml
 # Use the local SeaweedFS server unless the user points at an S3 endpoint of their own.
 S3_ENV = $(if $(AWS_ENDPOINT_URL)$(AWS_ENDPOINT_URL_S3),,set -a && . $(APT_USS_HOME)/s3/s3.env && set +a &&)
 
-.PHONY: help setup test bench pipeline-run pipeline-compile mlflow-ui s3-up s3-down clean
+SWEEP_EXPERIMENT ?= apt-uss-sweep
+SWEEP_SHOTS ?= 1 5 10 full
+
+.PHONY: help setup test bench backbone sweep pipeline-run pipeline-compile mlflow-ui s3-up s3-down clean
 
 help:
 	@echo "make setup                     create $(VENV) and install everything (idempotent)"
 	@echo "make pipeline-run N_SHOT=5     run the whole pipeline locally (KFP local runner)"
 	@echo "make test                      run the test suite"
+	@echo "make backbone                  retrain the shipped demo backbone (CPU, about an hour)"
+	@echo "make sweep                     pipeline-run for N_SHOT in $(SWEEP_SHOTS); prints Table 2 from MLflow"
 	@echo "make pipeline-compile          write $(PIPELINE_YAML) (KFP IR YAML)"
 	@echo "make bench                     forward time/memory, SDR vs museval, prompt-tuning steps/s (dist/bench.json)"
 	@echo "make mlflow-ui                 browse local runs on http://127.0.0.1:$(MLFLOW_PORT)"
@@ -98,6 +103,14 @@ pipeline-run: setup s3-up
 	  --separator-checkpoint-uri "$(SEPARATOR_CHECKPOINT_URI)" --backbone-seed "$(BACKBONE_SEED)" \
 	  --device "$(DEVICE)" --tracking-uri "$(TRACKING_URI)" --experiment "$(EXPERIMENT)" \
 	  --artifact-uri "$(ARTIFACT_URI)"
+
+backbone: setup
+	$(BIN)/python -m pipelines.run_backbone
+
+sweep: setup s3-up
+	@for shot in $(SWEEP_SHOTS); do \
+	  $(MAKE) --no-print-directory pipeline-run N_SHOT=$$shot EXPERIMENT=$(SWEEP_EXPERIMENT) || exit 1; done
+	$(BIN)/python -m apt_uss few-shot-table --experiment $(SWEEP_EXPERIMENT) --csv dist/few_shot_table.csv
 
 pipeline-compile: setup
 	$(BIN)/python -m pipelines.compile --out $(PIPELINE_YAML)

@@ -12,7 +12,7 @@ from .logs import configure_logging
 
 
 def _backbone_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backbone", default="small", help="named backbone config (tiny, small)")
+    p.add_argument("--backbone", default="demo", help="named backbone config (demo, tiny, small, paper)")
     p.add_argument("--sed-checkpoint-uri", default="")
     p.add_argument("--separator-checkpoint-uri", default="")
     p.add_argument("--backbone-seed", type=int, default=0, help="init seed for parts without checkpoint")
@@ -88,11 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tuned-prompts", required=True)
     p.add_argument("--loss", required=True)
     p.add_argument("--out", required=True, help="output report directory")
-    p.add_argument("--run-name", default="apt-uss-cli")
+    p.add_argument("--run-name", default="", help="MLflow run name (default: apt-uss-cli-<time>)")
     p.add_argument("--tracking-uri", default="", help="default: $MLFLOW_TRACKING_URI or .apt-uss/mlflow.db")
     p.add_argument("--experiment", default="apt-uss")
     p.add_argument("--artifact-uri", default="", help="s3://bucket/prefix; empty skips the upload")
     p.add_argument("--params", default="{}", help="JSON object of run parameters to record")
+
+    p = sub.add_parser("pretrain-sed", help="demo backbone, stage 1: the SED as a classifier of seen classes")
+    p.add_argument("--out", required=True, help="output folder (sed.pt, sed.json)")
+    _pretrain_args(p, steps=1500, batch_size=16, lr=1e-3)
+
+    p = sub.add_parser("pretrain-separator", help="demo backbone, stage 2: the separator queried by SED embeddings")
+    p.add_argument("--sed-dir", required=True, help="output folder of pretrain-sed")
+    p.add_argument("--out", required=True, help="output folder (backbone.pt, backbone.json)")
+    _pretrain_args(p, steps=1600, batch_size=8, lr=2e-3)
+
+    p = sub.add_parser("few-shot-table", help="baseline vs APT by n_shot from an experiment's MLflow runs")
+    p.add_argument("--experiment", default="apt-uss-sweep")
+    p.add_argument("--tracking-uri", default="", help="default: $MLFLOW_TRACKING_URI or .apt-uss/mlflow.db")
+    p.add_argument("--csv", default="", help="also write the table here")
 
     p = sub.add_parser("models", help="backbone configs: parameter counts and prompt fraction")
     p.add_argument("action", choices=["describe"])
@@ -103,6 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default="", help="server folder (default: <state>/s3)")
     p.add_argument("--port", type=int, default=8333)
     return parser
+
+
+def _pretrain_args(p: argparse.ArgumentParser, steps: int, batch_size: int, lr: float) -> None:
+    p.add_argument("--config", default="demo")
+    p.add_argument("--n-classes", type=int, default=40, help="seen classes")
+    p.add_argument("--clips-per-class", type=int, default=24)
+    p.add_argument("--val-clips", type=int, default=4, help="held out per class")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=steps)
+    p.add_argument("--batch-size", type=int, default=batch_size)
+    p.add_argument("--lr", type=float, default=lr)
+
+
+def _pretrain(a) -> tuple:
+    return a.config, a.n_classes, a.clips_per_class, a.val_clips, a.seed, a.steps, a.batch_size, a.lr
 
 
 def _backbone(a) -> dict:
@@ -139,10 +168,32 @@ def run(argv: list[str]) -> None:
             params = json.loads(a.params)
         except json.JSONDecodeError as exc:
             raise AptUssError(f"--params is not a JSON object: {exc}") from None
+        import time
+
+        run_name = a.run_name or time.strftime("apt-uss-cli-%Y%m%d-%H%M%S")
         result = steps.report_step(a.baseline, a.apt, a.initial_prompts, a.tuned_prompts, a.loss, a.out,
-                                   run_params=params, run_name=a.run_name, tracking_uri=a.tracking_uri,
+                                   run_params=params, run_name=run_name, tracking_uri=a.tracking_uri,
                                    experiment=a.experiment, artifact_uri=a.artifact_uri)
         print(json.dumps(result["summary"], indent=2))
+    elif a.command == "pretrain-sed":
+        from .backbone_steps import pretrain_sed_step
+
+        print(json.dumps(pretrain_sed_step(a.out, *_pretrain(a)), indent=2))
+    elif a.command == "pretrain-separator":
+        from .backbone_steps import pretrain_separator_step
+
+        print(json.dumps(pretrain_separator_step(a.sed_dir, a.out, *_pretrain(a)), indent=2))
+    elif a.command == "few-shot-table":
+        from .sweep import few_shot_table, format_few_shot_table
+        from .tracking import resolve_tracking_uri
+
+        table = few_shot_table(resolve_tracking_uri(a.tracking_uri), a.experiment)
+        print(format_few_shot_table(table))
+        if a.csv:
+            from .atomic import atomic_path
+
+            with atomic_path(a.csv) as tmp:
+                table.to_csv(tmp, index=False)
     elif a.command == "models":
         from .models.describe import describe, format_description
 

@@ -107,14 +107,17 @@ def init_prompts_step(dataset_dir: str, splits_path: str, out_prompts: str, out_
     return prompts
 
 
-def default_state_uri(artifact_uri: str, run_name: str) -> str:
-    """Where tuning keeps its per-epoch state: beside the run's S3 artifacts, else in the local state folder.
+def default_state_uri(artifact_uri: str, run_name: str, checkpoint_uri: str = "") -> str:
+    """Where tuning keeps its per-epoch state: ``<checkpoint_uri>/<run>``, else beside the run's S3
+    artifacts, else in the local state folder.
 
-    Both paths are keyed by the pipeline run's name, which a KFP retry keeps.
+    Every choice is keyed by the pipeline run's name, which a KFP retry keeps and a new run does not.
     """
     from .tracking import state_dir
 
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_name) or "run"
+    if checkpoint_uri:
+        return f"{checkpoint_uri.rstrip('/')}/{safe}"
     if artifact_uri:
         return f"{artifact_uri.rstrip('/')}/{safe}/tune-state"
     return str(state_dir() / "tune-state" / safe)
@@ -154,16 +157,27 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
     clips = _clip_store(dataset_dir, train_mix)
     state = None
     if state_uri:
+        from .models.backbone import PACKAGED_WEIGHTS, packaged_checkpoint_uri
+
+        weights = separator_checkpoint_uri
+        if backbone in PACKAGED_WEIGHTS and not (sed_checkpoint_uri or separator_checkpoint_uri):
+            weights = packaged_checkpoint_uri(backbone)  # pinned by sha256: retrained weights do not resume
+        manifest = Path(dataset_dir) / "dataset.json"
         settings = {"lr": float(lr), "batch_size": int(batch_size), "tune": tune, "precision": precision,
                     "mix_rule": info["mix_rule"], "crop_samples": info["crop_samples"], "backbone": backbone,
-                    "sed": sed_checkpoint_uri, "separator": separator_checkpoint_uri, "seed": int(backbone_seed),
-                    "device": dev.type}
+                    "sed": sed_checkpoint_uri, "separator": weights, "seed": int(backbone_seed),
+                    "device": dev.type, "dataset": manifest.read_text() if manifest.is_file() else dataset_dir}
         state = EpochState(state_uri, fingerprint(initial, train_mix, settings))
     log.info("tuning (%s, %s) %d prompts on %s: %d mixtures, lr %g, batch %d", tune, precision, len(initial), dev,
              len(train_mix), lr, batch_size)
-    tuned, history = tune_prompts(model.separator, initial, targets, train_mix, clips, info["mix_rule"],
-                                  info["crop_samples"], lr=float(lr), batch_size=int(batch_size), device=dev,
-                                  mode=tune, precision=precision, state=state, on_epoch=on_epoch)
+    try:
+        tuned, history = tune_prompts(model.separator, initial, targets, train_mix, clips, info["mix_rule"],
+                                      info["crop_samples"], lr=float(lr), batch_size=int(batch_size), device=dev,
+                                      mode=tune, precision=precision, state=state, on_epoch=on_epoch)
+    except BaseException:
+        if on_epoch is not None:  # not left "running" in the MLflow UI; a retry or the report reopens it
+            on_epoch.mark_failed()
+        raise
     save_prompts(out_prompts, tuned, targets, names)
     with atomic_path(out_loss) as tmp:
         history.to_csv(tmp, index=False)

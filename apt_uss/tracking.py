@@ -53,8 +53,7 @@ def check_tracking(uri: str) -> None:
     try:
         mlflow.MlflowClient(uri).search_experiments(max_results=1)
     except Exception as exc:  # connection, auth and schema errors all mean "cannot track here"
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise AptUssError(f"tracking URI {redact(uri)} does not answer: {first}") from None
+        raise AptUssError(f"tracking URI {redact(uri)} does not answer: {_first_line(exc)}") from None
 
 
 def _experiment_id(client, name: str, tracking_uri: str) -> str:
@@ -73,26 +72,37 @@ RUN_TAG = "apt_uss.run_name"
 
 
 def open_run(tracking_uri: str, experiment: str, run_name: str, tags: dict | None = None) -> str:
-    """The MLflow run of pipeline run ``run_name``: found by tag, else created. Returns its id.
+    """The MLflow run of pipeline run ``run_name``: the unfinished one with that name, else a new one.
 
     Tuning (live loss) and the report (results) are separate tasks, possibly retried: both
-    find the run by the pipeline run's name, so one pipeline run is one MLflow run.
+    find the run by the pipeline run's name, so one pipeline run is one MLflow run. A
+    finished run of the same name is never reopened (its results stay as they were).
     ``MLFLOW_RUN_ID`` (set by KFP's MLflow integration) takes precedence.
     """
     import mlflow
 
+    if "'" in run_name or "\\" in run_name:
+        raise AptUssError(f"run name {run_name!r} may not contain quotes or backslashes")
     client = mlflow.MlflowClient(tracking_uri)
     run_id = os.environ.get("MLFLOW_RUN_ID")
     if not run_id:
         exp_id = _experiment_id(client, experiment, tracking_uri)
-        found = client.search_runs([exp_id], filter_string=f"tags.`{RUN_TAG}` = '{run_name}'", max_results=1)
+        found = [r for r in client.search_runs([exp_id], filter_string=f"tags.`{RUN_TAG}` = '{run_name}'")
+                 if r.info.status != "FINISHED"]
         if found:
             run_id = found[0].info.run_id
+            if found[0].info.status != "RUNNING":  # a retry after a failed attempt
+                client.update_run(run_id, status="RUNNING")
         else:
             run_id = client.create_run(exp_id, run_name=run_name, tags={RUN_TAG: run_name}).info.run_id
     for k, v in (tags or {}).items():
         client.set_tag(run_id, k, v)
     return run_id
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return redact(text.splitlines()[0][:200]) if text else type(exc).__name__
 
 
 class EpochLossLogger:
@@ -112,7 +122,14 @@ class EpochLossLogger:
         try:
             self.client.log_metric(self.run_id, "tune_loss", float(loss), step=int(epoch))
         except Exception as exc:
-            log.warning("MLflow: could not log tune_loss for epoch %d: %s", epoch, str(exc).splitlines()[0][:200])
+            log.warning("MLflow: could not log tune_loss for epoch %d: %s", epoch, _first_line(exc))
+
+    def mark_failed(self) -> None:
+        """The task is failing: show the run as failed rather than running forever (best effort)."""
+        try:
+            self.client.set_terminated(self.run_id, "FAILED")
+        except Exception as exc:
+            log.warning("MLflow: could not mark run %s failed: %s", self.run_id, _first_line(exc))
 
 
 def log_run(

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 TUNE_MODES = ("prompts", "joint")
 PRECISIONS = ("fp32", "bf16")
+PROGRESS_SECONDS = 30.0
 
 
 def check_tune_options(mode: str, precision: str) -> None:
@@ -88,6 +89,7 @@ def tune_prompts(
 
     steps_total = sum(-(-int((train_mixtures["epoch"] == e).sum()) // batch_size) for e in todo)
     started, steps_done = time.monotonic(), 0
+    last_line = started
     for epoch in todo:
         rows = train_mixtures[train_mixtures["epoch"] == epoch]
         losses = []
@@ -105,6 +107,11 @@ def tune_prompts(
             optimizer.step()
             losses.append(loss.item())
             steps_done += 1
+            if time.monotonic() - last_line > PROGRESS_SECONDS:  # long epochs (paper config) show life too
+                last_line = time.monotonic()
+                rate = steps_done / (last_line - started)
+                log.info("tune: epoch %d/%d step %d/%d, %.2f steps/s, ETA %.0f s", len(history) + 1, len(epochs),
+                         steps_done, steps_total, rate, (steps_total - steps_done) / rate)
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "steps": len(losses)})
         if state is not None:
             snapshot = {"prompts": prompts.detach().cpu(), "optimizer": optimizer.state_dict(),

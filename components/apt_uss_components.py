@@ -75,7 +75,7 @@ def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_
     from apt_uss.steps import default_state_uri, tune_prompts_step
 
     configure_logging()
-    state_uri = checkpoint_uri or default_state_uri(artifact_uri, run_name)
+    state_uri = default_state_uri(artifact_uri, run_name, checkpoint_uri)
     _, history = tune_prompts_step(dataset_dir.path, mixtures.path, initial_prompts.path, tuned_prompts.path,
                                    loss.path, backbone, sed_checkpoint_uri, separator_checkpoint_uri,
                                    backbone_seed, lr, batch_size, device, tune, precision,

@@ -38,7 +38,7 @@ def apt_uss_pipeline(
     test_folds: str = "4,5",
     crop_seconds: float = 2.0,
     mix_rule: str = "energy_match",
-    backbone: str = "small",
+    backbone: str = "demo",
     sed_checkpoint_uri: str = "",
     separator_checkpoint_uri: str = "",
     backbone_seed: int = 0,

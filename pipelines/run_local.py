@@ -22,6 +22,7 @@ from apt_uss.data import musdb, synthetic
 from apt_uss.errors import AptUssError
 from apt_uss.logs import configure_logging
 from apt_uss.models import get_config
+from apt_uss.models.backbone import PACKAGED_WEIGHTS, packaged_checkpoint_uri
 from apt_uss.resume import check_state_uri
 from apt_uss.tuning import check_tune_options
 from apt_uss.params import (
@@ -63,6 +64,8 @@ def validate(params: dict) -> dict:
     if params["dataset"] == "musdb18" and not params["dataset_uri"]:
         raise AptUssError("dataset=musdb18 needs dataset_uri: a MUSDB18 or MUSDB18-HQ root folder or archive")
     get_config(params["backbone"])
+    if params["backbone"] in PACKAGED_WEIGHTS and not (params["sed_checkpoint_uri"] or params["separator_checkpoint_uri"]):
+        packaged_checkpoint_uri(params["backbone"])  # the shipped weights must be there
     for name in ("epochs", "batch_size"):
         check_positive(name, params[name], integer=True)
     for name in ("lr", "crop_seconds"):

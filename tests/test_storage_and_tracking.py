@@ -84,6 +84,18 @@ def test_live_loss_and_results_land_in_one_run_found_by_name(tmp_path):
                             loss_history=loss) == run_id
     history = mlflow.MlflowClient(uri).get_metric_history(run_id, "tune_loss")
     assert sorted((m.step, m.value) for m in history) == [(0, 0.5), (1, 0.4)]  # not logged twice
+    # a finished run is never reopened: a new pipeline run of the same name gets a run of its own
+    assert tracking.open_run(uri, "exp", "pipeline-run-7") != run_id
+
+
+def test_a_retry_after_a_failed_attempt_reopens_the_run(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_id = tracking.open_run(uri, "exp", "run-8")
+    tracking.EpochLossLogger(uri, run_id).mark_failed()
+    assert tracking.open_run(uri, "exp", "run-8") == run_id
+    assert mlflow.MlflowClient(uri).get_run(run_id).info.status == "RUNNING"
+    with pytest.raises(AptUssError, match="may not contain quotes"):
+        tracking.open_run(uri, "exp", "bob's run")
 
 
 @pytest.mark.parametrize("where", ["local", "s3"])
@@ -100,3 +112,25 @@ def test_tuning_state_round_trips_and_refuses_other_computations(where, s3_env, 
     loaded = EpochState(uri, "abc").load()
     assert torch.equal(loaded["prompts"], torch.ones(2, 3)) and loaded["fingerprint"] == "abc"
     assert EpochState(uri, "other-inputs").load() is None
+
+
+def test_few_shot_table_takes_the_latest_matching_run_per_n_shot(tmp_path):
+    from apt_uss.sweep import few_shot_table, format_few_shot_table
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    def run(name, n_shot, epochs, apt):
+        metrics = {"sdr_baseline_pooled_median": 1.0, "sdr_apt_pooled_median": apt, "sdr_gain_pooled_median": apt - 1,
+                   "sdr_baseline_class_mean": 1.0, "sdr_apt_class_mean": apt, "sdr_gain_class_mean": apt - 1,
+                   "classes_improved": 3, "n_classes": 4}
+        tracking.log_run(uri, "sweep", name, {"n_shot": n_shot, "epochs": epochs, "backbone": "demo"}, metrics)
+    run("old-5", "5", 20, 9.0)
+    run("full", "full", 20, 4.0)
+    run("other-settings", "1", 50, 7.0)  # another sweep's run: left out
+    run("new-5", "5", 20, 3.0)
+    run("one", "1", 20, 2.0)
+    table = few_shot_table(uri, "sweep")
+    assert list(table["n_shot"]) == ["1", "5", "full"]
+    assert list(table["apt_pooled"]) == [2.0, 3.0, 4.0]
+    assert "classes improved" in format_few_shot_table(table) and "3/4" in format_few_shot_table(table)
+    with pytest.raises(AptUssError, match="does not exist"):
+        few_shot_table(uri, "no-such-experiment")

@@ -120,6 +120,7 @@ def test_bf16_autocast_tracks_fp32(responsive_separator):
     args = (np.array([0, 1]), table, clips, "sum", 16000)
     a, ha = tune_prompts(responsive_separator, init, *args, lr=1e-2)
     b, hb = tune_prompts(responsive_separator, init, *args, lr=1e-2, precision="bf16")
+    assert not np.array_equal(a, b)  # autocast did take effect
     np.testing.assert_allclose(hb["loss"], ha["loss"], rtol=0.05)
     assert np.abs(b - a).max() < 0.2 * np.abs(a - init).max()  # same direction, up to bf16 noise
 

@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..errors import AptUssError
 from .checkpoints import load_strict, read_state_dict, split_embedded_sed, strip_wrappers
 from .config import BackboneConfig, get_config
 from .htsat import HTSAT
 from .separator import QuerySeparator
 
 log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+# Configs whose trained weights ship inside the package: config name -> file in WEIGHTS_DIR.
+PACKAGED_WEIGHTS = {"demo": "small_demo.pt"}
+
+
+def packaged_checkpoint_uri(name: str) -> str:
+    """The shipped checkpoint of config ``name``, pinned to the sha256 its card records."""
+    path = WEIGHTS_DIR / PACKAGED_WEIGHTS[name]
+    card = path.with_suffix(".json")
+    if not path.is_file() or not card.is_file():
+        raise AptUssError(f"backbone={name!r}: its weights {path} (and card {card.name}) are missing: "
+                          "run `make backbone` to train them, or pass checkpoint URIs")
+    return f"{path}#sha256={json.loads(card.read_text())['sha256']}"
 
 
 class Backbone(nn.Module):
@@ -41,6 +58,8 @@ def load_backbone(
     process for the same ``init_seed``, so pipeline steps share one backbone.
     """
     cfg = get_config(config) if isinstance(config, str) else config
+    if cfg.name in PACKAGED_WEIGHTS and not (sed_checkpoint_uri or separator_checkpoint_uri):
+        separator_checkpoint_uri = packaged_checkpoint_uri(cfg.name)  # holds the SED too, under at_model.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
         model = Backbone(cfg)

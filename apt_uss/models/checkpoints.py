@@ -16,6 +16,15 @@ from ..download import fetch_uri
 from ..errors import AptUssError
 
 EMBEDDED_SED = "at_model."
+# Entries every model computes from its config (STFT/iSTFT and mel kernels, attention index
+# tables): official checkpoints store them (and they are checked); the project's own
+# exports leave them out, which keeps the demo backbone small.
+COMPUTED_SUFFIXES = ("stft.conv_real.weight", "stft.conv_imag.weight", "istft.ola_window",
+                     "logmel_extractor.melW", "attn.relative_position_index")
+
+
+def is_computed(key: str) -> bool:
+    return key.endswith(COMPUTED_SUFFIXES)
 WRAPPERS = ("sed_model.", "model.", "module.")
 
 
@@ -70,6 +79,10 @@ def _few(keys: list[str]) -> str:
 
 def load_strict(module: nn.Module, state: dict[str, torch.Tensor], slot: str, uri: str) -> None:
     own = module.state_dict()
+    state = dict(state)
+    for key in set(own) - set(state):
+        if is_computed(key):
+            state[key] = own[key]
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     shapes = sorted(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
@@ -80,3 +93,15 @@ def load_strict(module: nn.Module, state: dict[str, torch.Tensor], slot: str, ur
             f"unexpected [{_few(unexpected)}], shape mismatch (checkpoint vs model) [{_few(shapes)}]"
         )
     module.load_state_dict(state, strict=True)
+
+
+def export_backbone(sed: nn.Module, separator: nn.Module, path) -> None:
+    """One file for both parts: the separator's entries and the SED's under ``at_model.``, as
+    the official separator checkpoint embeds its SED; computed entries are left out."""
+    from ..atomic import atomic_path
+
+    state = {k: v.detach().cpu().contiguous() for k, v in separator.state_dict().items() if not is_computed(k)}
+    state.update({EMBEDDED_SED + k: v.detach().cpu().contiguous()
+                  for k, v in sed.state_dict().items() if not is_computed(k)})
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)

@@ -68,6 +68,12 @@ BACKBONE_CONFIGS = {
         sed=SEDConfig(embed_dim=16, depths=(1, 1, 1, 1), heads=(1, 2, 4, 8), n_classes=64),
         separator=SeparatorConfig(n_fft=1024, hop=320, channels=(8, 16, 32, 64)),
     ),
+    # `small` with the weights this project trained and ships (`make backbone`): the default.
+    "demo": BackboneConfig(
+        name="demo",
+        sed=SEDConfig(embed_dim=16, depths=(1, 1, 1, 1), heads=(1, 2, 4, 8), n_classes=64),
+        separator=SeparatorConfig(n_fft=1024, hop=320, channels=(8, 16, 32, 64)),
+    ),
     # The paper's backbone: 2048-d HTS-AT and the ZS-ASP separator (official checkpoints load into it).
     "paper": BackboneConfig(name="paper"),
 }

@@ -1,0 +1,121 @@
+"""The demo backbone's pretraining steps, as plain functions over file paths (see ``pretrain.py``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import pretrain
+from .atomic import atomic_path
+from .data.audio import SAMPLE_RATE
+from .device import use_available_cores
+from .errors import AptUssError
+from .metrics import bss_sdr, is_silent
+from .models.backbone import Backbone
+from .models.checkpoints import export_backbone, load_strict
+from .models.config import get_config
+from .params import check_positive
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "backbone.pt"
+CARD = "backbone.json"
+SED_CHECKPOINT = "sed.pt"
+SED_CARD = "sed.json"
+
+
+def _corpus(n_classes: int, clips_per_class: int, val_clips: int, seed: int):
+    """Training and held-out validation clips of the seen classes (the last ``val_clips`` of each class)."""
+    check_positive("n_classes", n_classes, integer=True)
+    check_positive("clips_per_class", clips_per_class, integer=True)
+    if not 0 < val_clips < clips_per_class:
+        raise AptUssError(f"val_clips={val_clips} is not valid: use 1 to clips_per_class - 1 ({clips_per_class - 1})")
+    clips, labels = pretrain.seen_corpus(n_classes, clips_per_class, seed)
+    held_out = (np.arange(len(clips)) % clips_per_class) >= clips_per_class - val_clips
+    return clips[~held_out], labels[~held_out], clips[held_out], labels[held_out]
+
+
+def _fresh_backbone(config: str, seed: int) -> Backbone:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Backbone(get_config(config))
+
+
+def pretrain_sed_step(out_sed: str, config: str = "demo", n_classes: int = 40, clips_per_class: int = 24,
+                      val_clips: int = 4, seed: int = 0, steps: int = 1500, batch_size: int = 16,
+                      lr: float = 1e-3) -> dict:
+    use_available_cores()
+    started = time.monotonic()
+    heads = get_config(config).sed.n_classes
+    if n_classes > heads:
+        raise AptUssError(f"n_classes={n_classes} is more than the {heads} outputs of the {config!r} SED head")
+    train_x, train_y, val_x, val_y = _corpus(n_classes, clips_per_class, val_clips, seed)
+    sed = _fresh_backbone(config, seed).sed
+    losses = pretrain.train_sed(sed, train_x, train_y, steps, batch_size, lr, seed)
+    accuracy = pretrain.sed_accuracy(sed, val_x, val_y, seed)
+    info = {"sed_steps": steps, "sed_batch_size": batch_size, "sed_lr": lr, "sed_val_accuracy": accuracy,
+            "sed_final_ce": float(np.mean(losses[-50:])), "sed_seconds": time.monotonic() - started}
+    with atomic_path(out_sed) as tmp:
+        tmp.mkdir()
+        torch.save({k: v.cpu() for k, v in sed.state_dict().items()}, tmp / SED_CHECKPOINT)
+        (tmp / SED_CARD).write_text(json.dumps(info, indent=2))
+    log.info("SED: held-out accuracy %.3f on %d seen classes (chance %.3f)", accuracy, n_classes, 1 / n_classes)
+    return info
+
+
+@torch.inference_mode()
+def separation_check(model: Backbone, train_x, train_y, val_x, val_y, seed: int, n_mixtures: int = 96) -> dict:
+    """Median SDR on held-out seen-class mixtures, queried by the target crop's own embedding
+    (how the separator was trained) and by the mean embedding of its class's training clips
+    (how APT's baseline queries it)."""
+    rng = np.random.default_rng([pretrain.SEEN_NAMESPACE, seed, 4])
+    crop = int(pretrain.CROP_SECONDS * SAMPLE_RATE)
+    mixtures, targets, classes = pretrain.training_mixtures(val_x, val_y, rng, n_mixtures, crop)
+    class_mean = {}
+    for c in np.unique(classes):
+        crops = torch.from_numpy(pretrain.loud_crops(train_x[train_y == c], rng, crop))
+        class_mean[int(c)] = model.sed(crops)["latent_output"].mean(dim=0)
+    queries = {"own": model.sed(torch.from_numpy(targets))["latent_output"],
+               "class_mean": torch.stack([class_mean[int(c)] for c in classes])}
+    keep = [i for i, t in enumerate(targets) if not is_silent(t)]
+    out = {"val_sdr_mixture": float(np.median([bss_sdr(targets[i], mixtures[i]) for i in keep]))}
+    for name, query in queries.items():
+        est = model.separator(torch.from_numpy(mixtures), query)["wav"].numpy()
+        out[f"val_sdr_{name}_query"] = float(np.median([bss_sdr(targets[i], est[i]) for i in keep]))
+    return out
+
+
+def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", n_classes: int = 40,
+                            clips_per_class: int = 24, val_clips: int = 4, seed: int = 0, steps: int = 1600,
+                            batch_size: int = 8, lr: float = 2e-3) -> dict:
+    """Train the separator under the frozen SED from ``sed_dir``; write ``backbone.pt`` and its card to ``out_dir``."""
+    use_available_cores()
+    started = time.monotonic()
+    train_x, train_y, val_x, val_y = _corpus(n_classes, clips_per_class, val_clips, seed)
+    model = _fresh_backbone(config, seed)
+    sed_path = Path(sed_dir) / SED_CHECKPOINT
+    load_strict(model.sed, torch.load(sed_path, map_location="cpu", weights_only=True), "sed", str(sed_path))
+    losses = pretrain.train_separator(model.separator, model.sed, train_x, train_y, steps, batch_size, lr, seed)
+    checks = separation_check(model.eval(), train_x, train_y, val_x, val_y, seed)
+    log.info("separator on held-out seen mixtures: median SDR %.2f dB (own query), %.2f dB (class mean), "
+             "mixture %.2f dB", checks["val_sdr_own_query"], checks["val_sdr_class_mean_query"],
+             checks["val_sdr_mixture"])
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        export_backbone(model.sed, model.separator, tmp / CHECKPOINT)
+        data = (tmp / CHECKPOINT).read_bytes()
+        record = json.loads((Path(sed_dir) / SED_CARD).read_text())
+        record.update({"config": config, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                       "seen_classes": n_classes, "clips_per_class": clips_per_class, "val_clips": val_clips,
+                       "seed": seed, "separator_steps": steps, "separator_batch_size": batch_size,
+                       "separator_lr": lr, "separator_final_l1": float(np.mean(losses[-50:])),
+                       "separator_seconds": time.monotonic() - started, "torch": torch.__version__,
+                       "threads": torch.get_num_threads(), **checks})
+        (tmp / CARD).write_text(json.dumps(record, indent=2))
+    return record

@@ -1,0 +1,62 @@
+"""Few-shot tables from MLflow runs, in the layout of the paper's Table 2."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .errors import AptUssError
+
+SHOT_ORDER = {"1": 0, "5": 1, "10": 2, "full": 3}
+# A sweep varies n_shot only: rows must agree on everything else that changes the numbers.
+SAME_SETTINGS = ("dataset", "dataset_uri", "n_classes", "seed", "epochs", "lr", "batch_size", "tune", "precision",
+                 "mix_rule", "backbone", "sed_checkpoint_uri", "separator_checkpoint_uri", "backbone_seed")
+
+
+def few_shot_table(tracking_uri: str, experiment: str) -> pd.DataFrame:
+    """The latest finished run of each n_shot in ``experiment``: baseline, APT and gain, pooled and class mean.
+
+    Only runs with the same settings (``SAME_SETTINGS``) as the experiment's latest run are
+    used, so an older sweep with other epochs or another backbone never mixes in.
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise AptUssError(f"experiment {experiment!r} does not exist at {tracking_uri}: run `make sweep` first")
+    runs = client.search_runs([exp.experiment_id], filter_string="attributes.status = 'FINISHED'",
+                              order_by=["attributes.start_time DESC"])
+    runs = [r for r in runs if "n_shot" in r.data.params and "sdr_apt_pooled_median" in r.data.metrics]
+    if not runs:
+        raise AptUssError(f"experiment {experiment!r} has no finished runs with results")
+    reference = {k: runs[0].data.params.get(k) for k in SAME_SETTINGS}
+    rows, seen = [], set()
+    for run in runs:
+        shot = run.data.params["n_shot"]
+        m = run.data.metrics
+        if shot in seen or any(run.data.params.get(k) != v for k, v in reference.items()):
+            continue
+        seen.add(shot)
+        rows.append({
+            "n_shot": shot,
+            "baseline_pooled": m["sdr_baseline_pooled_median"], "apt_pooled": m["sdr_apt_pooled_median"],
+            "gain_pooled": m["sdr_gain_pooled_median"],
+            "baseline_class_mean": m["sdr_baseline_class_mean"], "apt_class_mean": m["sdr_apt_class_mean"],
+            "gain_class_mean": m["sdr_gain_class_mean"],
+            "classes_improved": f"{int(m['classes_improved'])}/{int(m['n_classes'])}",
+            "backbone": run.data.params.get("backbone", ""), "epochs": run.data.params.get("epochs", ""),
+            "run_id": run.info.run_id,
+        })
+    table = pd.DataFrame(rows)
+    return table.sort_values("n_shot", key=lambda s: s.map(lambda v: SHOT_ORDER.get(v, 99)), ignore_index=True)
+
+
+def format_few_shot_table(table: pd.DataFrame) -> str:
+    lines = ["Median SDR (dB) by number of training clips per class: pooled over test mixtures | mean of class medians",
+             f"{'n_shot':>6s} | {'baseline':>8s} {'APT':>6s} {'gain':>6s} | {'baseline':>8s} {'APT':>6s} {'gain':>6s}"
+             f" | classes improved"]
+    for r in table.itertuples():
+        lines.append(f"{r.n_shot:>6s} | {r.baseline_pooled:8.2f} {r.apt_pooled:6.2f} {r.gain_pooled:+6.2f} | "
+                     f"{r.baseline_class_mean:8.2f} {r.apt_class_mean:6.2f} {r.gain_class_mean:+6.2f} | "
+                     f"{r.classes_improved}")
+    return "\n".join(lines)

@@ -1,0 +1,63 @@
+"""``python -m pipelines.run_backbone [--separator-steps N ...]``: pretrain the demo backbone locally.
+
+Runs the pretraining pipeline with KFP's local runner, then installs the checkpoint and its
+card (config, sha256, the command, held-out figures) as the package's ``demo`` weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from apt_uss.backbone_steps import CARD, CHECKPOINT
+from apt_uss.logs import configure_logging
+from apt_uss.models.backbone import PACKAGED_WEIGHTS, WEIGHTS_DIR
+from apt_uss.tracking import state_dir
+from pipelines.backbone_pipeline import backbone_pipeline
+
+MAX_CHECKPOINT_BYTES = 20 * 10**6
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m pipelines.run_backbone", description=__doc__)
+    for name, p in inspect.signature(backbone_pipeline.pipeline_func).parameters.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=p.default, type=type(p.default))
+    parser.add_argument("--install-to", default=str(WEIGHTS_DIR), help="folder for the checkpoint and its card")
+    args = vars(parser.parse_args(argv))
+    install_to = Path(args.pop("install_to"))
+    from kfp import local
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(state_dir() / "kfp-outputs"))
+    started = time.monotonic()
+    task = backbone_pipeline(**args)
+    out = Path(task.output.path)
+    if not (out / CHECKPOINT).is_file():
+        print("error: the pretraining pipeline produced no checkpoint", file=sys.stderr)
+        return 1
+    size = (out / CHECKPOINT).stat().st_size
+    if size > MAX_CHECKPOINT_BYTES:  # it is committed to the repository
+        print(f"error: the checkpoint is {size / 1e6:.1f} MB, over the {MAX_CHECKPOINT_BYTES / 1e6:.0f} MB limit for "
+              f"shipped weights; it stays at {out}", file=sys.stderr)
+        return 1
+    name = PACKAGED_WEIGHTS.get(args["config"], f"{args['config']}.pt")
+    install_to.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(out / CHECKPOINT, install_to / name)
+    card = json.loads((out / CARD).read_text())
+    card["command"] = "python -m pipelines.run_backbone " + shlex.join(argv) if argv else "make backbone"
+    card["pipeline_seconds"] = time.monotonic() - started
+    (install_to / name).with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    print(json.dumps(card, indent=2))
+    print(f"installed {install_to / name} ({card['bytes'] / 2**20:.1f} MiB, sha256 {card['sha256']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

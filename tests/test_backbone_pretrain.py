@@ -1,0 +1,73 @@
+"""The demo backbone: its pretraining steps, its export format, and the shipped weights."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from apt_uss.data import synthetic
+from apt_uss.models import load_backbone
+from apt_uss.models.backbone import PACKAGED_WEIGHTS, WEIGHTS_DIR
+from apt_uss.models.checkpoints import export_backbone, is_computed
+from apt_uss.pretrain import SEEN_NAMESPACE, seen_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_exported_backbone_reloads_to_identical_outputs_without_stored_kernels(tmp_path):
+    src = load_backbone("tiny", backbone_seed=3)
+    export_backbone(src.sed, src.separator, tmp_path / "b.pt")
+    stored = torch.load(tmp_path / "b.pt", weights_only=True)
+    assert stored and not any(is_computed(k) for k in stored)
+    assert any(k.startswith("at_model.") for k in stored)  # the SED rides along, as in ZS-ASP's checkpoint
+    back = load_backbone("tiny", separator_checkpoint_uri=str(tmp_path / "b.pt"), init_seed=99)
+    wav = torch.randn(2, 16000) * 0.1
+    with torch.inference_mode():
+        q_src, q_back = src.sed(wav)["latent_output"], back.sed(wav)["latent_output"]
+        torch.testing.assert_close(q_back, q_src)
+        torch.testing.assert_close(back.separator(wav, q_src)["wav"], src.separator(wav, q_src)["wav"])
+
+
+def test_seen_classes_are_not_the_evaluation_classes():
+    clips, labels = seen_corpus(3, 2, seed=0)
+    assert clips.shape == (6, int(synthetic.SAMPLE_RATE * synthetic.CLIP_SECONDS)) and list(labels) == [0, 0, 1, 1, 2, 2]
+    seen = [synthetic._class_recipe(np.random.default_rng([SEEN_NAMESPACE, 0, c, 0]), c) for c in range(40)]
+    evaluated = [synthetic._class_recipe(np.random.default_rng([0, t, 0]), t) for t in range(50)]
+    assert not any(a["centre_hz"] == b["centre_hz"] for a in seen for b in evaluated)
+
+
+@pytest.mark.slow
+def test_backbone_pipeline_trains_and_installs_a_checkpoint_with_its_card(tmp_path):
+    env = dict(os.environ, APT_USS_HOME=str(tmp_path / "state"))
+    args = ["--config", "tiny", "--n-classes", "4", "--clips-per-class", "6", "--val-clips", "2",
+            "--sed-steps", "2", "--separator-steps", "2", "--install-to", str(tmp_path / "weights")]
+    result = subprocess.run([sys.executable, "-m", "pipelines.run_backbone", *args], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    checkpoint = tmp_path / "weights" / "tiny.pt"
+    card = json.loads((tmp_path / "weights" / "tiny.json").read_text())
+    assert card["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    assert card["command"].startswith("python -m pipelines.run_backbone --config tiny")
+    assert card["separator_steps"] == 2 and card["sed_steps"] == 2 and card["seen_classes"] == 4
+    for key in ("sed_val_accuracy", "val_sdr_own_query", "val_sdr_class_mean_query", "val_sdr_mixture"):
+        assert np.isfinite(card[key])
+    model = load_backbone("tiny", separator_checkpoint_uri=f"{checkpoint}#sha256={card['sha256']}")
+    assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_shipped_demo_backbone_matches_its_card():
+    path = WEIGHTS_DIR / PACKAGED_WEIGHTS["demo"]
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == card["sha256"]
+    assert path.stat().st_size <= 20 * 10**6  # the issue's limit for a committed checkpoint
+    assert card["config"] == "demo" and card["command"]
+    model = load_backbone("demo")  # the default backbone loads its weights with no URI given
+    stored = torch.load(path, weights_only=True)
+    key = "encoder_block1.conv_block.conv1.weight"
+    assert torch.equal(model.separator.state_dict()[key], stored[key])
