@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_exported_backbone_reloads_to_identical_outputs_without_stored_kernels(tmp_path):
-    src = load_backbone("tiny", backbone_seed=3)
+    src = load_backbone("tiny", init_seed=3)
     export_backbone(src.sed, src.separator, tmp_path / "b.pt")
     stored = torch.load(tmp_path / "b.pt", weights_only=True)
     assert stored and not any(is_computed(k) for k in stored)
