@@ -57,6 +57,14 @@ def _progress(stage: str, step: int, steps: int, started: float, **values) -> No
     log.info("%s: step %d/%d %s | %.2f steps/s, ETA %.0f s", stage, step, steps, shown, rate, (steps - step) / rate)
 
 
+def _descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+    """One optimizer step on ``loss``; returns its value."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def train_sed(sed: torch.nn.Module, clips: np.ndarray, labels: np.ndarray, steps: int, batch_size: int = 16,
               lr: float = 1e-3, seed: int = 0, sample_rate: int = synthetic.SAMPLE_RATE) -> list[float]:
     """Train ``sed`` in place as a classifier of ``labels``; returns the loss of every step."""
@@ -73,11 +81,7 @@ def train_sed(sed: torch.nn.Module, clips: np.ndarray, labels: np.ndarray, steps
         # The seen classes are exclusive, so softmax cross-entropy over the head's logits
         # (recovered from its sigmoid outputs) learns faster than AudioSet's multi-label BCE.
         logits = torch.logit(sed(wav)["clipwise_output"], eps=1e-6)
-        loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(labels[pick]))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+        losses.append(_descend(optimizer, torch.nn.functional.cross_entropy(logits, torch.from_numpy(labels[pick]))))
         if step % 50 == 0 or step == steps:
             _progress("pretrain SED", step, steps, started, ce=float(np.mean(losses[-50:])))
     sed.eval().requires_grad_(False)
@@ -126,12 +130,8 @@ def train_separator(separator: torch.nn.Module, sed: torch.nn.Module, clips: np.
         with torch.no_grad():
             query = sed(target)["latent_output"]
         estimate = separator(torch.from_numpy(mixtures), query)["wav"]
-        loss = torch.nn.functional.l1_loss(estimate, target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        losses.append(_descend(optimizer, torch.nn.functional.l1_loss(estimate, target)))
         schedule.step()
-        losses.append(loss.item())
         if step % 25 == 0 or step == steps:
             _progress("pretrain separator", step, steps, started, l1=float(np.mean(losses[-25:])))
     separator.eval().requires_grad_(False)
