@@ -17,7 +17,7 @@ from .data.audio import SAMPLE_RATE
 from .device import use_available_cores
 from .errors import AptUssError
 from .metrics import bss_sdr, is_silent
-from .models.backbone import Backbone
+from .models.backbone import Backbone, seeded_backbone
 from .models.checkpoints import export_backbone, load_strict
 from .models.config import get_config
 from .params import check_positive
@@ -41,12 +41,6 @@ def _corpus(n_classes: int, clips_per_class: int, val_clips: int, seed: int):
     return clips[~held_out], labels[~held_out], clips[held_out], labels[held_out]
 
 
-def _fresh_backbone(config: str, seed: int) -> Backbone:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return Backbone(get_config(config))
-
-
 def pretrain_sed_step(out_sed: str, config: str = "demo", n_classes: int = 40, clips_per_class: int = 24,
                       val_clips: int = 4, seed: int = 0, steps: int = 1500, batch_size: int = 16,
                       lr: float = 1e-3) -> dict:
@@ -56,7 +50,7 @@ def pretrain_sed_step(out_sed: str, config: str = "demo", n_classes: int = 40, c
     if n_classes > heads:
         raise AptUssError(f"n_classes={n_classes} is more than the {heads} outputs of the {config!r} SED head")
     train_x, train_y, val_x, val_y = _corpus(n_classes, clips_per_class, val_clips, seed)
-    sed = _fresh_backbone(config, seed).sed
+    sed = seeded_backbone(get_config(config), seed).sed
     losses = pretrain.train_sed(sed, train_x, train_y, steps, batch_size, lr, seed)
     accuracy = pretrain.sed_accuracy(sed, val_x, val_y, seed)
     info = {"sed_steps": steps, "sed_batch_size": batch_size, "sed_lr": lr, "sed_val_accuracy": accuracy,
@@ -98,7 +92,7 @@ def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", n_
     use_available_cores()
     started = time.monotonic()
     train_x, train_y, val_x, val_y = _corpus(n_classes, clips_per_class, val_clips, seed)
-    model = _fresh_backbone(config, seed)
+    model = seeded_backbone(get_config(config), seed)
     sed_path = Path(sed_dir) / SED_CHECKPOINT
     load_strict(model.sed, torch.load(sed_path, map_location="cpu", weights_only=True), "sed", str(sed_path))
     losses = pretrain.train_separator(model.separator, model.sed, train_x, train_y, steps, batch_size, lr, seed)

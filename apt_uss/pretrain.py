@@ -70,10 +70,8 @@ def train_sed(sed: torch.nn.Module, clips: np.ndarray, labels: np.ndarray, steps
     """Train ``sed`` in place as a classifier of ``labels``; returns the loss of every step."""
     rng = np.random.default_rng([SEEN_NAMESPACE, seed, 1])
     crop = int(CROP_SECONDS * sample_rate)
-    sed.train().requires_grad_(True)
-    for name, buf in sed.named_buffers():  # fixed transforms stay fixed
-        buf.requires_grad_(False)
-    optimizer = torch.optim.AdamW([p for p in sed.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4)
+    sed.train().requires_grad_(True)  # parameters only: the fixed transforms are buffers
+    optimizer = torch.optim.AdamW(sed.parameters(), lr=lr, weight_decay=1e-4)
     losses, started = [], time.monotonic()
     for step in range(1, steps + 1):
         pick = rng.integers(0, len(clips), batch_size)
@@ -118,10 +116,8 @@ def train_separator(separator: torch.nn.Module, sed: torch.nn.Module, clips: np.
     rng = np.random.default_rng([SEEN_NAMESPACE, seed, 3])
     crop = int(CROP_SECONDS * sample_rate)
     sed.eval().requires_grad_(False)
-    separator.train().requires_grad_(True)
-    for buf in separator.buffers():
-        buf.requires_grad_(False)
-    optimizer = torch.optim.Adam([p for p in separator.parameters() if p.requires_grad], lr=lr)
+    separator.train().requires_grad_(True)  # parameters only: the STFT kernels are buffers
+    optimizer = torch.optim.Adam(separator.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=lr * 0.05)
     losses, started = [], time.monotonic()
     for step in range(1, steps + 1):

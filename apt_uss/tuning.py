@@ -85,7 +85,8 @@ def tune_prompts(
         history = [dict(zip(("epoch", "loss", "steps"), (int(e), float(v), int(s))))
                    for e, v, s in saved["history"].tolist()]
         log.info("tune: resuming after epoch %d/%d from %s", len(history), len(epochs), state.uri)
-    todo = [e for e in epochs if e not in {h["epoch"] for h in history}]
+    finished = {h["epoch"] for h in history}
+    todo = [e for e in epochs if e not in finished]
 
     steps_total = sum(-(-int((train_mixtures["epoch"] == e).sum()) // batch_size) for e in todo)
     started, steps_done = time.monotonic(), 0

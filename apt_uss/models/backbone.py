@@ -46,6 +46,13 @@ class Backbone(nn.Module):
         return self
 
 
+def seeded_backbone(cfg: BackboneConfig, init_seed: int) -> Backbone:
+    """A new, trainable backbone whose initial weights depend on ``init_seed`` only (the global RNG is left alone)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        return Backbone(cfg)
+
+
 def load_backbone(
     config: str | BackboneConfig = "small",
     sed_checkpoint_uri: str = "",
@@ -60,9 +67,7 @@ def load_backbone(
     cfg = get_config(config) if isinstance(config, str) else config
     if cfg.name in PACKAGED_WEIGHTS and not (sed_checkpoint_uri or separator_checkpoint_uri):
         separator_checkpoint_uri = packaged_checkpoint_uri(cfg.name)  # holds the SED too, under at_model.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(init_seed)
-        model = Backbone(cfg)
+    model = seeded_backbone(cfg, init_seed)
     embedded_sed = {}
     if separator_checkpoint_uri:
         state, embedded_sed = split_embedded_sed(read_state_dict(separator_checkpoint_uri, "separator"))
