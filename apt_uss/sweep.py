@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .errors import AptUssError
+from .tracking import redact
 
 SHOT_ORDER = {"1": 0, "5": 1, "10": 2, "full": 3}
 # A sweep varies n_shot only: rows must agree on everything else that changes the numbers.
@@ -23,7 +24,7 @@ def few_shot_table(tracking_uri: str, experiment: str) -> pd.DataFrame:
     client = mlflow.MlflowClient(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        raise AptUssError(f"experiment {experiment!r} does not exist at {tracking_uri}: run `make sweep` first")
+        raise AptUssError(f"experiment {experiment!r} does not exist at {redact(tracking_uri)}: run `make sweep` first")
     runs = client.search_runs([exp.experiment_id], filter_string="attributes.status = 'FINISHED'",
                               order_by=["attributes.start_time DESC"])
     runs = [r for r in runs if "n_shot" in r.data.params and "sdr_apt_pooled_median" in r.data.metrics]

@@ -142,11 +142,13 @@ def log_run(
     artifacts_dir: str | Path | None = None,
     tags: dict | None = None,
 ) -> str:
-    """Record a pipeline run's results in its MLflow run and mark it finished; returns the run id."""
+    """Record a pipeline run's results in its MLflow run and mark it finished; returns the run id.
+
+    Callers probe the store first (``check_tracking``), before the work whose results this records.
+    """
     import mlflow
     from mlflow.entities import Metric, Param
 
-    check_tracking(tracking_uri)
     client = mlflow.MlflowClient(tracking_uri)
     run_id = open_run(tracking_uri, experiment, run_name, tags)
     try:
