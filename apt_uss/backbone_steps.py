@@ -86,7 +86,7 @@ def separation_check(model: Backbone, train_x, train_y, val_x, val_y, seed: int,
 
 
 def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", n_classes: int = 40,
-                            clips_per_class: int = 24, val_clips: int = 4, seed: int = 0, steps: int = 1600,
+                            clips_per_class: int = 24, val_clips: int = 4, seed: int = 0, steps: int = 2000,
                             batch_size: int = 8, lr: float = 2e-3) -> dict:
     """Train the separator under the frozen SED from ``sed_dir``; write ``backbone.pt`` and its card to ``out_dir``."""
     use_available_cores()

@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain-separator", help="demo backbone, stage 2: the separator queried by SED embeddings")
     p.add_argument("--sed-dir", required=True, help="output folder of pretrain-sed")
     p.add_argument("--out", required=True, help="output folder (backbone.pt, backbone.json)")
-    _pretrain_args(p, steps=1600, batch_size=8, lr=2e-3)
+    _pretrain_args(p, steps=2000, batch_size=8, lr=2e-3)
 
     p = sub.add_parser("few-shot-table", help="baseline vs APT by n_shot from an experiment's MLflow runs")
     p.add_argument("--experiment", default="apt-uss-sweep")

@@ -16,7 +16,7 @@ def backbone_pipeline(
     sed_steps: int = 1500,
     sed_batch_size: int = 16,
     sed_lr: float = 1e-3,
-    separator_steps: int = 1600,
+    separator_steps: int = 2000,
     separator_batch_size: int = 8,
     separator_lr: float = 2e-3,
 ) -> dsl.Model:

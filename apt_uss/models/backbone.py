@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 # Configs whose trained weights ship inside the package: config name -> file in WEIGHTS_DIR.
-PACKAGED_WEIGHTS = {"demo": "small_demo.pt"}
+PACKAGED_WEIGHTS = {"demo": "demo.pt"}
 
 
 def packaged_checkpoint_uri(name: str) -> str:
