@@ -1,0 +1,38 @@
+"""The Makefile's profiles: the defaults `make pipeline-run` passes to the pipeline (dry runs, nothing executes)."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _flags(*make_args: str) -> dict[str, str]:
+    # `make -n` prints the recipes without running them.
+    out = subprocess.run(["make", "-n", "--no-print-directory", "pipeline-run", *make_args], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    recipe = out.stdout.replace("\\\n", " ")  # the recipe's continued lines, joined
+    line = next(ln for ln in recipe.splitlines() if "pipelines.run_local" in ln)
+    return dict(re.findall(r'--([a-z0-9-]+) "([^"]*)"', line))
+
+
+@pytest.mark.parametrize("profile, backbone, epochs, lr", [("demo", "demo", "20", "1e-2"),
+                                                           ("paper", "paper", "100", "3e-4")])
+def test_a_profile_sets_backbone_epochs_and_lr(profile, backbone, epochs, lr):
+    flags = _flags(f"PROFILE={profile}")
+    assert (flags["backbone"], flags["epochs"], flags["lr"]) == (backbone, epochs, lr)
+
+
+def test_the_default_profile_is_demo_and_each_setting_can_still_be_overridden():
+    assert _flags() == _flags("PROFILE=demo")
+    flags = _flags("PROFILE=paper", "LR=1e-3", "EPOCHS=7")
+    assert (flags["backbone"], flags["epochs"], flags["lr"]) == ("paper", "7", "1e-3")
+
+
+def test_an_unknown_profile_is_refused_by_name():
+    out = subprocess.run(["make", "-n", "pipeline-run", "PROFILE=fast"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode != 0 and "PROFILE=fast is unknown: use demo or paper" in out.stderr
