@@ -7,7 +7,6 @@ card (config, sha256, the command, held-out figures) as the package's ``demo`` w
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import shlex
 import shutil
@@ -16,10 +15,12 @@ import time
 from pathlib import Path
 
 from apt_uss.backbone_steps import CARD, CHECKPOINT
+from apt_uss.errors import AptUssError
 from apt_uss.logs import configure_logging
 from apt_uss.models.backbone import PACKAGED_WEIGHTS, WEIGHTS_DIR
 from apt_uss.tracking import state_dir
 from pipelines.backbone_pipeline import backbone_pipeline
+from pipelines.local_cli import add_pipeline_flags, failed_task_reason
 
 MAX_CHECKPOINT_BYTES = 20 * 10**6
 
@@ -28,8 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m pipelines.run_backbone", description=__doc__)
-    for name, p in inspect.signature(backbone_pipeline.pipeline_func).parameters.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=p.default, type=type(p.default))
+    add_pipeline_flags(parser, backbone_pipeline)
     parser.add_argument("--install-to", default=str(WEIGHTS_DIR), help="folder for the checkpoint and its card")
     args = vars(parser.parse_args(argv))
     install_to = Path(args.pop("install_to"))
@@ -37,8 +37,15 @@ def main(argv: list[str] | None = None) -> int:
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(state_dir() / "kfp-outputs"))
     started = time.monotonic()
-    task = backbone_pipeline(**args)
-    out = Path(task.output.path)
+    try:
+        out = Path(backbone_pipeline(**args).output.path)
+    except AptUssError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # kfp.local: a task failed; its log above says why
+        print(f"error: pretraining failed: {failed_task_reason(exc)} (the task's log above gives the cause)",
+              file=sys.stderr)
+        return 1
     if not (out / CHECKPOINT).is_file():
         print("error: the pretraining pipeline produced no checkpoint", file=sys.stderr)
         return 1

@@ -8,10 +8,8 @@ step runs, so a bad value costs seconds, not a failed run.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
-import re
 import sys
 from pathlib import Path
 
@@ -34,21 +32,14 @@ from apt_uss.params import (
     parse_n_shot,
 )
 from pipelines.apt_uss_pipeline import apt_uss_pipeline
+from pipelines.local_cli import add_pipeline_flags, failed_task_reason
 
 log = logging.getLogger("apt_uss.run_local")
 
 
-def pipeline_defaults() -> dict:
-    sig = inspect.signature(apt_uss_pipeline.pipeline_func)
-    return {name: p.default for name, p in sig.parameters.items()}
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.run_local", description=__doc__)
-    for name, default in pipeline_defaults().items():
-        kind = type(default) if default is not None else str
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default, type=kind,
-                            help=f"default: {default!r}")
+    add_pipeline_flags(parser, apt_uss_pipeline)
     parser.add_argument("--runner", default="subprocess", choices=["subprocess"],
                         help="local runner (containers: see images/)")
     return parser
@@ -138,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:  # kfp.local: a task failed; its log above says why
-        reason = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[0]
-        print(f"error: the pipeline failed: {reason} (the task's log above gives the cause)", file=sys.stderr)
+        print(f"error: the pipeline failed: {failed_task_reason(exc)} (the task's log above gives the cause)",
+              file=sys.stderr)
         return 1
     print_report(report)
     return 0

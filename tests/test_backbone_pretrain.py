@@ -71,3 +71,15 @@ def test_shipped_demo_backbone_matches_its_card():
     stored = torch.load(path, weights_only=True)
     key = "encoder_block1.conv_block.conv1.weight"
     assert torch.equal(model.separator.state_dict()[key], stored[key])
+
+
+def test_backbone_pipeline_failure_is_one_error_line_and_installs_nothing(tmp_path):
+    env = dict(os.environ, APT_USS_HOME=str(tmp_path / "state"))
+    args = ["--config", "tiny", "--n-classes", "4", "--clips-per-class", "6", "--val-clips", "0",
+            "--install-to", str(tmp_path / "weights")]
+    result = subprocess.run([sys.executable, "-m", "pipelines.run_backbone", *args], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: pretraining failed:") and "Traceback" not in last
+    assert not (tmp_path / "weights").exists()
