@@ -68,7 +68,7 @@ help:
 	@echo "make setup                     create $(VENV) and install everything (idempotent)"
 	@echo "make pipeline-run N_SHOT=5     run the whole pipeline locally (KFP local runner)"
 	@echo "make test                      run the test suite"
-	@echo "make backbone                  retrain the shipped demo backbone (CPU, about an hour)"
+	@echo "make backbone                  retrain the shipped demo backbone (CPU, about 45 min)"
 	@echo "make sweep                     pipeline-run for N_SHOT in $(SWEEP_SHOTS); prints Table 2 from MLflow"
 	@echo "make pipeline-compile          write $(PIPELINE_YAML) (KFP IR YAML)"
 	@echo "make bench                     forward time/memory, SDR vs museval, prompt-tuning steps/s (dist/bench.json)"
