@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 import inspect
 import re
+import sys
+
+from apt_uss.errors import AptUssError
 
 
 def pipeline_defaults(pipeline) -> dict:
@@ -21,7 +24,16 @@ def add_pipeline_flags(parser: argparse.ArgumentParser, pipeline) -> None:
                             help=f"default: {default!r}")
 
 
-def failed_task_reason(exc: RuntimeError) -> str:
-    """kfp.local's RuntimeError for a failed task, as one plain line (its colour codes removed)."""
+def report_failure(exc: AptUssError | RuntimeError, what: str) -> int:
+    """Print one ``error:`` line and return the exit code: 2 for refused input, 1 for a failed task.
+
+    kfp.local raises RuntimeError when a task fails; its first line (colour codes removed) names
+    the task, and the task's own log, printed above, gives the cause.
+    """
+    if isinstance(exc, AptUssError):
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
-    return text.splitlines()[0] if text else "a task failed"
+    reason = text.splitlines()[0] if text else "a task failed"
+    print(f"error: {what} failed: {reason} (the task's log above gives the cause)", file=sys.stderr)
+    return 1

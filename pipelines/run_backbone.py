@@ -20,7 +20,7 @@ from apt_uss.logs import configure_logging
 from apt_uss.models.backbone import PACKAGED_WEIGHTS, WEIGHTS_DIR
 from apt_uss.tracking import state_dir
 from pipelines.backbone_pipeline import backbone_pipeline
-from pipelines.local_cli import add_pipeline_flags, failed_task_reason
+from pipelines.local_cli import add_pipeline_flags, report_failure
 
 MAX_CHECKPOINT_BYTES = 20 * 10**6
 
@@ -39,13 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         out = Path(backbone_pipeline(**args).output.path)
-    except AptUssError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:  # kfp.local: a task failed; its log above says why
-        print(f"error: pretraining failed: {failed_task_reason(exc)} (the task's log above gives the cause)",
-              file=sys.stderr)
-        return 1
+    except (AptUssError, RuntimeError) as exc:  # RuntimeError: kfp.local's failed task
+        return report_failure(exc, "pretraining")
     if not (out / CHECKPOINT).is_file():
         print("error: the pretraining pipeline produced no checkpoint", file=sys.stderr)
         return 1

@@ -32,7 +32,7 @@ from apt_uss.params import (
     parse_n_shot,
 )
 from pipelines.apt_uss_pipeline import apt_uss_pipeline
-from pipelines.local_cli import add_pipeline_flags, failed_task_reason
+from pipelines.local_cli import add_pipeline_flags, report_failure
 
 log = logging.getLogger("apt_uss.run_local")
 
@@ -125,13 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         root = tracking.state_dir() / "kfp-outputs"
         log.info("running pipeline %s locally, outputs under %s", apt_uss_pipeline.name, root)
         report = run_pipeline(params, root)
-    except AptUssError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:  # kfp.local: a task failed; its log above says why
-        print(f"error: the pipeline failed: {failed_task_reason(exc)} (the task's log above gives the cause)",
-              file=sys.stderr)
-        return 1
+    except (AptUssError, RuntimeError) as exc:  # RuntimeError: kfp.local's failed task
+        return report_failure(exc, "the pipeline")
     print_report(report)
     return 0
 
