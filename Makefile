@@ -51,6 +51,8 @@ DEVICE      ?= auto
 TRACKING_URI ?=
 EXPERIMENT  ?= apt-uss
 ARTIFACT_URI ?= s3://apt-uss/runs
+AUDIO_EXAMPLES ?= 2
+RUNS        ?=
 RUNNER      ?= subprocess
 S3_PORT     ?= 8333
 MLFLOW_PORT ?= 5000
@@ -62,7 +64,7 @@ S3_ENV = $(if $(AWS_ENDPOINT_URL)$(AWS_ENDPOINT_URL_S3),,set -a && . $(APT_USS_H
 SWEEP_EXPERIMENT ?= apt-uss-sweep
 SWEEP_SHOTS ?= 1 5 10 full
 
-.PHONY: help setup test bench backbone sweep pipeline-run pipeline-compile mlflow-ui s3-up s3-down clean
+.PHONY: help setup test bench backbone sweep compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down clean
 
 help:
 	@echo "make setup                     create $(VENV) and install everything (idempotent)"
@@ -70,6 +72,7 @@ help:
 	@echo "make test                      run the test suite"
 	@echo "make backbone                  retrain the shipped demo backbone (CPU, about 45 min)"
 	@echo "make sweep                     pipeline-run for N_SHOT in $(SWEEP_SHOTS); prints Table 2 from MLflow"
+	@echo "make compare [RUNS='id ...']   headline SDRs of chosen MLflow runs (default: the latest of EXPERIMENT)"
 	@echo "make pipeline-compile          write $(PIPELINE_YAML) (KFP IR YAML)"
 	@echo "make bench                     forward time/memory, SDR vs museval, prompt-tuning steps/s (dist/bench.json)"
 	@echo "make mlflow-ui                 browse local runs on http://127.0.0.1:$(MLFLOW_PORT)"
@@ -120,7 +123,7 @@ pipeline-run: setup s3-up
 	  --mix-rule "$(MIX_RULE)" --backbone "$(BACKBONE)" --sed-checkpoint-uri "$(SED_CHECKPOINT_URI)" \
 	  --separator-checkpoint-uri "$(SEPARATOR_CHECKPOINT_URI)" --backbone-seed "$(BACKBONE_SEED)" \
 	  --device "$(DEVICE)" --tracking-uri "$(TRACKING_URI)" --experiment "$(EXPERIMENT)" \
-	  --artifact-uri "$(ARTIFACT_URI)"
+	  --artifact-uri "$(ARTIFACT_URI)" --audio-examples-per-class "$(AUDIO_EXAMPLES)"
 
 backbone: setup
 	$(BIN)/python -m pipelines.run_backbone
@@ -128,7 +131,11 @@ backbone: setup
 sweep: setup s3-up
 	@for shot in $(SWEEP_SHOTS); do \
 	  $(MAKE) --no-print-directory pipeline-run N_SHOT=$$shot EXPERIMENT=$(SWEEP_EXPERIMENT) || exit 1; done
-	$(BIN)/python -m apt_uss few-shot-table --experiment $(SWEEP_EXPERIMENT) --csv dist/few_shot_table.csv
+	$(BIN)/python -m apt_uss few-shot-table --experiment $(SWEEP_EXPERIMENT) --csv dist/few_shot_table.csv \
+	  --plot dist/few_shot.png --log
+
+compare: setup
+	$(BIN)/python -m apt_uss compare $(RUNS) --experiment "$(EXPERIMENT)" --tracking-uri "$(TRACKING_URI)"
 
 pipeline-compile: setup
 	$(BIN)/python -m pipelines.compile --out $(PIPELINE_YAML)

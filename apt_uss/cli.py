@@ -93,6 +93,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", default="apt-uss")
     p.add_argument("--artifact-uri", default="", help="s3://bucket/prefix; empty skips the upload")
     p.add_argument("--params", default="{}", help="JSON object of run parameters to record")
+    p.add_argument("--embeddings", default="", help="per-clip embeddings from init-prompts: adds the prompt map")
+    p.add_argument("--examples", default="", help="output folder of audio-examples: adds the WAVs and players")
+    p.add_argument("--out-html", default="", help="also write the HTML page here")
+
+    p = sub.add_parser("audio-examples", help="WAVs of mixture, reference, baseline and APT for typical test mixtures")
+    p.add_argument("--dataset-dir", required=True)
+    p.add_argument("--mixtures-dir", required=True)
+    p.add_argument("--initial-prompts", required=True)
+    p.add_argument("--tuned-prompts", required=True)
+    p.add_argument("--baseline", required=True, help="evaluation directory of the baseline")
+    p.add_argument("--apt", required=True, help="evaluation directory of APT")
+    p.add_argument("--per-class", type=int, default=2, help="mixtures per class")
+    p.add_argument("--separator-weights", default="", help="tuned separator from tune=joint")
+    p.add_argument("--out", required=True, help="output folder (audio/*.wav, examples.csv)")
+    _backbone_args(p)
+
+    p = sub.add_parser("separate", help="separate one class out of an audio file of any length with tuned prompts")
+    p.add_argument("--prompts", required=True, help="prompt file: path, file://, https:// or s3:// URI")
+    p.add_argument("--class", dest="class_name", required=True, help="class name, as in the prompt file")
+    p.add_argument("--chunk-seconds", type=float, default=5.0, help="window the separator sees at a time")
+    p.add_argument("--overlap", type=float, default=0.5, help="fraction of a window shared with the next")
+    p.add_argument("input", help="input audio file (any length, rate and channel count)")
+    p.add_argument("output", help="output audio file (.wav or .flac): same rate, channels and length")
+    _backbone_args(p)
+
+    p = sub.add_parser("compare", help="headline SDRs of chosen MLflow runs side by side")
+    p.add_argument("runs", nargs="*", help="MLflow run ids (default: the latest runs of --experiment)")
+    p.add_argument("--experiment", default="apt-uss")
+    p.add_argument("--last", type=int, default=10, help="without run ids: how many of the latest runs")
+    p.add_argument("--tracking-uri", default="", help="default: $MLFLOW_TRACKING_URI or .apt-uss/mlflow.db")
+    p.add_argument("--csv", default="", help="also write the table here")
 
     p = sub.add_parser("pretrain-sed", help="demo backbone, stage 1: the SED as a classifier of seen classes")
     p.add_argument("--out", required=True, help="output folder (sed.pt, sed.json)")
@@ -107,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", default="apt-uss-sweep")
     p.add_argument("--tracking-uri", default="", help="default: $MLFLOW_TRACKING_URI or .apt-uss/mlflow.db")
     p.add_argument("--csv", default="", help="also write the table here")
+    p.add_argument("--plot", default="", help="also draw the few-shot curves (PNG) here")
+    p.add_argument("--log", action="store_true", help="log the table and plot to a summary run of the experiment")
 
     p = sub.add_parser("models", help="backbone configs: parameter counts and prompt fraction")
     p.add_argument("action", choices=["describe"])
@@ -138,6 +171,14 @@ def _backbone(a) -> dict:
     return {"backbone": a.backbone, "sed_checkpoint_uri": a.sed_checkpoint_uri,
             "separator_checkpoint_uri": a.separator_checkpoint_uri, "backbone_seed": a.backbone_seed,
             "device": a.device}
+
+
+def _write_csv(table, path: str) -> None:
+    if path:
+        from .atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, index=False)
 
 
 def run(argv: list[str]) -> None:
@@ -173,8 +214,24 @@ def run(argv: list[str]) -> None:
         run_name = a.run_name or time.strftime("apt-uss-cli-%Y%m%d-%H%M%S")
         result = steps.report_step(a.baseline, a.apt, a.initial_prompts, a.tuned_prompts, a.loss, a.out,
                                    run_params=params, run_name=run_name, tracking_uri=a.tracking_uri,
-                                   experiment=a.experiment, artifact_uri=a.artifact_uri)
+                                   experiment=a.experiment, artifact_uri=a.artifact_uri,
+                                   embeddings_path=a.embeddings, examples_dir=a.examples, out_html=a.out_html)
         print(json.dumps(result["summary"], indent=2))
+    elif a.command == "audio-examples":
+        table = steps.audio_examples_step(a.dataset_dir, a.mixtures_dir, a.initial_prompts, a.tuned_prompts,
+                                          a.baseline, a.apt, a.out, a.per_class,
+                                          separator_weights=a.separator_weights, **_backbone(a))
+        print(json.dumps({"examples": len(table), "out": a.out}))
+    elif a.command == "separate":
+        print(json.dumps(steps.separate_step(a.prompts, a.class_name, a.input, a.output,
+                                             chunk_seconds=a.chunk_seconds, overlap=a.overlap, **_backbone(a))))
+    elif a.command == "compare":
+        from .compare import compare_runs, format_comparison
+        from .tracking import resolve_tracking_uri
+
+        table = compare_runs(resolve_tracking_uri(a.tracking_uri), a.runs, a.experiment, a.last)
+        print(format_comparison(table))
+        _write_csv(table, a.csv)
     elif a.command == "pretrain-sed":
         from .backbone_steps import pretrain_sed_step
 
@@ -187,13 +244,19 @@ def run(argv: list[str]) -> None:
         from .sweep import few_shot_table, format_few_shot_table
         from .tracking import resolve_tracking_uri
 
-        table = few_shot_table(resolve_tracking_uri(a.tracking_uri), a.experiment)
+        uri = resolve_tracking_uri(a.tracking_uri)
+        table = few_shot_table(uri, a.experiment)
         print(format_few_shot_table(table))
-        if a.csv:
-            from .atomic import atomic_path
+        _write_csv(table, a.csv)
+        if a.plot:
+            from .plots import plot_few_shot
 
-            with atomic_path(a.csv) as tmp:
-                table.to_csv(tmp, index=False)
+            print(f"few-shot curves: {plot_few_shot(table, a.plot)}")
+        if a.log:
+            from .sweep import log_sweep_summary
+
+            files = [f for f in (a.csv, a.plot) if f]
+            print(f"logged to MLflow run {log_sweep_summary(uri, a.experiment, table, files)}")
     elif a.command == "models":
         from .models.describe import describe, format_description
 

@@ -91,3 +91,15 @@ def save_embeddings(path, embeddings: dict[str, np.ndarray], meta: pd.DataFrame)
             np.savez(fh, embeddings=np.stack(list(embeddings.values())).astype(np.float32),
                      filenames=np.asarray(list(embeddings), dtype=str),
                      targets=rows["target"].to_numpy().astype(np.int64))
+
+
+def load_embeddings(path) -> tuple[np.ndarray, np.ndarray]:
+    """(embeddings (N, D), class target of each clip (N,)) from a file written by ``save_embeddings``."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as data:
+            embeddings, targets = data["embeddings"], data["targets"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise AptUssError(f"{path} is not an embeddings file (embeddings, filenames, targets): {exc}") from None
+    if embeddings.ndim != 2 or len(embeddings) != len(targets):
+        raise AptUssError(f"{path}: embeddings {embeddings.shape} and targets {targets.shape} disagree")
+    return embeddings, targets

@@ -28,7 +28,9 @@ from .evaluation import compare_systems, evaluate_prompts
 from .metrics import SDR_DEFINITION, SYSTEMS, median_sdr_by_class, per_track_medians, summarise
 from .models import load_backbone
 from .params import check_mix_rule, check_positive, parse_folds, parse_n_shot
-from .prompts import embed_clips, initial_prompts, load_prompts, save_embeddings, save_prompts
+from .examples import EXAMPLES_TABLE, pick_examples, render_examples
+from .html_report import write_html_report
+from .prompts import embed_clips, initial_prompts, load_embeddings, load_prompts, save_embeddings, save_prompts
 from .tuning import tune_prompts
 
 log = logging.getLogger(__name__)
@@ -218,6 +220,56 @@ def evaluate_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, out_di
     return table
 
 
+def audio_examples_step(dataset_dir: str, mixtures_dir: str, initial_prompts_path: str, tuned_prompts_path: str,
+                        baseline_dir: str, apt_dir: str, out_dir: str, per_class: int = 2, backbone: str = "small",
+                        sed_checkpoint_uri: str = "", separator_checkpoint_uri: str = "", backbone_seed: int = 0,
+                        device: str = "auto", separator_weights: str = "") -> pd.DataFrame:
+    """WAVs of the mixture, reference and both estimates for ``per_class`` typical test mixtures per class."""
+    if not float(per_class).is_integer() or per_class < 0:
+        raise AptUssError(f"audio_examples_per_class={per_class!r} is not valid: use 0 (none) or more")
+    use_available_cores()
+    dev = resolve_device(device)
+    info = json.loads((Path(mixtures_dir) / MIXING).read_text())
+    test_mix = pd.read_csv(Path(mixtures_dir) / "test_mixtures.csv", keep_default_na=False)
+    baseline, _ = _read_evaluation(baseline_dir, "baseline")
+    apt, _ = _read_evaluation(apt_dir, "apt")
+    try:
+        picks = pick_examples(compare_systems(baseline, apt), int(per_class))
+    except ValueError as exc:
+        raise AptUssError(str(exc)) from None
+    initial, targets, _ = load_prompts(initial_prompts_path)
+    tuned, _, _ = load_prompts(tuned_prompts_path)
+    model = load_backbone(backbone, sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed).to(dev)
+    apt_separator = model.separator
+    if separator_weights and Path(separator_weights).stat().st_size > 0:  # tune=joint
+        apt_separator = load_backbone(backbone, sed_checkpoint_uri, separator_weights, backbone_seed).separator.to(dev)
+    clips = ClipStore(dataset_dir)
+    with atomic_path(out_dir) as tmp:
+        table = render_examples({"baseline": (model.separator, initial), "apt": (apt_separator, tuned)}, picks,
+                                test_mix, clips, info["mix_rule"], targets, tmp, SAMPLE_RATE, dev)
+    log.info("audio examples: %d mixtures x 4 files (%d per class)", len(table), per_class)
+    return table
+
+
+def separate_step(prompts_uri: str, class_name: str, input_path: str, output_path: str, backbone: str = "demo",
+                  sed_checkpoint_uri: str = "", separator_checkpoint_uri: str = "", backbone_seed: int = 0,
+                  device: str = "auto", chunk_seconds: float = 5.0, overlap: float = 0.5) -> dict:
+    """Separate ``class_name`` out of an audio file of any length with a prompt table from a path or S3."""
+    from .download import fetch_uri
+    from .separation import prompt_of_class, separate_file
+
+    use_available_cores()
+    dev = resolve_device(device)
+    prompts, _, names = load_prompts(fetch_uri(prompts_uri, what="prompts"))
+    query = prompt_of_class(prompts, names, class_name, prompts_uri)
+    model = load_backbone(backbone, sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed)
+    if len(query) != model.cfg.embed_dim:
+        raise AptUssError(f"the prompts of {prompts_uri} are {len(query)}-d, but backbone {backbone!r} takes "
+                          f"{model.cfg.embed_dim}-d queries: pass the backbone the prompts were tuned with")
+    return separate_file(model.separator.to(dev), query, input_path, output_path, model.cfg.sample_rate,
+                         chunk_seconds, overlap, dev)
+
+
 def _read_evaluation(path: str, system: str) -> tuple[pd.DataFrame, dict]:
     folder = Path(path)
     try:
@@ -230,11 +282,39 @@ def _read_evaluation(path: str, system: str) -> tuple[pd.DataFrame, dict]:
     return table, info
 
 
+FIGURES = {"class_gains.png": "Median SDR per class, baseline vs APT, sorted by gain",
+           "prompt_map.png": "Clip embeddings with initial and tuned prompts (PCA)",
+           "tune_loss.png": "Prompt tuning loss per epoch"}
+
+
+def _report_figures(folder: Path, per_class: pd.DataFrame, loss: pd.DataFrame, initial_prompts_path: str,
+                    tuned_prompts_path: str, embeddings_path: str) -> dict[str, Path]:
+    """Draw the run's figures into ``folder/figures``; returns caption -> path."""
+    from . import plots
+
+    out = folder / "figures"
+    drawn = {"class_gains.png": plots.plot_class_gains(per_class, out / "class_gains.png")}
+    if embeddings_path:
+        clips, clip_targets = load_embeddings(embeddings_path)
+        initial, targets, names = load_prompts(initial_prompts_path)
+        tuned, _, _ = load_prompts(tuned_prompts_path)
+        drawn["prompt_map.png"] = plots.plot_prompt_map(clips, clip_targets, initial, tuned, targets, names,
+                                                        out / "prompt_map.png")
+    if len(loss):
+        drawn["tune_loss.png"] = plots.plot_tune_loss(loss, out / "tune_loss.png")
+    return {FIGURES[name]: path for name, path in drawn.items()}
+
+
 def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tuned_prompts_path: str,
                 loss_path: str, out_report: str, run_params: dict | None = None, run_name: str = "apt-uss",
-                tracking_uri: str = "", experiment: str = "apt-uss", artifact_uri: str = "") -> dict:
-    """Baseline vs APT tables and headline numbers; record them in MLflow and upload them to S3.
+                tracking_uri: str = "", experiment: str = "apt-uss", artifact_uri: str = "",
+                embeddings_path: str = "", examples_dir: str = "", out_html: str = "") -> dict:
+    """Baseline vs APT tables, headline numbers, figures and an HTML page; record them in MLflow and
+    upload them to S3.
 
+    ``embeddings_path`` (from init-prompts) adds the prompt map; ``examples_dir`` (from
+    audio-examples) adds the WAVs and their players. The page is ``report.html`` in the
+    report folder, and also ``out_html`` where given (the KFP UI's HTML artifact).
     ``artifact_uri`` empty skips the S3 upload; ``tracking_uri`` empty means
     ``$MLFLOW_TRACKING_URI`` or the local sqlite store.
     """
@@ -265,7 +345,16 @@ def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tune
         shutil.copyfile(initial_prompts_path, tmp / "prompts_initial.npz")
         shutil.copyfile(tuned_prompts_path, tmp / "prompts_tuned.npz")
         shutil.copyfile(loss_path, tmp / "tune_loss.csv")
-        files = {p.name: p for p in sorted(tmp.iterdir())}
+        figures = _report_figures(tmp, per_class, loss, initial_prompts_path, tuned_prompts_path, embeddings_path)
+        examples = None
+        if examples_dir:
+            examples = pd.read_csv(Path(examples_dir) / EXAMPLES_TABLE, keep_default_na=False)
+            shutil.copytree(examples_dir, tmp / "examples")
+        page = write_html_report(tmp / "report.html", summary, per_class, figures, examples, tmp / "examples",
+                                 title=f"APT vs baseline: {run_name}", params=run_params)
+        if out_html:
+            shutil.copyfile(page, out_html)
+        files = {p.relative_to(tmp).as_posix(): p for p in sorted(tmp.rglob("*")) if p.is_file()}
         s3_uris = storage.upload_run_files(artifact_uri, run_name, files) if artifact_uri else {}
         params = dict(run_params or {})
         params["sdr_definition"] = SDR_DEFINITION
@@ -273,7 +362,8 @@ def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tune
                 "backbone": str(params.get("backbone", "")), "tune": str(params.get("tune", "prompts"))}
         if s3_uris:
             tags["s3_artifacts"] = s3_uris["summary.json"].rsplit("/", 1)[0] + "/"
-        run_id = tracking.log_run(uri, experiment, run_name, params, summary, loss_history=loss,
+        metrics = {**summary, **tracking.per_class_metrics(per_class)}
+        run_id = tracking.log_run(uri, experiment, run_name, params, metrics, loss_history=loss,
                                   artifacts_dir=tmp, tags=tags)
         record = {"mlflow_run_id": run_id, "mlflow_tracking_uri": tracking.redact(uri),
                   "experiment": experiment, "run_name": run_name, "s3": s3_uris}

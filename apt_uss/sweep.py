@@ -61,3 +61,31 @@ def format_few_shot_table(table: pd.DataFrame) -> str:
                      f"{r.baseline_class_mean:8.2f} {r.apt_class_mean:6.2f} {r.gain_class_mean:+6.2f} | "
                      f"{r.classes_improved}")
     return "\n".join(lines)
+
+
+SUMMARY_RUN = "few-shot-summary"
+
+
+def log_sweep_summary(tracking_uri: str, experiment: str, table: pd.DataFrame, files: list[str]) -> str:
+    """Record the few-shot table (and its files, e.g. the plot) in a summary run of ``experiment``.
+
+    The run carries ``apt_uss.kind=sweep-summary`` and no ``n_shot``, so tables built from
+    the experiment never count it as a pipeline run. Metrics are ``<name>/<n_shot>``.
+    """
+    import mlflow
+    from mlflow.entities import Metric
+
+    from .tracking import _experiment_id
+
+    client = mlflow.MlflowClient(tracking_uri)
+    exp_id = _experiment_id(client, experiment, tracking_uri)
+    run_id = client.create_run(exp_id, run_name=SUMMARY_RUN, tags={"apt_uss.kind": "sweep-summary"}).info.run_id
+    metrics = [Metric(f"{col}/{row.n_shot}", float(getattr(row, col)), 0, 0) for row in table.itertuples()
+               for col in ("baseline_pooled", "apt_pooled", "gain_pooled", "baseline_class_mean", "apt_class_mean",
+                           "gain_class_mean")]
+    client.log_batch(run_id, metrics=metrics)
+    client.set_tag(run_id, "runs", ",".join(table["run_id"]))
+    for f in files:
+        client.log_artifact(run_id, f)
+    client.set_terminated(run_id, "FINISHED")
+    return run_id

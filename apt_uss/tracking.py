@@ -132,6 +132,20 @@ class EpochLossLogger:
             log.warning("MLflow: could not mark run %s failed: %s", self.run_id, _first_line(exc))
 
 
+PER_CLASS_METRICS = ("sdr_baseline_median", "sdr_apt_median", "sdr_gain")
+
+
+def per_class_metrics(per_class) -> dict[str, float]:
+    """``<metric>/<class>`` for each class (e.g. ``sdr_gain/dog``): MLflow's charts group them by metric,
+    and the same class has the same name in every run, so the comparison view lines runs up."""
+    out = {}
+    for row in per_class.itertuples(index=False):
+        name = re.sub(r"[^A-Za-z0-9_.\- ]", "_", str(row.target_class))
+        for metric in PER_CLASS_METRICS:
+            out[f"{metric}/{name}"] = float(getattr(row, metric))
+    return out
+
+
 def log_run(
     tracking_uri: str,
     experiment: str,

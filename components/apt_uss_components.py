@@ -10,7 +10,7 @@ import os
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Metrics, Model, Output
+from kfp.dsl import HTML, Dataset, Input, Metrics, Model, Output
 
 # Image names are compile-time settings, the same names the image build tags.
 CPU_IMAGE = os.environ.get("APT_USS_IMAGE", "apt-uss:0.1.0")
@@ -102,10 +102,27 @@ def evaluate_sdr(dataset_dir: Input[Dataset], mixtures: Input[Dataset], prompts:
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+def audio_examples(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_prompts: Input[Model],
+                   tuned_prompts: Input[Model], baseline: Input[Dataset], apt: Input[Dataset], per_class: int,
+                   backbone: str, sed_checkpoint_uri: str, separator_checkpoint_uri: str, backbone_seed: int,
+                   device: str, examples: Output[Dataset], separator_weights: Input[Model] = None):
+    from apt_uss.logs import configure_logging
+    from apt_uss.steps import audio_examples_step
+
+    configure_logging()
+    table = audio_examples_step(dataset_dir.path, mixtures.path, initial_prompts.path, tuned_prompts.path,
+                                baseline.path, apt.path, examples.path, per_class, backbone, sed_checkpoint_uri,
+                                separator_checkpoint_uri, backbone_seed, device,
+                                separator_weights.path if separator_weights is not None else "")
+    examples.metadata.update({"mixtures": int(len(table)), "per_class": int(per_class)})
+
+
+@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
 def report_results(baseline: Input[Dataset], apt: Input[Dataset], initial_prompts: Input[Model],
-                   tuned_prompts: Input[Model], loss: Input[Dataset], run_params: dict, run_name: str,
+                   tuned_prompts: Input[Model], loss: Input[Dataset], embeddings: Input[Dataset],
+                   examples: Input[Dataset], run_params: dict, run_name: str,
                    tracking_uri: str, experiment: str, artifact_uri: str,
-                   report: Output[Dataset], metrics: Output[Metrics]) -> NamedTuple(
+                   report: Output[Dataset], metrics: Output[Metrics], html_report: Output[HTML]) -> NamedTuple(
                        "ReportOutputs", [("mlflow_run_id", str), ("s3_prefix", str)]):
     from collections import namedtuple
 
@@ -114,10 +131,11 @@ def report_results(baseline: Input[Dataset], apt: Input[Dataset], initial_prompt
 
     configure_logging()
     result = report_step(baseline.path, apt.path, initial_prompts.path, tuned_prompts.path, loss.path,
-                         report.path, run_params, run_name, tracking_uri, experiment, artifact_uri)
+                         report.path, run_params, run_name, tracking_uri, experiment, artifact_uri,
+                         embeddings.path, examples.path, html_report.path)
     for name, value in result["summary"].items():
         metrics.log_metric(name, value)
     s3 = result["run"]["s3"]
-    prefix = next(iter(s3.values())).rsplit("/", 1)[0] + "/" if s3 else ""
+    prefix = s3["summary.json"].rsplit("/", 1)[0] + "/" if s3 else ""
     outputs = namedtuple("ReportOutputs", ["mlflow_run_id", "s3_prefix"])
     return outputs(result["run"]["mlflow_run_id"], prefix)

@@ -1,4 +1,5 @@
-"""The APT pipeline: fetch -> split -> simulate -> init prompts -> tune (GPU) -> evaluate x2 -> report.
+"""The APT pipeline: fetch -> split -> simulate -> init prompts -> tune (GPU) -> evaluate x2 -> audio examples
+-> report (tables, figures, HTML page, MLflow, S3).
 
 The baseline (initial prompts) and APT (tuned prompts) evaluations are two tasks of one
 component; the baseline's starts as soon as the initial prompts exist, beside the tuning.
@@ -8,6 +9,7 @@ component; the baseline's starts as soon as the initial prompts exist, beside th
 from kfp import dsl
 
 from components.apt_uss_components import (
+    audio_examples,
     evaluate_sdr,
     fetch_dataset,
     report_results,
@@ -46,6 +48,7 @@ def apt_uss_pipeline(
     tracking_uri: str = "",
     experiment: str = "apt-uss",
     artifact_uri: str = "s3://apt-uss/runs",
+    audio_examples_per_class: int = 2,
 ) -> dsl.Dataset:
     fetched = fetch_dataset(dataset=dataset, dataset_uri=dataset_uri, dataset_sha256=dataset_sha256,
                             n_classes=n_classes, seed=seed)
@@ -78,16 +81,23 @@ def apt_uss_pipeline(
     apt = evaluate_sdr(prompts=tuned.outputs["tuned_prompts"], system="apt",
                        separator_weights=tuned.outputs["separator_weights"], **eval_args)
     apt.set_display_name("SDR evaluation: APT")
+    examples = audio_examples(initial_prompts=initial.outputs["prompts"], tuned_prompts=tuned.outputs["tuned_prompts"],
+                              baseline=baseline.outputs["evaluation"], apt=apt.outputs["evaluation"],
+                              per_class=audio_examples_per_class,
+                              separator_weights=tuned.outputs["separator_weights"], **eval_args)
+    examples.set_display_name("audio examples")
     reported = report_results(
         baseline=baseline.outputs["evaluation"], apt=apt.outputs["evaluation"],
         initial_prompts=initial.outputs["prompts"], tuned_prompts=tuned.outputs["tuned_prompts"],
-        loss=tuned.outputs["loss"],
+        loss=tuned.outputs["loss"], embeddings=initial.outputs["embeddings"],
+        examples=examples.outputs["examples"],
         run_params={"n_shot": n_shot, "seed": seed, "epochs": epochs, "lr": lr, "batch_size": batch_size,
                     "tune": tune, "precision": precision, "dataset": dataset, "dataset_uri": dataset_uri,
                     "dataset_sha256": dataset_sha256, "n_classes": n_classes, "train_folds": train_folds,
                     "test_folds": test_folds, "crop_seconds": crop_seconds, "mix_rule": mix_rule,
                     "backbone": backbone, "backbone_seed": backbone_seed, "sed_checkpoint_uri": sed_checkpoint_uri,
-                    "separator_checkpoint_uri": separator_checkpoint_uri, "device": device},
+                    "separator_checkpoint_uri": separator_checkpoint_uri, "device": device,
+                    "audio_examples_per_class": audio_examples_per_class},
         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=tracking_uri, experiment=experiment,
         artifact_uri=artifact_uri,
     )

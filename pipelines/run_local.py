@@ -61,6 +61,9 @@ def validate(params: dict) -> dict:
         check_positive(name, params[name], integer=True)
     for name in ("lr", "crop_seconds"):
         check_positive(name, params[name])
+    if params["audio_examples_per_class"] < 0:
+        raise AptUssError(f"audio_examples_per_class={params['audio_examples_per_class']} is not valid: "
+                          "use 0 (none) or more")
     n_shot = parse_n_shot(params["n_shot"])
     train_folds = parse_folds(params["train_folds"], "train_folds")
     parse_folds(params["test_folds"], "test_folds")
@@ -111,9 +114,10 @@ def print_report(report: Path) -> None:
           f"  ({summary['n_mixtures']} test mixtures)")
     print(f"\nMLflow run:   {run['mlflow_run_id']} (experiment {run['experiment']!r}) at {run['mlflow_tracking_uri']}")
     if run["s3"]:
-        prefix = next(iter(run["s3"].values())).rsplit("/", 1)[0] + "/"
-        print(f"S3 artifacts: {prefix} ({', '.join(sorted(run['s3']))})")
+        prefix = run["s3"]["summary.json"].rsplit("/", 1)[0] + "/"
+        print(f"S3 artifacts: {prefix} ({len(run['s3'])} files: tables, prompts, figures, audio examples)")
     print(f"Report:       {report}")
+    print(f"HTML report:  {report / 'report.html'}")
 
 
 def main(argv: list[str] | None = None) -> int:

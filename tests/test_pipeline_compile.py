@@ -3,7 +3,7 @@ import yaml
 from pipelines.compile import compile_pipeline
 
 COMPONENTS = {"fetch-dataset", "split-folds", "simulate-mixtures", "init-prompts", "tune-prompts", "evaluate-sdr",
-              "report-results"}
+              "audio-examples", "report-results"}
 TASKS = COMPONENTS | {"evaluate-sdr-2"}  # the compiler names the second use of a component "-2"
 
 
@@ -27,7 +27,14 @@ def test_components_wired_into_one_dag(tmp_path):
     assert "separator_weights" in tasks[systems["apt"]]["inputs"]["artifacts"]
     executors = spec["deploymentSpec"]["executors"]
     assert executors["exec-evaluate-sdr"] == executors["exec-evaluate-sdr-2"]  # the same code and image
-    assert deps["report-results"] >= {"evaluate-sdr", "evaluate-sdr-2", "tune-prompts"}
+    assert deps["report-results"] >= {"evaluate-sdr", "evaluate-sdr-2", "tune-prompts", "audio-examples",
+                                      "init-prompts"}
+    assert deps["audio-examples"] >= {"evaluate-sdr", "evaluate-sdr-2", "tune-prompts"}
+    assert {"embeddings", "examples"} <= set(tasks["report-results"]["inputs"]["artifacts"])
+    # the run page shows results: headline Metrics and the HTML page are outputs of the report
+    outputs = spec["components"]["comp-report-results"]["outputDefinitions"]["artifacts"]
+    assert outputs["metrics"]["artifactType"]["schemaTitle"] == "system.Metrics"
+    assert outputs["html_report"]["artifactType"]["schemaTitle"] == "system.HTML"
     # side effects (MLflow, S3, per-epoch state) are never skipped by the cache
     for name in ("report-results", "tune-prompts"):
         assert tasks[name]["cachingOptions"].get("enableCache", False) is False
@@ -53,7 +60,7 @@ def test_user_facing_parameters_are_pipeline_parameters(tmp_path):
     params = _spec(tmp_path)["root"]["inputDefinitions"]["parameters"]
     for name in ("n_shot", "seed", "epochs", "lr", "batch_size", "dataset", "dataset_uri", "n_classes",
                  "backbone", "sed_checkpoint_uri", "separator_checkpoint_uri", "tracking_uri", "artifact_uri",
-                 "tune", "precision", "checkpoint_uri"):
+                 "tune", "precision", "checkpoint_uri", "audio_examples_per_class"):
         assert name in params and "defaultValue" in params[name], name
     assert params["lr"]["defaultValue"] == 0.0003 and params["batch_size"]["defaultValue"] == 4
     assert params["n_shot"]["parameterType"] == "STRING"  # so 'full' is allowed

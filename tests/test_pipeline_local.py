@@ -80,6 +80,25 @@ def test_whole_pipeline_runs_tracks_and_uploads(run_env, s3_env, tmp_path, monke
     import torch
     saved = torch.load(state, weights_only=True)
     np.testing.assert_array_equal(saved["prompts"].numpy(), local)
+    # results people can see: per-class metrics under stable names, figures, audio examples, the HTML page
+    for cls in ("tonal_00", "noise_01", "pulses_02"):
+        row = per_class[per_class["target_class"] == cls].iloc[0]
+        assert mlrun.data.metrics[f"sdr_gain/{cls}"] == pytest.approx(row["sdr_gain"])
+        assert mlrun.data.metrics[f"sdr_apt_median/{cls}"] == pytest.approx(row["sdr_apt_median"])
+    assert mlrun.data.tags["backbone"] == "tiny" and mlrun.data.tags["n_shot"] == "5"
+    examples = pd.read_csv(report / "examples" / "examples.csv")
+    assert examples.groupby("target_class").size().to_dict() == {"noise_01": 2, "pulses_02": 2, "tonal_00": 2}
+    import soundfile as sf
+    for kind in ("mixture", "reference", "baseline", "apt"):
+        for rel in examples[kind]:
+            assert sf.info(report / "examples" / rel).frames == 5 * 32000
+    page = (report / "report.html").read_text()
+    assert page.count("<audio ") == 4 * len(examples) and page.count("<img ") == 3
+    assert {"report.html", "figures/class_gains.png", "figures/prompt_map.png", "figures/tune_loss.png",
+            "examples/examples.csv"} <= set(run["s3"])
+    assert sum(k.startswith("examples/audio/") for k in run["s3"]) == 4 * len(examples)
+    logged_html = {a.path for a in client.list_artifacts(mlrun.info.run_id)}
+    assert {"report.html", "figures", "examples"} <= logged_html
 
 
 @pytest.mark.slow
@@ -104,6 +123,7 @@ def test_a_failing_step_fails_the_run_with_one_line(run_env, tmp_path):
     (["--n-shot", "five"], "n_shot='five' is not valid"),
     (["--dataset", "audioset"], "dataset='audioset' is unknown: allowed are synthetic, esc50"),
     (["--tracking-uri", "http://127.0.0.1:9"], "tracking URI http://127.0.0.1:9 does not answer"),
+    (["--audio-examples-per-class", "-1"], "audio_examples_per_class=-1 is not valid"),
 ])
 def test_bad_input_is_one_error_line_and_nonzero_exit(run_env, args, message):
     result = _run(args, run_env, timeout=120)

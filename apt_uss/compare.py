@@ -1,0 +1,65 @@
+"""Side-by-side comparison of chosen MLflow runs (``make compare``), in the spirit of the paper's Tables 1-2."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .errors import AptUssError
+from .tracking import RUN_TAG, redact
+
+SETTINGS = ("dataset", "n_shot", "backbone", "tune", "epochs", "lr")
+NUMBERS = (("baseline_pooled", "sdr_baseline_pooled_median"), ("apt_pooled", "sdr_apt_pooled_median"),
+           ("gain_pooled", "sdr_gain_pooled_median"), ("baseline_class_mean", "sdr_baseline_class_mean"),
+           ("apt_class_mean", "sdr_apt_class_mean"), ("gain_class_mean", "sdr_gain_class_mean"))
+
+
+def _row(run) -> dict:
+    m, p = run.data.metrics, run.data.params
+    row = {"run_id": run.info.run_id, "run": run.data.tags.get(RUN_TAG, run.info.run_name or "")}
+    row.update({k: p.get(k, "") for k in SETTINGS})
+    row.update({name: m.get(metric, float("nan")) for name, metric in NUMBERS})
+    if "classes_improved" in m and "n_classes" in m:
+        row["classes_improved"] = f"{int(m['classes_improved'])}/{int(m['n_classes'])}"
+    else:
+        row["classes_improved"] = ""
+    return row
+
+
+def compare_runs(tracking_uri: str, run_ids: list[str] | None = None, experiment: str = "apt-uss",
+                 last: int = 10) -> pd.DataFrame:
+    """One row per run: its settings and headline SDRs. ``run_ids`` picks runs (in that order);
+    otherwise the ``last`` finished runs of ``experiment`` with results, newest first."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri)
+    if run_ids:
+        runs = []
+        for run_id in run_ids:
+            try:
+                runs.append(client.get_run(run_id))
+            except MlflowException:
+                raise AptUssError(f"run {run_id!r} is not in the tracking store at {redact(tracking_uri)}") from None
+    else:
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            raise AptUssError(f"experiment {experiment!r} does not exist at {redact(tracking_uri)}")
+        found = client.search_runs([exp.experiment_id], filter_string="attributes.status = 'FINISHED'",
+                                   order_by=["attributes.start_time DESC"], max_results=max(int(last), 1) * 4)
+        runs = [r for r in found if "sdr_apt_pooled_median" in r.data.metrics][: max(int(last), 1)]
+        if not runs:
+            raise AptUssError(f"experiment {experiment!r} has no finished runs with results")
+    return pd.DataFrame([_row(r) for r in runs])
+
+
+def format_comparison(table: pd.DataFrame) -> str:
+    head = (f"{'run':<28s} {'dataset':<9s} {'n_shot':>6s} {'backbone':<8s} {'tune':<7s} {'epochs':>6s} {'lr':>7s} | "
+            f"{'baseline':>8s} {'APT':>6s} {'gain':>6s} | {'baseline':>8s} {'APT':>6s} {'gain':>6s} | improved")
+    lines = ["Median SDR (dB): pooled over test mixtures | mean of class medians", head]
+    for r in table.itertuples():
+        lines.append(f"{str(r.run)[:28]:<28s} {str(r.dataset)[:9]:<9s} {str(r.n_shot):>6s} {str(r.backbone)[:8]:<8s} "
+                     f"{str(r.tune)[:7]:<7s} {str(r.epochs):>6s} {str(r.lr):>7s} | "
+                     f"{r.baseline_pooled:8.2f} {r.apt_pooled:6.2f} {r.gain_pooled:+6.2f} | "
+                     f"{r.baseline_class_mean:8.2f} {r.apt_class_mean:6.2f} {r.gain_class_mean:+6.2f} | "
+                     f"{r.classes_improved}")
+    return "\n".join(lines)

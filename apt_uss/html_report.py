@@ -1,0 +1,97 @@
+"""One self-contained HTML page per run: headline numbers, the per-class table, the figures and audio players.
+
+Figures and audio are embedded as data URIs, so the page shows the same in the Kubeflow
+UI (which renders an HTML artifact on its own), in MLflow's artifact viewer and from a
+downloaded copy.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from .atomic import atomic_path
+
+HEADLINE = (("pooled median SDR (dB)", "sdr_{}_pooled_median"), ("mean of class medians (dB)", "sdr_{}_class_mean"),
+            ("pooled median SDRi (dB)", "sdri_{}_pooled_median"))
+CLASS_COLUMNS = (("class", "target_class", "{}"), ("mixtures", "n_mixtures", "{:d}"),
+                 ("baseline SDR", "sdr_baseline_median", "{:.2f}"), ("APT SDR", "sdr_apt_median", "{:.2f}"),
+                 ("gain", "sdr_gain", "{:+.2f}"), ("baseline SDRi", "sdri_baseline_median", "{:.2f}"),
+                 ("APT SDRi", "sdri_apt_median", "{:.2f}"))
+STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:72em}table{border-collapse:collapse;margin:.5em 0}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
+img{max-width:100%;margin:.5em 0}audio{width:14em;height:2em}.note{color:#555;font-size:.9em}"""
+
+
+def _png(path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+
+
+def _audio(path) -> str:
+    """The WAV as a FLAC data URI: lossless, about half the bytes, and every current browser plays it."""
+    audio, rate = sf.read(path, dtype="int16")
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, rate, format="FLAC", subtype="PCM_16")
+    return "data:audio/flac;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _cell(fmt: str, value) -> str:
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return "n/a"
+    return html.escape(fmt.format(int(value) if fmt == "{:d}" else value))
+
+
+def render_html_report(summary: dict, per_class: pd.DataFrame, figures: dict[str, Path], examples: pd.DataFrame | None,
+                       examples_dir: Path | None, title: str, params: dict | None = None) -> str:
+    e = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{STYLE}</style>"
+             f"</head><body><h1>{e(title)}</h1>"]
+    if params:
+        shown = ", ".join(f"{e(str(k))}={e(str(v))}" for k, v in params.items() if str(v) != "")
+        parts.append(f"<p class='note'>{shown}</p>")
+    parts.append("<h2>Headline</h2><table id='headline'><tr><th></th><th>baseline</th><th>APT</th><th>gain</th></tr>")
+    gains = {"sdr_{}_pooled_median": "sdr_gain_pooled_median", "sdr_{}_class_mean": "sdr_gain_class_mean"}
+    for label, key in HEADLINE:
+        b, a = summary[key.format("baseline")], summary[key.format("apt")]
+        gain = summary.get(gains.get(key, ""), a - b)
+        parts.append(f"<tr><td>{e(label)}</td><td>{b:.2f}</td><td>{a:.2f}</td><td>{gain:+.2f}</td></tr>")
+    parts.append(f"</table><p>{int(summary['classes_improved'])} of {int(summary['n_classes'])} classes improved; "
+                 f"{int(summary['n_mixtures'])} test mixtures (mixture itself: "
+                 f"{summary['sdr_mixture_pooled_median']:.2f} dB).</p>")
+    parts.append("<h2>Per class</h2><table id='per-class'><tr>"
+                 + "".join(f"<th>{e(h)}</th>" for h, _, _ in CLASS_COLUMNS) + "</tr>")
+    for row in per_class.itertuples(index=False):
+        parts.append("<tr>" + "".join(f"<td>{_cell(fmt, getattr(row, col))}</td>" for _, col, fmt in CLASS_COLUMNS)
+                     + "</tr>")
+    parts.append("</table>")
+    if figures:
+        parts.append("<h2>Figures</h2>")
+        for caption, path in figures.items():
+            parts.append(f"<figure><img alt='{e(caption)}' src='{_png(path)}'><figcaption>{e(caption)}"
+                         "</figcaption></figure>")
+    if examples is not None and len(examples):
+        parts.append("<h2>Audio examples</h2><p class='note'>Per class, the test mixtures whose APT SDR lies nearest "
+                     "the class median. The four files of a row share one gain.</p><table id='audio-examples'><tr>"
+                     "<th>class</th><th>mixture</th><th>interferer</th><th>mixture</th><th>reference</th>"
+                     "<th>baseline</th><th>APT</th><th>SDR baseline / APT</th></tr>")
+        for row in examples.itertuples(index=False):
+            players = "".join(f"<td><audio controls preload='none' src='{_audio(Path(examples_dir) / getattr(row, k))}'>"
+                              "</audio></td>" for k in ("mixture", "reference", "baseline", "apt"))
+            parts.append(f"<tr><td>{e(str(row.target_class))}</td><td>{e(str(row.mixture_id))}</td>"
+                         f"<td>{e(str(row.interferer_class))}</td>{players}"
+                         f"<td>{row.sdr_baseline:.2f} / {row.sdr_apt:.2f}</td></tr>")
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_html_report(path, *args, **kwargs) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(render_html_report(*args, **kwargs), encoding="utf-8")
+    return Path(path)
