@@ -210,3 +210,42 @@ def test_compare_lines_up_chosen_runs_and_names_an_unknown_one(tmp_path):
     assert re.search(r"one .* 1 .*demo.*\|\s+3\.00\s+2\.60\s+-0\.40", text) and "9/10" in text
     with pytest.raises(AptUssError, match="run 'nope' is not in the tracking store"):
         compare_runs(uri, ["nope"])
+
+
+def _examples(folder, n=3, seconds=2.0, rate=32000):
+    rng = np.random.default_rng(5)
+    rows = []
+    (folder / "audio").mkdir(parents=True)
+    for i in range(n):
+        row = {"target_class": f"class_{i}", "mixture_id": i, "interferer_class": "other", "sdr_mixture": 0.0,
+               "sdr_baseline": 1.0 + i, "sdr_apt": 2.5 + i}
+        for kind in ("mixture", "reference", "baseline", "apt"):
+            row[kind] = f"audio/class_{i}__{i}__{kind}.wav"
+            sf.write(folder / row[kind], rng.uniform(-0.2, 0.2, int(seconds * rate)), rate, subtype="PCM_16")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_html_report_plays_every_example_and_links_past_its_size_budget(tmp_path, monkeypatch):
+    import base64
+    import io
+
+    from apt_uss import html_report
+
+    per_mixture = _per_mixture(n_classes=3)
+    per_class = median_sdr_by_class(per_mixture)
+    summary = summarise(per_mixture, per_class)
+    examples = _examples(tmp_path / "examples")
+    page = render_html_report(summary, per_class, {}, examples, tmp_path / "examples", title="t")
+    parsed = _Tables()
+    parsed.feed(page)
+    rows = parsed.tables["audio-examples"][1:]
+    assert [r[0] for r in rows] == ["class_0", "class_1", "class_2"] and rows[1][-1] == "2.00 / 3.50"
+    players = [src for tag, src in parsed.sources if tag == "audio"]
+    assert len(players) == 12 and all(p.startswith("data:audio/mpeg;base64,") for p in players)
+    decoded, rate = sf.read(io.BytesIO(base64.b64decode(players[0].split(",", 1)[1])))
+    assert rate == 32000 and abs(len(decoded) / rate - 2.0) < 0.1  # the preview is the clip, not a stub
+    # past the budget, rows link to their WAV instead of growing the page
+    monkeypatch.setattr(html_report, "PREVIEW_BUDGET_BYTES", 1)
+    small = render_html_report(summary, per_class, {}, examples, tmp_path / "examples", title="t")
+    assert small.count("<audio ") == 1 and small.count("href='examples/audio/") == 11
