@@ -10,6 +10,14 @@ tuning   prompt-tuning steps per second through ``tuning.tune_prompts`` after a 
          warm-up, beside a straightforward loop that leaves the separator's weights trainable
          (``--tuning-configs small``; ``paper`` is opt-in: its separator alone takes ~3 s per 2-s
          clip forward on 2 cores, so a batch-4 step takes tens of seconds).
+separation  test-mixture separation (5 s) per second through ``evaluation.separate`` (inference
+         mode, frozen weights) beside a straightforward forward with trainable weights and autograd
+         on, and the largest difference of their estimates (``--separation-configs demo small``).
+embedding   SED embedding of 5-s clips per second through ``prompts.embed_clips``; the pipeline
+         embeds each training clip once (an artifact) where a straightforward loop would embed
+         them again in every tuning epoch: the ratio is the epochs of the default run.
+pipeline    the wall time of ``make pipeline-run N_SHOT=5`` (the default demo run), by task, from
+         the KFP local runner's log (``--pipeline-command`` to time another command).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import argparse
 import copy
 import json
 import os
+import re
 import resource
 import statistics
 import sys
@@ -33,7 +42,7 @@ from .metrics import bss_sdr
 from .models import load_backbone
 from .tuning import tune_prompts
 
-BENCHES = ("forward", "sdr", "tuning")
+BENCHES = ("forward", "sdr", "tuning", "separation", "embedding", "pipeline")
 SDR_TOLERANCE_DB = 0.01
 
 
@@ -305,6 +314,128 @@ def run_tuning(configs: list[str], epochs: int) -> list[dict]:
     return results
 
 
+# --- separation, embedding, pipeline ---------------------------------------------------------
+
+def bench_separation(config: str, mixtures: int = 12, seconds: float = 5.0, seed: int = 0) -> dict:
+    from .evaluation import separate
+
+    backbone = load_backbone(config)
+    sr, dim = backbone.cfg.sample_rate, backbone.cfg.embed_dim
+    frozen = backbone.separator
+    trainable = copy.deepcopy(frozen).eval().requires_grad_(True)
+    rng = np.random.default_rng(seed)
+    wavs = (0.1 * rng.standard_normal((mixtures, int(seconds * sr)))).astype(np.float32)
+    queries = rng.standard_normal((mixtures, dim)).astype(np.float32)
+
+    def straightforward(i):
+        return trainable(torch.from_numpy(wavs[i : i + 1]), torch.from_numpy(queries[i : i + 1]))["wav"].detach().numpy()[0]
+
+    loops = {"separate": lambda i: separate(frozen, wavs[i : i + 1], queries[i : i + 1], "cpu")[0],
+             "straightforward": straightforward}
+    for loop in loops.values():  # warm-up
+        loop(0)
+    elapsed, outputs = {name: 0.0 for name in loops}, {name: [] for name in loops}
+    for i in range(mixtures):  # interleaved, so load from elsewhere falls on both alike
+        for name, loop in loops.items():
+            _reset_peak_rss()
+            start = time.perf_counter()
+            outputs[name].append(loop(i))
+            elapsed[name] += time.perf_counter() - start
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(outputs["separate"], outputs["straightforward"]))
+    r = {"config": config, "mixture_seconds": seconds, "mixtures": mixtures, "threads": torch.get_num_threads(),
+         "max_abs_diff": diff}
+    for name in loops:
+        r[f"{name}_mixtures_per_s"] = mixtures / elapsed[name]
+    r["speedup"] = r["separate_mixtures_per_s"] / r["straightforward_mixtures_per_s"]
+    return r
+
+
+def run_separation(configs: list[str], mixtures: int) -> list[dict]:
+    results = [bench_separation(name, mixtures) for name in configs]
+    print("\nSeparation of 5-s test mixtures, one at a time (the CPU evaluation's batch)")
+    print(f"{'config':8s} {'separate /s':>12s} {'straightforward /s':>19s} {'ratio':>6s} {'max |diff|':>11s}")
+    for r in results:
+        print(f"{r['config']:8s} {r['separate_mixtures_per_s']:12.2f} {r['straightforward_mixtures_per_s']:19.2f} "
+              f"{r['speedup']:5.2f}x {r['max_abs_diff']:11.1e}", flush=True)
+    return results
+
+
+def bench_embedding(config: str, clips: int = 24, seconds: float = 5.0, epochs: int = 20, seed: int = 0) -> dict:
+    from .prompts import embed_clips
+
+    backbone = load_backbone(config)
+    sr = backbone.cfg.sample_rate
+    rng = np.random.default_rng(seed)
+    audio = [(f"clip{i}", (0.2 * rng.standard_normal(int(seconds * sr))).astype(np.float32)) for i in range(clips)]
+    embed_clips(backbone.sed, audio[:2], 2, sr)  # warm-up
+    start = time.perf_counter()
+    embed_clips(backbone.sed, iter(audio), clips, sr)
+    once = time.perf_counter() - start
+    rate = clips / once
+    return {"config": config, "clips": clips, "clip_seconds": seconds, "clips_per_s": rate,
+            "default_epochs": epochs, "embedding_seconds_once": once, "embedding_seconds_per_epoch_loop": once * epochs,
+            "speedup": float(epochs)}
+
+
+def run_embedding(configs: list[str]) -> list[dict]:
+    results = [bench_embedding(name) for name in configs]
+    print("\nSED embedding of 5-s clips (loud 2-s segments, averaged)")
+    for r in results:
+        print(f"{r['config']:8s} {r['clips_per_s']:8.2f} clips/s; once per run: {r['embedding_seconds_once']:.1f} s "
+              f"for {r['clips']} clips, per epoch for {r['default_epochs']} epochs: "
+              f"{r['embedding_seconds_per_epoch_loop']:.1f} s ({r['speedup']:.0f}x)", flush=True)
+    return results
+
+
+TASK_LINE = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) - INFO - (Executing task|Task) '([^']+)'(?: finished with status (\w+))?")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def task_durations(log_lines) -> list[dict]:
+    """Per-task wall seconds from the KFP local runner's log ("Executing task 'x'" ... "Task 'x' finished")."""
+    started, out = {}, []
+    for line in log_lines:
+        m = TASK_LINE.match(ANSI.sub("", line.strip()))
+        if not m:
+            continue
+        h, mi, sec, kind, task, status = m.groups()
+        t = int(h) * 3600 + int(mi) * 60 + float(sec)
+        if kind == "Executing task":
+            started[task] = t
+        elif task in started:
+            out.append({"task": task, "seconds": (t - started.pop(task)) % 86400, "status": status})
+    return out
+
+
+def bench_pipeline(command: str) -> dict:
+    import subprocess
+
+    _say(f"pipeline: running `{command}`")
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "Executing task" in line or "finished with status" in line:
+            print(ANSI.sub("", line.rstrip()), flush=True)
+    wall = time.perf_counter() - start
+    if proc.wait() != 0:
+        print("".join(lines[-40:]), file=sys.stderr)
+        raise RuntimeError(f"`{command}` failed (exit {proc.returncode})")
+    tasks = task_durations(lines)
+    return {"command": command, "wall_seconds": wall, "tasks": tasks,
+            "tasks_seconds": sum(t["seconds"] for t in tasks)}
+
+
+def run_pipeline_bench(command: str) -> dict:
+    r = bench_pipeline(command)
+    print(f"\n`{r['command']}`: {r['wall_seconds']:.0f} s wall")
+    for t in r["tasks"]:
+        print(f"  {t['task']:22s} {t['seconds']:7.1f} s")
+    print(f"  {'(outside tasks)':22s} {r['wall_seconds'] - r['tasks_seconds']:7.1f} s", flush=True)
+    return r
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES),
@@ -315,6 +446,11 @@ def main(argv=None) -> int:
     parser.add_argument("--museval-pairs", type=int, default=40, help="sdr: the first N of them also by museval")
     parser.add_argument("--tuning-configs", nargs="+", default=["small"], help="tuning: backbone configs")
     parser.add_argument("--tuning-epochs", type=int, default=5, help="tuning: epochs of 5 steps, the first a warm-up")
+    parser.add_argument("--separation-configs", nargs="+", default=["demo", "small"], help="separation: configs")
+    parser.add_argument("--separation-mixtures", type=int, default=12, help="separation: timed mixtures")
+    parser.add_argument("--embedding-configs", nargs="+", default=["demo"], help="embedding: configs")
+    parser.add_argument("--pipeline-command", default="make -s pipeline-run N_SHOT=5 EXPERIMENT=apt-uss-bench",
+                        help="pipeline: the command timed")
     parser.add_argument("--json", default="", help="also write the results here, keyed by benchmark")
     args = parser.parse_args(argv)
     use_available_cores()
@@ -328,6 +464,12 @@ def main(argv=None) -> int:
             status = 1
     if "tuning" in args.only:
         results["tuning"] = run_tuning(args.tuning_configs, args.tuning_epochs)
+    if "separation" in args.only:
+        results["separation"] = run_separation(args.separation_configs, args.separation_mixtures)
+    if "embedding" in args.only:
+        results["embedding"] = run_embedding(args.embedding_configs)
+    if "pipeline" in args.only:
+        results["pipeline"] = run_pipeline_bench(args.pipeline_command)
     results["machine"]["loadavg_1min_end"] = os.getloadavg()[0]
     _say(f"load average (1 min) at start {results['machine']['loadavg_1min_start']:.2f}, "
          f"at end {results['machine']['loadavg_1min_end']:.2f}, on {torch.get_num_threads()} threads")
