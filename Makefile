@@ -70,7 +70,7 @@ help:
 	@echo "make setup                     create $(VENV) and install everything (idempotent)"
 	@echo "make pipeline-run N_SHOT=5     run the whole pipeline locally (KFP local runner)"
 	@echo "make test                      run the test suite"
-	@echo "make backbone                  retrain the shipped demo backbone (CPU, about 45 min)"
+	@echo "make backbone                  retrain the shipped demo backbone (CPU, under 60 min)"
 	@echo "make sweep                     pipeline-run for N_SHOT in $(SWEEP_SHOTS); prints Table 2 from MLflow"
 	@echo "make compare [RUNS='id ...']   headline SDRs of chosen MLflow runs (default: the latest of EXPERIMENT)"
 	@echo "make pipeline-compile          write $(PIPELINE_YAML) (KFP IR YAML)"

@@ -29,6 +29,13 @@ CARD = "backbone.json"
 SED_CHECKPOINT = "sed.pt"
 SED_CARD = "sed.json"
 
+# The recipe of the shipped demo weights; the backbone pipeline and the CLI take their defaults from here.
+# 128 seen classes of 10 clips generalise to unseen classes far better than 40 of 24 did (same steps):
+# on the default evaluation set, full-data baseline pooled SDR 5.04 dB against 1.92 dB.
+SEEN_CLASSES, CLIPS_PER_CLASS, VAL_CLIPS = 128, 10, 2
+SED_STEPS, SED_BATCH_SIZE, SED_LR = 1500, 16, 1e-3
+SEPARATOR_STEPS, SEPARATOR_BATCH_SIZE, SEPARATOR_LR = 2000, 8, 2e-3
+
 
 def _corpus(n_classes: int, clips_per_class: int, val_clips: int, seed: int):
     """Training and held-out validation clips of the seen classes (the last ``val_clips`` of each class)."""
@@ -41,9 +48,9 @@ def _corpus(n_classes: int, clips_per_class: int, val_clips: int, seed: int):
     return clips[~held_out], labels[~held_out], clips[held_out], labels[held_out]
 
 
-def pretrain_sed_step(out_sed: str, config: str = "demo", n_classes: int = 40, clips_per_class: int = 24,
-                      val_clips: int = 4, seed: int = 0, steps: int = 1500, batch_size: int = 16,
-                      lr: float = 1e-3) -> dict:
+def pretrain_sed_step(out_sed: str, config: str = "demo", n_classes: int = SEEN_CLASSES,
+                      clips_per_class: int = CLIPS_PER_CLASS, val_clips: int = VAL_CLIPS, seed: int = 0,
+                      steps: int = SED_STEPS, batch_size: int = SED_BATCH_SIZE, lr: float = SED_LR) -> dict:
     use_available_cores()
     started = time.monotonic()
     heads = get_config(config).sed.n_classes
@@ -85,9 +92,10 @@ def separation_check(model: Backbone, train_x, train_y, val_x, val_y, seed: int,
     return out
 
 
-def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", n_classes: int = 40,
-                            clips_per_class: int = 24, val_clips: int = 4, seed: int = 0, steps: int = 2000,
-                            batch_size: int = 8, lr: float = 2e-3) -> dict:
+def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", n_classes: int = SEEN_CLASSES,
+                            clips_per_class: int = CLIPS_PER_CLASS, val_clips: int = VAL_CLIPS, seed: int = 0,
+                            steps: int = SEPARATOR_STEPS, batch_size: int = SEPARATOR_BATCH_SIZE,
+                            lr: float = SEPARATOR_LR) -> dict:
     """Train the separator under the frozen SED from ``sed_dir``; write ``backbone.pt`` and its card to ``out_dir``."""
     use_available_cores()
     started = time.monotonic()

@@ -127,12 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("pretrain-sed", help="demo backbone, stage 1: the SED as a classifier of seen classes")
     p.add_argument("--out", required=True, help="output folder (sed.pt, sed.json)")
-    _pretrain_args(p, steps=1500, batch_size=16, lr=1e-3)
+    _pretrain_args(p, "sed")
 
     p = sub.add_parser("pretrain-separator", help="demo backbone, stage 2: the separator queried by SED embeddings")
     p.add_argument("--sed-dir", required=True, help="output folder of pretrain-sed")
     p.add_argument("--out", required=True, help="output folder (backbone.pt, backbone.json)")
-    _pretrain_args(p, steps=2000, batch_size=8, lr=2e-3)
+    _pretrain_args(p, "separator")
 
     p = sub.add_parser("few-shot-table", help="baseline vs APT by n_shot from an experiment's MLflow runs")
     p.add_argument("--experiment", default="apt-uss-sweep")
@@ -152,15 +152,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _pretrain_args(p: argparse.ArgumentParser, steps: int, batch_size: int, lr: float) -> None:
+def _pretrain_args(p: argparse.ArgumentParser, stage: str) -> None:
+    from . import backbone_steps as recipe
+
+    prefix = stage.upper()
     p.add_argument("--config", default="demo")
-    p.add_argument("--n-classes", type=int, default=40, help="seen classes")
-    p.add_argument("--clips-per-class", type=int, default=24)
-    p.add_argument("--val-clips", type=int, default=4, help="held out per class")
+    p.add_argument("--n-classes", type=int, default=recipe.SEEN_CLASSES, help="seen classes")
+    p.add_argument("--clips-per-class", type=int, default=recipe.CLIPS_PER_CLASS)
+    p.add_argument("--val-clips", type=int, default=recipe.VAL_CLIPS, help="held out per class")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=steps)
-    p.add_argument("--batch-size", type=int, default=batch_size)
-    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--steps", type=int, default=getattr(recipe, f"{prefix}_STEPS"))
+    p.add_argument("--batch-size", type=int, default=getattr(recipe, f"{prefix}_BATCH_SIZE"))
+    p.add_argument("--lr", type=float, default=getattr(recipe, f"{prefix}_LR"))
 
 
 def _pretrain(a) -> tuple:

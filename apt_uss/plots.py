@@ -109,8 +109,11 @@ def plot_tune_loss(loss: pd.DataFrame, path) -> Path:
     """Mean waveform L1 loss of each tuning epoch."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    from matplotlib.ticker import MaxNLocator
+
     ax.plot(loss["epoch"] + 1, loss["loss"], "o-", markersize=3, color=APT_COLOUR)
-    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch (each draws new mixtures, so the loss is noisy)")
     ax.set_ylabel("mean L1 loss")
     ax.set_title("Prompt tuning loss")
     ax.grid(alpha=0.3)

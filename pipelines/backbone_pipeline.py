@@ -3,22 +3,23 @@
 
 from kfp import dsl
 
+from apt_uss import backbone_steps as recipe
 from components.backbone_components import pretrain_sed, pretrain_separator
 
 
 @dsl.pipeline(name="apt-uss-backbone", description="Pretrain the small demo backbone on synthetic seen classes")
 def backbone_pipeline(
     config: str = "demo",
-    n_classes: int = 40,
-    clips_per_class: int = 24,
-    val_clips: int = 4,
+    n_classes: int = recipe.SEEN_CLASSES,
+    clips_per_class: int = recipe.CLIPS_PER_CLASS,
+    val_clips: int = recipe.VAL_CLIPS,
     seed: int = 0,
-    sed_steps: int = 1500,
-    sed_batch_size: int = 16,
-    sed_lr: float = 1e-3,
-    separator_steps: int = 2000,
-    separator_batch_size: int = 8,
-    separator_lr: float = 2e-3,
+    sed_steps: int = recipe.SED_STEPS,
+    sed_batch_size: int = recipe.SED_BATCH_SIZE,
+    sed_lr: float = recipe.SED_LR,
+    separator_steps: int = recipe.SEPARATOR_STEPS,
+    separator_batch_size: int = recipe.SEPARATOR_BATCH_SIZE,
+    separator_lr: float = recipe.SEPARATOR_LR,
 ) -> dsl.Model:
     sed = pretrain_sed(config=config, n_classes=n_classes, clips_per_class=clips_per_class, val_clips=val_clips,
                        seed=seed, steps=sed_steps, batch_size=sed_batch_size, lr=sed_lr)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from apt_uss.backbone_steps import SEEN_CLASSES
 from apt_uss.data import synthetic
 from apt_uss.models import load_backbone
 from apt_uss.models.backbone import PACKAGED_WEIGHTS, WEIGHTS_DIR
@@ -37,7 +38,7 @@ def test_exported_backbone_reloads_to_identical_outputs_without_stored_kernels(t
 def test_seen_classes_are_not_the_evaluation_classes():
     clips, labels = seen_corpus(3, 2, seed=0)
     assert clips.shape == (6, int(synthetic.SAMPLE_RATE * synthetic.CLIP_SECONDS)) and list(labels) == [0, 0, 1, 1, 2, 2]
-    seen = [synthetic._class_recipe(np.random.default_rng([SEEN_NAMESPACE, 0, c, 0]), c) for c in range(40)]
+    seen = [synthetic._class_recipe(np.random.default_rng([SEEN_NAMESPACE, 0, c, 0]), c) for c in range(SEEN_CLASSES)]
     evaluated = [synthetic._class_recipe(np.random.default_rng([0, t, 0]), t) for t in range(50)]
     assert not any(a["centre_hz"] == b["centre_hz"] for a in seen for b in evaluated)
 
