@@ -53,11 +53,11 @@ def compare_runs(tracking_uri: str, run_ids: list[str] | None = None, experiment
 
 
 def format_comparison(table: pd.DataFrame) -> str:
-    head = (f"{'run':<28s} {'dataset':<9s} {'n_shot':>6s} {'backbone':<8s} {'tune':<7s} {'epochs':>6s} {'lr':>7s} | "
+    head = (f"{'run':<34s} {'dataset':<9s} {'n_shot':>6s} {'backbone':<8s} {'tune':<7s} {'epochs':>6s} {'lr':>7s} | "
             f"{'baseline':>8s} {'APT':>6s} {'gain':>6s} | {'baseline':>8s} {'APT':>6s} {'gain':>6s} | improved")
     lines = ["Median SDR (dB): pooled over test mixtures | mean of class medians", head]
     for r in table.itertuples():
-        lines.append(f"{str(r.run)[:28]:<28s} {str(r.dataset)[:9]:<9s} {str(r.n_shot):>6s} {str(r.backbone)[:8]:<8s} "
+        lines.append(f"{str(r.run)[:34]:<34s} {str(r.dataset)[:9]:<9s} {str(r.n_shot):>6s} {str(r.backbone)[:8]:<8s} "
                      f"{str(r.tune)[:7]:<7s} {str(r.epochs):>6s} {str(r.lr):>7s} | "
                      f"{r.baseline_pooled:8.2f} {r.apt_pooled:6.2f} {r.gain_pooled:+6.2f} | "
                      f"{r.baseline_class_mean:8.2f} {r.apt_class_mean:6.2f} {r.gain_class_mean:+6.2f} | "

@@ -60,7 +60,9 @@ def render_html_report(summary: dict, per_class: pd.DataFrame, figures: dict[str
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{STYLE}</style>"
              f"</head><body><h1>{e(title)}</h1>"]
     if params:
-        shown = ", ".join(f"{e(str(k))}={e(str(v))}" for k, v in params.items() if str(v) != "")
+        # KFP passes a dict parameter through JSON, which turns every int into a float.
+        plain = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in params.items()}
+        shown = ", ".join(f"{e(str(k))}={e(str(v))}" for k, v in sorted(plain.items()) if str(v) != "")
         parts.append(f"<p class='note'>{shown}</p>")
     parts.append("<h2>Headline</h2><table id='headline'><tr><th></th><th>baseline</th><th>APT</th><th>gain</th></tr>")
     gains = {"sdr_{}_pooled_median": "sdr_gain_pooled_median", "sdr_{}_class_mean": "sdr_gain_class_mean"}

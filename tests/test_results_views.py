@@ -92,7 +92,7 @@ def test_html_report_has_one_row_per_class_with_the_metrics_tables_numbers(tmp_p
     per_class = median_sdr_by_class(per_mixture)
     summary = summarise(per_mixture, per_class)
     figures = _figures(tmp_path, per_class)
-    page = render_html_report(summary, per_class, figures, None, None, title="run-x", params={"n_shot": "5"})
+    page = render_html_report(summary, per_class, figures, None, None, title="run-x", params={"n_shot": "5", "epochs": 20.0, "lr": 0.01})
     parsed = _Tables()
     parsed.feed(page)
     rows = parsed.tables["per-class"][1:]
@@ -108,6 +108,7 @@ def test_html_report_has_one_row_per_class_with_the_metrics_tables_numbers(tmp_p
     assert float(pooled[1]) == pytest.approx(summary["sdr_apt_pooled_median"], abs=0.005)
     assert float(pooled[2]) == pytest.approx(summary["sdr_gain_pooled_median"], abs=0.005)
     # the figures are embedded, so the page is whole on its own (KFP UI, MLflow viewer, a download)
+    assert "epochs=20, lr=0.01, n_shot=5" in page  # KFP's floats shown as the integers the user gave
     images = [src for tag, src in parsed.sources if tag == "img"]
     assert len(images) == 3 and all(src.startswith("data:image/png;base64,") for src in images)
 
