@@ -11,6 +11,7 @@ import soundfile as sf
 
 from .data.mixtures import render_mixture
 from .evaluation import separate
+from .uris import safe_name
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,6 @@ def pick_examples(per_mixture: pd.DataFrame, per_class: int) -> pd.DataFrame:
         distance = (group["sdr_apt"] - group["sdr_apt"].median()).abs()
         picked.append(group.assign(_d=distance).sort_values(["_d", "mixture_id"]).head(per_class).drop(columns="_d"))
     return pd.concat(picked, ignore_index=True) if picked else per_mixture.head(0)
-
-
-def _safe(text) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(text))
 
 
 def render_examples(systems: dict, picks: pd.DataFrame, test_mixtures: pd.DataFrame, clips, mix_rule: str,
@@ -64,7 +61,7 @@ def render_examples(systems: dict, picks: pd.DataFrame, test_mixtures: pd.DataFr
                   "interferer_class": getattr(pick, "interferer_class", ""),
                   "sdr_mixture": pick.sdr_mixture, "sdr_baseline": pick.sdr_baseline, "sdr_apt": pick.sdr_apt}
         for kind, signal in signals.items():
-            rel = f"audio/{_safe(pick.target_class)}__{_safe(pick.mixture_id)}__{kind}.wav"
+            rel = f"audio/{safe_name(pick.target_class)}__{safe_name(pick.mixture_id)}__{kind}.wav"
             sf.write(out / rel, np.asarray(signal, np.float32) * gain, sample_rate, subtype="PCM_16")
             record[kind] = rel
         records.append(record)

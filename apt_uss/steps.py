@@ -32,6 +32,7 @@ from .examples import EXAMPLES_TABLE, pick_examples, render_examples
 from .html_report import write_html_report
 from .prompts import embed_clips, initial_prompts, load_embeddings, load_prompts, save_embeddings, save_prompts
 from .tuning import tune_prompts
+from .uris import safe_name
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def default_state_uri(artifact_uri: str, run_name: str, checkpoint_uri: str = ""
     """
     from .tracking import state_dir
 
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_name) or "run"
+    safe = safe_name(run_name) or "run"
     if checkpoint_uri:
         return f"{checkpoint_uri.rstrip('/')}/{safe}"
     if artifact_uri:
@@ -192,6 +193,11 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
     return tuned, history
 
 
+def _tuned_separator(separator_weights: str) -> str:
+    """The tuned separator's weights from tune=joint, or "" (tune=prompts leaves an empty file)."""
+    return separator_weights if separator_weights and Path(separator_weights).stat().st_size > 0 else ""
+
+
 def evaluate_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, out_dir: str, system: str,
                   backbone: str = "small", sed_checkpoint_uri: str = "", separator_checkpoint_uri: str = "",
                   backbone_seed: int = 0, device: str = "auto", separator_weights: str = "") -> pd.DataFrame:
@@ -206,8 +212,7 @@ def evaluate_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, out_di
     info = json.loads((Path(mixtures_dir) / MIXING).read_text())
     test_mix = pd.read_csv(Path(mixtures_dir) / "test_mixtures.csv", keep_default_na=False)
     prompts, targets, _ = load_prompts(prompts_path)
-    if separator_weights and Path(separator_weights).stat().st_size > 0:
-        separator_checkpoint_uri = separator_weights
+    separator_checkpoint_uri = _tuned_separator(separator_weights) or separator_checkpoint_uri
     model = load_backbone(backbone, sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed)
     clips = _clip_store(dataset_dir, test_mix)
     log.info("evaluating %s prompts on %d test mixtures (%s)", system, len(test_mix), dev)
@@ -241,7 +246,7 @@ def audio_examples_step(dataset_dir: str, mixtures_dir: str, initial_prompts_pat
     tuned, _, _ = load_prompts(tuned_prompts_path)
     model = load_backbone(backbone, sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed).to(dev)
     apt_separator = model.separator
-    if separator_weights and Path(separator_weights).stat().st_size > 0:  # tune=joint
+    if _tuned_separator(separator_weights):
         apt_separator = load_backbone(backbone, sed_checkpoint_uri, separator_weights, backbone_seed).separator.to(dev)
     clips = ClipStore(dataset_dir)
     with atomic_path(out_dir) as tmp:
@@ -360,12 +365,13 @@ def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tune
         params["sdr_definition"] = SDR_DEFINITION
         tags = {"dataset": str(params.get("dataset", "")), "n_shot": str(params.get("n_shot", "")),
                 "backbone": str(params.get("backbone", "")), "tune": str(params.get("tune", "prompts"))}
-        if s3_uris:
-            tags["s3_artifacts"] = s3_uris["summary.json"].rsplit("/", 1)[0] + "/"
+        s3_prefix = s3_uris["summary.json"].rsplit("/", 1)[0] + "/" if s3_uris else ""
+        if s3_prefix:
+            tags["s3_artifacts"] = s3_prefix
         metrics = {**summary, **tracking.per_class_metrics(per_class)}
         run_id = tracking.log_run(uri, experiment, run_name, params, metrics, loss_history=loss,
                                   artifacts_dir=tmp, tags=tags)
         record = {"mlflow_run_id": run_id, "mlflow_tracking_uri": tracking.redact(uri),
-                  "experiment": experiment, "run_name": run_name, "s3": s3_uris}
+                  "experiment": experiment, "run_name": run_name, "s3": s3_uris, "s3_prefix": s3_prefix}
         (tmp / "run.json").write_text(json.dumps(record, indent=2))
     return {"summary": summary, "per_class": per_class, "run": record}

@@ -8,6 +8,11 @@ from urllib.parse import urlparse
 from .errors import AptUssError
 
 
+def safe_name(text) -> str:
+    """``text`` with every character outside ``[A-Za-z0-9._-]`` replaced by ``_``: safe in file names and S3 keys."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(text))
+
+
 def local_path(uri: str, what: str, directory: bool = False) -> Path:
     """The existing local file (or directory) a path or ``file://`` URI names.
 

@@ -135,7 +135,5 @@ def report_results(baseline: Input[Dataset], apt: Input[Dataset], initial_prompt
                          embeddings.path, examples.path, html_report.path)
     for name, value in result["summary"].items():
         metrics.log_metric(name, value)
-    s3 = result["run"]["s3"]
-    prefix = s3["summary.json"].rsplit("/", 1)[0] + "/" if s3 else ""
     outputs = namedtuple("ReportOutputs", ["mlflow_run_id", "s3_prefix"])
-    return outputs(result["run"]["mlflow_run_id"], prefix)
+    return outputs(result["run"]["mlflow_run_id"], result["run"]["s3_prefix"])

@@ -114,8 +114,7 @@ def print_report(report: Path) -> None:
           f"  ({summary['n_mixtures']} test mixtures)")
     print(f"\nMLflow run:   {run['mlflow_run_id']} (experiment {run['experiment']!r}) at {run['mlflow_tracking_uri']}")
     if run["s3"]:
-        prefix = run["s3"]["summary.json"].rsplit("/", 1)[0] + "/"
-        print(f"S3 artifacts: {prefix} ({len(run['s3'])} files: tables, prompts, figures, audio examples)")
+        print(f"S3 artifacts: {run['s3_prefix']} ({len(run['s3'])} files: tables, prompts, figures, audio examples)")
     print(f"Report:       {report}")
     print(f"HTML report:  {report / 'report.html'}")
 
