@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .compare import HEADLINE_HEAD, finished_result_runs, headline_cells, headline_numbers
 from .errors import AptUssError
-from .tracking import redact
 
 SHOT_ORDER = {"1": 0, "5": 1, "10": 2, "full": 3}
 # A sweep varies n_shot only: rows must agree on everything else that changes the numbers.
@@ -22,44 +22,29 @@ def few_shot_table(tracking_uri: str, experiment: str) -> pd.DataFrame:
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        raise AptUssError(f"experiment {experiment!r} does not exist at {redact(tracking_uri)}: run `make sweep` first")
-    runs = client.search_runs([exp.experiment_id], filter_string="attributes.status = 'FINISHED'",
-                              order_by=["attributes.start_time DESC"])
-    runs = [r for r in runs if "n_shot" in r.data.params and "sdr_apt_pooled_median" in r.data.metrics]
+    runs = [r for r in finished_result_runs(client, experiment, tracking_uri, hint=": run `make sweep` first")
+            if "n_shot" in r.data.params]
     if not runs:
         raise AptUssError(f"experiment {experiment!r} has no finished runs with results")
     reference = {k: runs[0].data.params.get(k) for k in SAME_SETTINGS}
     rows, seen = [], set()
     for run in runs:
         shot = run.data.params["n_shot"]
-        m = run.data.metrics
         if shot in seen or any(run.data.params.get(k) != v for k, v in reference.items()):
             continue
         seen.add(shot)
-        rows.append({
-            "n_shot": shot,
-            "baseline_pooled": m["sdr_baseline_pooled_median"], "apt_pooled": m["sdr_apt_pooled_median"],
-            "gain_pooled": m["sdr_gain_pooled_median"],
-            "baseline_class_mean": m["sdr_baseline_class_mean"], "apt_class_mean": m["sdr_apt_class_mean"],
-            "gain_class_mean": m["sdr_gain_class_mean"],
-            "classes_improved": f"{int(m['classes_improved'])}/{int(m['n_classes'])}",
-            "backbone": run.data.params.get("backbone", ""), "epochs": run.data.params.get("epochs", ""),
-            "run_id": run.info.run_id,
-        })
+        rows.append({"n_shot": shot, **headline_numbers(run.data.metrics),
+                     "backbone": run.data.params.get("backbone", ""), "epochs": run.data.params.get("epochs", ""),
+                     "run_id": run.info.run_id})
     table = pd.DataFrame(rows)
     return table.sort_values("n_shot", key=lambda s: s.map(lambda v: SHOT_ORDER.get(v, 99)), ignore_index=True)
 
 
 def format_few_shot_table(table: pd.DataFrame) -> str:
     lines = ["Median SDR (dB) by number of training clips per class: pooled over test mixtures | mean of class medians",
-             f"{'n_shot':>6s} | {'baseline':>8s} {'APT':>6s} {'gain':>6s} | {'baseline':>8s} {'APT':>6s} {'gain':>6s}"
-             f" | classes improved"]
+             f"{'n_shot':>6s} | {HEADLINE_HEAD} | classes improved"]
     for r in table.itertuples():
-        lines.append(f"{r.n_shot:>6s} | {r.baseline_pooled:8.2f} {r.apt_pooled:6.2f} {r.gain_pooled:+6.2f} | "
-                     f"{r.baseline_class_mean:8.2f} {r.apt_class_mean:6.2f} {r.gain_class_mean:+6.2f} | "
-                     f"{r.classes_improved}")
+        lines.append(f"{r.n_shot:>6s} | {headline_cells(r)}")
     return "\n".join(lines)
 
 
