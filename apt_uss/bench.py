@@ -11,7 +11,7 @@ tuning   prompt-tuning steps per second through ``tuning.tune_prompts`` after a 
          (``--tuning-configs small``; ``paper`` is opt-in: its separator alone takes ~3 s per 2-s
          clip forward on 2 cores, so a batch-4 step takes tens of seconds).
 separation  test-mixture separation (5 s) per second through ``evaluation.separate`` (inference
-         mode, frozen weights) beside a straightforward forward with trainable weights and autograd
+         mode, the BatchNorm-folded frozen separator, as evaluation runs it) beside a straightforward forward with trainable weights and autograd
          on, and the largest difference of their estimates (``--separation-configs demo small``).
 embedding   SED embedding of 5-s clips per second through ``prompts.embed_clips``; the pipeline
          embeds each training clip once (an artifact) where a straightforward loop would embed
@@ -318,6 +318,7 @@ def run_tuning(configs: list[str], epochs: int) -> list[dict]:
 
 def bench_separation(config: str, mixtures: int = 12, seconds: float = 5.0, seed: int = 0) -> dict:
     from .evaluation import separate
+    from .models.frozen_separator import frozen_separator
 
     backbone = load_backbone(config)
     sr, dim = backbone.cfg.sample_rate, backbone.cfg.embed_dim
@@ -330,7 +331,8 @@ def bench_separation(config: str, mixtures: int = 12, seconds: float = 5.0, seed
     def straightforward(i):
         return trainable(torch.from_numpy(wavs[i : i + 1]), torch.from_numpy(queries[i : i + 1]))["wav"].detach().numpy()[0]
 
-    loops = {"separate": lambda i: separate(frozen, wavs[i : i + 1], queries[i : i + 1], "cpu")[0],
+    folded = frozen_separator(frozen)  # as evaluate_prompts runs it: folded once per call
+    loops = {"separate": lambda i: separate(folded, wavs[i : i + 1], queries[i : i + 1], "cpu")[0],
              "straightforward": straightforward}
     for loop in loops.values():  # warm-up
         loop(0)

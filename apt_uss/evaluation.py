@@ -12,6 +12,7 @@ import torch
 
 from .data.mixtures import render_mixture
 from .metrics import bss_sdr, is_silent
+from .models.frozen_separator import frozen_separator
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def evaluate_prompts(
         # On CPU one 5-s mixture at a time runs 2.3x faster than batches of 8 (small config,
         # 2 cores): the U-Net's activations for a batch no longer fit in cache.
         batch_size = 1 if torch.device(device).type == "cpu" else 16
-    separator = separator.to(device).eval()
+    separator = frozen_separator(separator.to(device))
     row_of_target = {int(t): i for i, t in enumerate(targets)}
     missing = sorted({int(t) for t in test_mixtures["target"]} - set(row_of_target)) if len(test_mixtures) else []
     if missing:

@@ -11,6 +11,7 @@ import soundfile as sf
 
 from .data.mixtures import render_mixture
 from .evaluation import separate
+from .models.frozen_separator import frozen_separator
 from .uris import safe_name
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,11 @@ def render_examples(systems: dict, picks: pd.DataFrame, test_mixtures: pd.DataFr
     (out / "audio").mkdir(parents=True, exist_ok=True)
     by_id = test_mixtures.set_index("mixture_id")
     row_of_target = {int(t): i for i, t in enumerate(targets)}
+    folded: dict[int, object] = {}  # baseline and APT often share one separator: fold it once
+    for separator, _ in systems.values():
+        if id(separator) not in folded:
+            folded[id(separator)] = frozen_separator(separator.to(device))
+    systems = {name: (folded[id(separator)], table) for name, (separator, table) in systems.items()}
     records = []
     for n, pick in enumerate(picks.itertuples(index=False), 1):
         row = by_id.loc[[pick.mixture_id]].reset_index().iloc[0]

@@ -11,6 +11,7 @@ import soundfile as sf
 import torch
 
 from .errors import AptUssError
+from .models.frozen_separator import frozen_separator
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ def separate_file(separator, query: np.ndarray, input_path, output_path, model_r
         audio, rate = sf.read(str(input_path), dtype="float32", always_2d=True)
     except (RuntimeError, sf.LibsndfileError) as exc:
         raise AptUssError(f"cannot read {input_path} as audio: {exc}") from None
+    separator = frozen_separator(separator.to(device))
     channels = []
     for c in range(audio.shape[1]):
         mono = torch.from_numpy(np.ascontiguousarray(audio[:, c]))
