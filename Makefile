@@ -64,7 +64,8 @@ S3_ENV = $(if $(AWS_ENDPOINT_URL)$(AWS_ENDPOINT_URL_S3),,set -a && . $(APT_USS_H
 SWEEP_EXPERIMENT ?= apt-uss-sweep
 SWEEP_SHOTS ?= 1 5 10 full
 
-.PHONY: help setup test bench backbone sweep compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down clean
+.PHONY: help setup test bench backbone sweep compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down \
+        mlflow-server-up mlflow-server-down clean
 
 help:
 	@echo "make setup                     create $(VENV) and install everything (idempotent)"
@@ -77,6 +78,7 @@ help:
 	@echo "make bench                     forward time/memory, SDR vs museval, prompt-tuning steps/s (dist/bench.json)"
 	@echo "make mlflow-ui                 browse local runs on http://127.0.0.1:$(MLFLOW_PORT)"
 	@echo "make s3-up / s3-down           start / stop the local SeaweedFS S3 server"
+	@echo "make mlflow-server-up / -down  start / stop the local MLflow server on PostgreSQL (RUNNER=docker uses it)"
 
 setup: $(VENV)/.installed
 
@@ -113,6 +115,12 @@ s3-up: setup
 s3-down:
 	@test -x $(BIN)/python && $(BIN)/python -m apt_uss s3 down || true
 
+mlflow-server-up: setup s3-up
+	$(S3_ENV) $(BIN)/python -m apt_uss mlflow-server up --port $(MLFLOW_PORT)
+
+mlflow-server-down:
+	@test -x $(BIN)/python && $(BIN)/python -m apt_uss mlflow-server down || true
+
 pipeline-run: setup s3-up
 	$(S3_ENV) $(BIN)/python -m pipelines.run_local --runner "$(RUNNER)" \
 	  --n-shot "$(N_SHOT)" --seed "$(SEED)" --epochs "$(EPOCHS)" --lr "$(LR)" --batch-size "$(BATCH_SIZE)" \
@@ -144,5 +152,5 @@ mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(APT_USS_HOME)/mlflow.db}" \
 	  --host 127.0.0.1 --port $(MLFLOW_PORT)
 
-clean: s3-down
+clean: mlflow-server-down s3-down
 	rm -rf $(STATE) dist

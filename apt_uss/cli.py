@@ -149,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["up", "down"])
     p.add_argument("--dir", default="", help="server folder (default: <state>/s3)")
     p.add_argument("--port", type=int, default=8333)
+
+    p = sub.add_parser("mlflow-server", help="start or stop the local MLflow server on PostgreSQL "
+                                             "(what RUNNER=docker runs track to)")
+    p.add_argument("action", choices=["up", "down"])
+    p.add_argument("--dir", default="", help="server folder (default: <state>/mlflow-server)")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--artifacts", default="s3://apt-uss/mlflow-artifacts",
+                   help="where the server keeps run artifacts (s3:// with AWS_* in the environment, or a folder)")
     return parser
 
 
@@ -274,6 +282,19 @@ def run(argv: list[str]) -> None:
             print(f"S3 (SeaweedFS) on {env['AWS_ENDPOINT_URL']}; credentials in {folder}/{local_s3.ENV_FILE}")
         else:
             print("stopped" if local_s3.down(folder) else "not running")
+    elif a.command == "mlflow-server":
+        from . import local_mlflow, storage
+        from .container_runner import forwarded_environment
+        from .tracking import state_dir
+
+        folder = a.dir or state_dir() / "mlflow-server"
+        if a.action == "up":
+            if a.artifacts.startswith("s3://"):
+                storage.ensure_bucket(a.artifacts)
+            env = {k: v for k, v in forwarded_environment().items() if k.startswith("AWS_")}
+            print(f"MLflow server (PostgreSQL) on {local_mlflow.up(folder, env, a.artifacts, port=a.port)}")
+        else:
+            print(f"stopped: {', '.join(local_mlflow.down(folder)) or 'nothing was running'}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,12 @@
 ``python -m pipelines.run_local --n-shot 5 [--epochs 20 ...]``: every pipeline parameter
 is a flag. Inputs are checked and the tracking store and S3 endpoint probed before any
 step runs, so a bad value costs seconds, not a failed run.
+
+``--runner subprocess`` (default) runs every step in this interpreter's environment.
+``--runner docker`` runs every step in its image through KFP's DockerRunner, against the
+cluster's topology in miniature: unless a tracking URI is given, a local MLflow server on
+PostgreSQL whose artifacts go to the S3 server, all on 127.0.0.1, reached from the
+containers by host networking; S3 and MLflow credentials reach them as environment variables.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -35,13 +42,14 @@ from pipelines.apt_uss_pipeline import apt_uss_pipeline
 from pipelines.local_cli import add_pipeline_flags, report_failure
 
 log = logging.getLogger("apt_uss.run_local")
+RUNNERS = ("subprocess", "docker")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.run_local", description=__doc__)
     add_pipeline_flags(parser, apt_uss_pipeline)
-    parser.add_argument("--runner", default="subprocess", choices=["subprocess"],
-                        help="local runner (containers: see images/)")
+    parser.add_argument("--runner", default="subprocess", choices=list(RUNNERS),
+                        help="subprocess: steps in this environment; docker: each step in its image")
     return parser
 
 
@@ -85,13 +93,48 @@ def validate(params: dict) -> dict:
     return params
 
 
-def run_pipeline(params: dict, pipeline_root: Path) -> Path:
-    """Run the DAG in this interpreter's environment; return the report directory."""
+def run_pipeline(params: dict, pipeline_root: Path, runner: str = "subprocess") -> Path:
+    """Run the DAG (in this interpreter's environment, or each step in its container); return the report directory."""
     from kfp import local
 
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
+    if runner == "docker":
+        from apt_uss import container_runner
+
+        env = container_runner.forwarded_environment()
+        # Caches and default state of the steps persist in the mounted outputs folder, not in a container.
+        env["APT_USS_HOME"] = str(pipeline_root / ".state")
+        env["HOME"] = "/tmp"
+        container_runner.install_exit_code_guard(env)
+        user = container_runner.container_user(pipeline_root)
+        local.init(runner=local.DockerRunner(network_mode="host", user=user), pipeline_root=str(pipeline_root))
+    else:
+        local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
     task = apt_uss_pipeline(**params)
     return Path(task.output.path)
+
+
+def prepare_containers(params: dict) -> dict:
+    """Before a containerized run: the engine answers, the images are here, and a tracking server runs.
+
+    Containers cannot open the host's sqlite file, so without a tracking URI of the user's the
+    run starts the local MLflow server (PostgreSQL backend, artifacts in the run's S3 bucket).
+    """
+    from apt_uss import container_runner, local_mlflow
+    from components.apt_uss_components import CPU_IMAGE, GPU_IMAGE
+
+    container_runner.check_images(container_runner.engine(), [CPU_IMAGE, GPU_IMAGE])
+    if not (params["tracking_uri"] or os.environ.get("MLFLOW_TRACKING_URI")):
+        s3_env = {k: v for k, v in container_runner.forwarded_environment().items() if k.startswith("AWS_")}
+        if params["artifact_uri"]:
+            bucket = storage.parse_s3_uri(params["artifact_uri"])[0]
+            artifacts = f"s3://{bucket}/mlflow-artifacts"
+            storage.ensure_bucket(artifacts)
+        else:
+            artifacts = str(tracking.state_dir() / "mlflow-server" / "artifacts")
+        port = int(os.environ.get("MLFLOW_PORT") or local_mlflow.DEFAULT_PORT)
+        params = dict(params, tracking_uri=local_mlflow.up(tracking.state_dir() / "mlflow-server", s3_env,
+                                                            artifacts, port=port))
+    return params
 
 
 def print_report(report: Path) -> None:
@@ -122,12 +165,14 @@ def print_report(report: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
     args = vars(build_parser().parse_args(argv))
-    args.pop("runner")
+    runner = args.pop("runner")
     try:
+        if runner == "docker":
+            args = prepare_containers(args)
         params = validate(args)
-        root = tracking.state_dir() / "kfp-outputs"
-        log.info("running pipeline %s locally, outputs under %s", apt_uss_pipeline.name, root)
-        report = run_pipeline(params, root)
+        root = tracking.state_dir() / ("kfp-outputs" if runner == "subprocess" else "kfp-docker-outputs")
+        log.info("running pipeline %s locally (%s runner), outputs under %s", apt_uss_pipeline.name, runner, root)
+        report = run_pipeline(params, root, runner)
     except (AptUssError, RuntimeError) as exc:  # RuntimeError: kfp.local's failed task
         return report_failure(exc, "the pipeline")
     print_report(report)
