@@ -64,6 +64,9 @@ S3_ENV = $(if $(AWS_ENDPOINT_URL)$(AWS_ENDPOINT_URL_S3),,set -a && . $(APT_USS_H
 SWEEP_EXPERIMENT ?= apt-uss-sweep
 SWEEP_SHOTS ?= 1 5 10 full
 
+# Container images and the local Docker engine: make docker-up, base-image, images, images-push.
+include images/images.mk
+
 .PHONY: help setup test bench backbone sweep compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down \
         mlflow-server-up mlflow-server-down clean
 
@@ -121,8 +124,9 @@ mlflow-server-up: setup s3-up
 mlflow-server-down:
 	@test -x $(BIN)/python && $(BIN)/python -m apt_uss mlflow-server down || true
 
-pipeline-run: setup s3-up
-	$(S3_ENV) $(BIN)/python -m pipelines.run_local --runner "$(RUNNER)" \
+# RUNNER=docker: every step in its image (built first: cached, seconds when nothing changed).
+pipeline-run: setup s3-up $(if $(filter docker,$(RUNNER)),images)
+	$(S3_ENV) MLFLOW_PORT=$(MLFLOW_PORT) $(BIN)/python -m pipelines.run_local --runner "$(RUNNER)" \
 	  --n-shot "$(N_SHOT)" --seed "$(SEED)" --epochs "$(EPOCHS)" --lr "$(LR)" --batch-size "$(BATCH_SIZE)" \
 	  --tune "$(TUNE)" --precision "$(PRECISION)" --checkpoint-uri "$(CHECKPOINT_URI)" \
 	  --dataset "$(DATASET)" --dataset-uri "$(DATASET_URI)" \

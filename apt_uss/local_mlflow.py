@@ -5,7 +5,9 @@ steps reach ``http://127.0.0.1:<port>`` by host networking, as pods reach the cl
 MLflow Service. The database, logs, pid files and the generated database password live in
 one folder (by default ``.apt-uss/mlflow-server``); the password is kept in ``db.env``
 (mode 600) and reaches the server through ``PGPASSWORD``, never a command line or a log.
-PostgreSQL refuses to run as root, so as root its processes run as ``nobody``.
+PostgreSQL refuses to run as root, so as root its processes run as ``nobody`` (and its
+data moves to a private folder under the system temporary folder where ``nobody`` cannot
+reach ``folder``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from .errors import AptUssError
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 5000
-DEFAULT_DB_PORT = 5433
+DEFAULT_DB_PORT = int(os.environ.get("MLFLOW_DB_PORT") or 5433)
 DB_USER = DB_NAME = "mlflow"
 ENV_FILE = "db.env"
 
@@ -76,12 +78,35 @@ def _password(folder: Path) -> str:
     return password
 
 
+NOBODY = (65534, 65534)
+
+
+def _reachable_by_others(folder: Path) -> bool:
+    """Whether a user other than the owner can walk down to ``folder`` (x bit for others on each ancestor)."""
+    return all(p.stat().st_mode & 0o001 or p.stat().st_uid == NOBODY[0] for p in [folder, *folder.parents])
+
+
+def database_dir(folder: Path) -> Path:
+    """Where the database lives: ``folder/db``, unless PostgreSQL runs as ``nobody`` and cannot reach
+    it (a private temporary folder, as pytest's and mktemp's are): then one folder per server under
+    the system temporary folder, owned by nobody and private to it."""
+    if os.geteuid() != 0 or _reachable_by_others(folder):
+        return folder / "db"
+    import hashlib
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"apt-uss-pg-{hashlib.sha256(str(folder).encode()).hexdigest()[:16]}"
+
+
 def _database_up(folder: Path, db_port: int, password: str, timeout: float) -> None:
-    data = folder / "pgdata"
-    owner_ids = (65534, 65534) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    db = database_dir(folder)
+    data = db / "pgdata"
+    owner_ids = NOBODY if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    db.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chown(db, *owner_ids)
     if not (data / "PG_VERSION").is_file():
         data.mkdir(parents=True, exist_ok=True)
-        pwfile = folder / "pgdata.pw"
+        pwfile = db / "pgdata.pw"
         fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(password + "\n")
@@ -89,7 +114,7 @@ def _database_up(folder: Path, db_port: int, password: str, timeout: float) -> N
             for path in (data, pwfile):
                 os.chown(path, *owner_ids)
             _run(_as_db_owner([_tool("initdb"), "-D", str(data), "-U", DB_USER, "--auth=scram-sha-256",
-                               f"--pwfile={pwfile}", "-E", "UTF8"]), folder / "initdb.log", "initdb")
+                               f"--pwfile={pwfile}", "-E", "UTF8"]), db, "initdb")
         finally:
             pwfile.unlink(missing_ok=True)
     if _pid(data / "postmaster.pid") and _answers(db_port):
@@ -97,7 +122,7 @@ def _database_up(folder: Path, db_port: int, password: str, timeout: float) -> N
     if _answers(db_port):
         raise AptUssError(f"port {db_port} on 127.0.0.1 is taken by another program: stop it or pass another "
                           "--db-port")
-    logfile = folder / "postgres.log"
+    logfile = db / "postgres.log"
     if not logfile.exists():
         logfile.touch()
         os.chown(logfile, *owner_ids)
@@ -120,11 +145,11 @@ def _create_database(db_port: int, password: str) -> None:
         conn.close()
 
 
-def _run(cmd: list[str], logfile: Path, what: str) -> None:
+def _run(cmd: list[str], where: Path, what: str) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise AptUssError(f"{what} failed (exit {done.returncode}): {' | '.join(tail)} (log: {logfile})")
+        raise AptUssError(f"{what} failed (exit {done.returncode}): {' | '.join(tail)} (see {where})")
 
 
 def _healthy(port: int) -> bool:
@@ -196,9 +221,9 @@ def down(folder: str | Path) -> list[str]:
             time.sleep(0.1)
         stopped.append("MLflow server")
     (folder / "mlflow.pid").unlink(missing_ok=True)
-    data = folder / "pgdata"
-    if _pid(data / "postmaster.pid"):
-        _run(_as_db_owner([_tool("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
-             folder / "postgres.log", "stopping PostgreSQL")
+    db = database_dir(folder)
+    if _pid(db / "pgdata" / "postmaster.pid"):
+        _run(_as_db_owner([_tool("pg_ctl"), "-D", str(db / "pgdata"), "-m", "fast", "-w", "stop"]),
+             db / "postgres.log", "stopping PostgreSQL")
         stopped.append("PostgreSQL")
     return stopped

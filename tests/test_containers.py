@@ -1,0 +1,172 @@
+"""The pipeline with every step in its container (``RUNNER=docker``), on a real Docker engine.
+
+Skipped when no engine answers (start one with ``make docker-up``); CI starts one. The images
+are built with ``make images`` (cached between runs), from the official base when it is on
+this engine and otherwise from the local stand-in ``make base-image`` builds.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from apt_uss import container_runner, local_mlflow, storage
+from apt_uss.errors import AptUssError
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--backbone", "tiny", "--n-classes", "3", "--epochs", "2", "--n-shot", "5", "--seed", "0"]
+OFFICIAL_BASE = "python:3.11-slim-bookworm"
+LOCAL_BASE = "apt-uss-base:bookworm-py3.11"
+LOCAL_CA_DIR = "/usr/local/share/ca-certificates"
+
+
+def _engine_or_skip():
+    try:
+        return container_runner.engine()
+    except AptUssError as exc:
+        pytest.skip(str(exc))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _make(*args, timeout=1500):
+    done = subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, f"make {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+def _image_args(base):
+    """Where this machine trusts extra CA certificates (a TLS-intercepting proxy), the image build must too."""
+    args = [f"BASE_IMAGE={base}", f"GPU_BASE_IMAGE={base}"]
+    if list(Path(LOCAL_CA_DIR).glob("*.crt")):
+        args.append(f"EXTRA_CA_CERTS_DIR={LOCAL_CA_DIR}")
+    return args
+
+
+def _image_id(client, name):
+    return client.images.get(name).id
+
+
+@pytest.fixture(scope="module")
+def images():
+    """Build (or find cached) the two images the compiled pipeline names; yield the engine client."""
+    client = _engine_or_skip()
+    if container_runner.missing_images(client, [OFFICIAL_BASE]):
+        _make("base-image")
+        base = LOCAL_BASE
+    else:
+        base = OFFICIAL_BASE
+    _make("images", *_image_args(base))
+    yield client, base
+
+
+@pytest.mark.slow
+def test_a_second_image_build_reuses_the_cache(images):
+    client, base = images
+    before = {name: _image_id(client, name) for name in ("apt-uss:0.1.0", "apt-uss-gpu:0.1.0")}
+    _make("images", *_image_args(base))
+    assert {name: _image_id(client, name) for name in before} == before
+    # The image runs as a non-root user and carries the compiler's kfp.
+    import kfp
+
+    out = client.containers.run("apt-uss:0.1.0", ["sh", "-c", "id -u; python3 -c 'import kfp; print(kfp.__version__)'"],
+                                remove=True, network_mode="none").decode().split()
+    assert out[0] != "0" and out[1] == kfp.__version__
+
+
+@pytest.mark.slow
+def test_a_step_that_raises_fails_the_containerized_run(images, tmp_path):
+    from kfp import dsl, local
+
+    @dsl.component(base_image="apt-uss:0.1.0", install_kfp_package=False)
+    def broken_step(message: str):
+        raise RuntimeError(message)
+
+    @dsl.pipeline(name="broken")
+    def broken_pipeline():
+        broken_step(message="deliberate failure")
+
+    root = tmp_path / "outputs"
+    container_runner.install_exit_code_guard({})
+    local.init(runner=local.DockerRunner(network_mode="none", user=container_runner.container_user(root)),
+               pipeline_root=str(root))
+    for _ in range(3):  # the unguarded runner loses the exit code in a fraction of runs
+        with pytest.raises(RuntimeError, match="broken-step"):
+            broken_pipeline()
+
+
+@pytest.fixture
+def docker_run_env(s3_env, tmp_path):
+    """The caller's environment for a containerized run: the test S3 server, free MLflow and
+    PostgreSQL ports, and a state folder of its own; the servers it starts are stopped after."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
+    env.update(s3_env, APT_USS_HOME=str(tmp_path / "state"), MLFLOW_PORT=str(_free_port()),
+               MLFLOW_DB_PORT=str(_free_port()))
+    yield env
+    server = tmp_path / "state" / "mlflow-server"
+    local_mlflow.down(server)
+    shutil.rmtree(local_mlflow.database_dir(server), ignore_errors=True)  # it may live outside tmp_path
+
+
+def _run_local(args, env):
+    return subprocess.run([sys.executable, "-m", "pipelines.run_local", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=1200)
+
+
+def _table(stdout: str) -> str:
+    """The printed per-class and overall SDR table (without the paths and run ids after it)."""
+    return stdout[stdout.index("Per-class median SDR"):stdout.index("MLflow run:")]
+
+
+@pytest.mark.slow
+def test_the_tiny_pipeline_runs_in_containers_like_in_process(images, docker_run_env, s3_env, tmp_path, monkeypatch):
+    bucket_args = ["--artifact-uri", "s3://apt-docker-test/runs"]
+    in_containers = _run_local(TINY + bucket_args + ["--runner", "docker"], docker_run_env)
+    assert in_containers.returncode == 0, in_containers.stdout[-3000:] + in_containers.stderr[-3000:]
+    out = in_containers.stdout
+    for secret in (s3_env["AWS_SECRET_ACCESS_KEY"], s3_env["AWS_ACCESS_KEY_ID"]):
+        assert secret not in out and secret not in in_containers.stderr
+    report = Path(out.split("Report:", 1)[1].split()[0])
+    assert "kfp-docker-outputs" in str(report)
+    run = json.loads((report / "run.json").read_text())
+    summary = json.loads((report / "summary.json").read_text())
+
+    # The MLflow server (PostgreSQL) holds the run, with the stable metric names and the artifacts.
+    tracking_uri = f"http://127.0.0.1:{docker_run_env['MLFLOW_PORT']}"
+    assert run["mlflow_tracking_uri"] == tracking_uri
+    client = mlflow.MlflowClient(tracking_uri)
+    mlrun = client.get_run(run["mlflow_run_id"])
+    assert mlrun.info.status == "FINISHED" and mlrun.data.params["n_shot"] == "5"
+    for name in ("sdr_baseline_pooled_median", "sdr_apt_pooled_median", "sdr_gain_pooled_median",
+                 "sdr_baseline_class_mean", "sdr_apt_class_mean", "classes_improved"):
+        assert mlrun.data.metrics[name] == pytest.approx(summary[name])
+    assert sorted(m.step for m in client.get_metric_history(mlrun.info.run_id, "tune_loss")) == [0, 1]
+    assert {"prompts_tuned.npz", "per_class.csv"} <= {a.path for a in client.list_artifacts(mlrun.info.run_id)}
+
+    # The prompts and tables are in SeaweedFS, under the run's prefix and in the MLflow server's store.
+    for key, value in s3_env.items():
+        monkeypatch.setenv(key, value)
+    s3 = storage.s3_client()
+    for name in ("prompts_tuned.npz", "prompts_initial.npz", "per_class.csv", "per_mixture.csv", "summary.json"):
+        bucket, key = storage.parse_s3_uri(run["s3"][name])
+        assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
+    stored = s3.list_objects_v2(Bucket="apt-docker-test", Prefix="mlflow-artifacts/")
+    assert any(o["Key"].endswith("prompts_tuned.npz") for o in stored.get("Contents", []))
+
+    # The same seed in this interpreter prints the same table.
+    in_process_env = {k: v for k, v in docker_run_env.items() if k != "MLFLOW_PORT"}
+    in_process_env["APT_USS_HOME"] = str(tmp_path / "state-in-process")
+    in_process = _run_local(TINY + bucket_args, in_process_env)
+    assert in_process.returncode == 0, in_process.stderr[-3000:]
+    assert _table(in_process.stdout) == _table(out)
