@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import re
 import sys
 
@@ -20,8 +21,24 @@ def add_pipeline_flags(parser: argparse.ArgumentParser, pipeline) -> None:
     """One ``--kebab-case`` flag per pipeline parameter, typed and defaulted as the pipeline declares it."""
     for name, default in pipeline_defaults(pipeline).items():
         kind = type(default) if default is not None else str
+        if kind in (list, dict):  # given as JSON, e.g. --gpu-node-selector '{"pool": "a100"}'
+            kind = _json_of(kind, name)
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default, type=kind,
-                            help=f"default: {default!r}")
+                            help=f"default: {json.dumps(default) if isinstance(default, (list, dict)) else repr(default)}")
+
+
+def _json_of(kind: type, name: str):
+    def parse(text: str):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise argparse.ArgumentTypeError(f"{name} must be JSON ({kind.__name__}): {exc}") from None
+        if not isinstance(value, kind):
+            raise argparse.ArgumentTypeError(f"{name} must be a JSON {kind.__name__}, got {type(value).__name__}")
+        return value
+
+    parse.__name__ = f"JSON {kind.__name__}"
+    return parse
 
 
 def report_failure(exc: AptUssError | RuntimeError, what: str) -> int:

@@ -42,18 +42,88 @@ def test_components_wired_into_one_dag(tmp_path):
     assert tasks["tune-prompts"]["retryPolicy"]["maxRetryCount"] == 2
 
 
-def test_tuning_requests_one_gpu_and_images_are_set(tmp_path):
-    spec = _spec(tmp_path)
+def _platform(tmp_path):
+    path = compile_pipeline(tmp_path / "dist" / "apt_uss_pipeline.yaml")
+    docs = list(yaml.safe_load_all(path.read_text()))
+    assert len(docs) == 2, "the kfp-kubernetes platform spec is the YAML's second document"
+    return docs[0], docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+
+
+def test_tuning_requests_gpus_tolerates_their_taint_and_images_are_set(tmp_path):
+    spec, platform = _platform(tmp_path)
     executors = spec["deploymentSpec"]["executors"]
+    params = spec["root"]["inputDefinitions"]["parameters"]
     tune = executors["exec-tune-prompts"]["container"]
     assert tune["resources"]["accelerator"]["resourceType"] == "nvidia.com/gpu"
-    assert tune["resources"]["accelerator"]["resourceCount"] == "1"
+    # the GPU count is a run parameter (default 1), as are the tolerations and node selector
+    assert "tune_gpus" in tune["resources"]["accelerator"]["resourceCount"]
+    assert params["tune_gpus"]["defaultValue"] == 1
+    assert platform["exec-tune-prompts"]["tolerations"][0]["tolerationJson"]["componentInputParameter"] == \
+        "gpu_tolerations"
+    assert params["gpu_tolerations"]["defaultValue"] == [{"key": "nvidia.com/gpu", "operator": "Exists",
+                                                         "effect": "NoSchedule"}]
+    assert platform["exec-tune-prompts"]["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"] == \
+        "gpu_node_selector"
+    assert params["gpu_node_selector"]["defaultValue"] == {}
     for name, ex in executors.items():
         assert ex["container"]["image"].startswith("apt-uss")
         if name != "exec-tune-prompts":
             assert "accelerator" not in ex["container"].get("resources", {})
+            assert "tolerations" not in platform[name]
+        # every step asks for CPU and memory, with a memory limit
+        res = ex["container"]["resources"]
+        assert {"resourceCpuRequest", "resourceMemoryRequest", "resourceMemoryLimit"} <= set(res), name
         # the project is in the image: no pip install at task start
         assert "pip install" not in " ".join(ex["container"]["command"])
+
+
+def test_credentials_reach_every_step_from_a_secret_never_the_yaml(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sentinel-secret-value")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "sentinel-key-id")
+    spec, platform = _platform(tmp_path)
+    text = (tmp_path / "dist" / "apt_uss_pipeline.yaml").read_text()
+    assert "sentinel" not in text
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert params["credentials_secret"]["defaultValue"] == "apt-uss-credentials"
+    assert params["config_map"]["defaultValue"] == "apt-uss-config"
+    assert set(platform) == {f"exec-{t}" for t in TASKS}
+    for name, config in platform.items():
+        (secret,) = config["secretAsEnv"]
+        assert secret["secretNameParameter"]["componentInputParameter"] == "credentials_secret"
+        assert {(k["secretKey"], k["envVar"]) for k in secret["keyToEnv"]} == {
+            ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"), ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY")}
+        (cm,) = config["configMapAsEnv"]
+        assert cm["configMapNameParameter"]["componentInputParameter"] == "config_map"
+        assert {k["envVar"] for k in cm["keyToEnv"]} == {"AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION",
+                                                         "MLFLOW_TRACKING_URI"}
+    # no parameter carries a credential
+    assert not [p for p in params if "key" in p.lower() or "password" in p.lower() or "token" in p.lower()]
+
+
+def test_network_steps_retry_with_backoff_and_pure_steps_do_not(tmp_path):
+    tasks = _spec(tmp_path)["root"]["dag"]["tasks"]
+    for name in TASKS - {"split-folds", "simulate-mixtures"}:
+        policy = tasks[name]["retryPolicy"]
+        assert policy["maxRetryCount"] == 2 and policy["backoffFactor"] == 2.0, name
+        assert policy["backoffDuration"] == "30s"
+    for name in ("split-folds", "simulate-mixtures"):
+        assert "retryPolicy" not in tasks[name]
+
+
+def test_image_names_and_tag_are_compile_time_settings(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "p.yaml"
+    env = {**__import__("os").environ, "APT_USS_IMAGE": "registry.example.com/team/apt-uss:1.2.3",
+           "APT_USS_GPU_IMAGE": "registry.example.com/team/apt-uss-gpu:1.2.3"}
+    subprocess.run([sys.executable, "-m", "pipelines.compile", "--out", str(out)], check=True, env=env,
+                   cwd=Path(__file__).resolve().parents[1], capture_output=True)
+    executors = yaml.safe_load_all(out.read_text()).__next__()["deploymentSpec"]["executors"]
+    images = {name: ex["container"]["image"] for name, ex in executors.items()}
+    assert images.pop("exec-tune-prompts") == "registry.example.com/team/apt-uss-gpu:1.2.3"
+    assert set(images.values()) == {"registry.example.com/team/apt-uss:1.2.3"}
 
 
 def test_user_facing_parameters_are_pipeline_parameters(tmp_path):
