@@ -58,6 +58,28 @@ S3_PORT     ?= 8333
 MLFLOW_PORT ?= 5000
 PIPELINE_YAML ?= dist/apt_uss_pipeline.yaml
 
+# Cluster runs (make pipeline-submit): the GPUs of the tuning pod, and the Secret and ConfigMap
+# every pod reads (charts/apt-uss creates them).
+TUNE_GPUS   ?= 1
+CREDENTIALS_SECRET ?= apt-uss-credentials
+CONFIG_MAP  ?= apt-uss-config
+KFP_HOST    ?=
+KFP_NAMESPACE ?=
+PIPELINE_NAME ?= apt-uss
+
+# The pipeline parameters as flags of pipelines.run_local and pipelines.submit.
+PIPELINE_FLAGS = \
+	  --n-shot "$(N_SHOT)" --seed "$(SEED)" --epochs "$(EPOCHS)" --lr "$(LR)" --batch-size "$(BATCH_SIZE)" \
+	  --tune "$(TUNE)" --precision "$(PRECISION)" --checkpoint-uri "$(CHECKPOINT_URI)" \
+	  --dataset "$(DATASET)" --dataset-uri "$(DATASET_URI)" \
+	  --dataset-sha256 "$(DATASET_SHA256)" --n-classes "$(N_CLASSES)" \
+	  --train-folds "$(TRAIN_FOLDS)" --test-folds "$(TEST_FOLDS)" --crop-seconds "$(CROP_SECONDS)" \
+	  --mix-rule "$(MIX_RULE)" --backbone "$(BACKBONE)" --sed-checkpoint-uri "$(SED_CHECKPOINT_URI)" \
+	  --separator-checkpoint-uri "$(SEPARATOR_CHECKPOINT_URI)" --backbone-seed "$(BACKBONE_SEED)" \
+	  --device "$(DEVICE)" --tracking-uri "$(TRACKING_URI)" --experiment "$(EXPERIMENT)" \
+	  --artifact-uri "$(ARTIFACT_URI)" --audio-examples-per-class "$(AUDIO_EXAMPLES)" \
+	  --tune-gpus "$(TUNE_GPUS)" --credentials-secret "$(CREDENTIALS_SECRET)" --config-map "$(CONFIG_MAP)"
+
 # Use the local SeaweedFS server unless the user points at an S3 endpoint of their own.
 S3_ENV = $(if $(AWS_ENDPOINT_URL)$(AWS_ENDPOINT_URL_S3),,set -a && . $(APT_USS_HOME)/s3/s3.env && set +a &&)
 
@@ -68,7 +90,7 @@ SWEEP_SHOTS ?= 1 5 10 full
 include images/images.mk
 
 .PHONY: help setup test bench backbone sweep compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down \
-        mlflow-server-up mlflow-server-down clean
+        mlflow-server-up mlflow-server-down pipeline-submit clean
 
 help:
 	@echo "make setup                     create $(VENV) and install everything (idempotent)"
@@ -77,7 +99,9 @@ help:
 	@echo "make backbone                  retrain the shipped demo backbone (CPU, under 60 min)"
 	@echo "make sweep                     pipeline-run for N_SHOT in $(SWEEP_SHOTS); prints Table 2 from MLflow"
 	@echo "make compare [RUNS='id ...']   headline SDRs of chosen MLflow runs (default: the latest of EXPERIMENT)"
-	@echo "make pipeline-compile          write $(PIPELINE_YAML) (KFP IR YAML)"
+	@echo "make pipeline-compile          write $(PIPELINE_YAML) (KFP IR YAML; images $(IMAGE)/$(GPU_IMAGE):$(TAG))"
+	@echo "make pipeline-submit KFP_HOST=...  upload a new version to Kubeflow Pipelines and start a run"
+	@echo "make docker-up / base-image / images / images-push REGISTRY=...   containers (README)"
 	@echo "make bench                     forward time/memory, SDR vs museval, prompt-tuning steps/s (dist/bench.json)"
 	@echo "make mlflow-ui                 browse local runs on http://127.0.0.1:$(MLFLOW_PORT)"
 	@echo "make s3-up / s3-down           start / stop the local SeaweedFS S3 server"
@@ -126,16 +150,7 @@ mlflow-server-down:
 
 # RUNNER=docker: every step in its image (built first: cached, seconds when nothing changed).
 pipeline-run: setup s3-up $(if $(filter docker,$(RUNNER)),images)
-	$(S3_ENV) MLFLOW_PORT=$(MLFLOW_PORT) $(BIN)/python -m pipelines.run_local --runner "$(RUNNER)" \
-	  --n-shot "$(N_SHOT)" --seed "$(SEED)" --epochs "$(EPOCHS)" --lr "$(LR)" --batch-size "$(BATCH_SIZE)" \
-	  --tune "$(TUNE)" --precision "$(PRECISION)" --checkpoint-uri "$(CHECKPOINT_URI)" \
-	  --dataset "$(DATASET)" --dataset-uri "$(DATASET_URI)" \
-	  --dataset-sha256 "$(DATASET_SHA256)" --n-classes "$(N_CLASSES)" \
-	  --train-folds "$(TRAIN_FOLDS)" --test-folds "$(TEST_FOLDS)" --crop-seconds "$(CROP_SECONDS)" \
-	  --mix-rule "$(MIX_RULE)" --backbone "$(BACKBONE)" --sed-checkpoint-uri "$(SED_CHECKPOINT_URI)" \
-	  --separator-checkpoint-uri "$(SEPARATOR_CHECKPOINT_URI)" --backbone-seed "$(BACKBONE_SEED)" \
-	  --device "$(DEVICE)" --tracking-uri "$(TRACKING_URI)" --experiment "$(EXPERIMENT)" \
-	  --artifact-uri "$(ARTIFACT_URI)" --audio-examples-per-class "$(AUDIO_EXAMPLES)"
+	$(S3_ENV) MLFLOW_PORT=$(MLFLOW_PORT) $(BIN)/python -m pipelines.run_local --runner "$(RUNNER)" $(PIPELINE_FLAGS)
 
 backbone: setup
 	$(BIN)/python -m pipelines.run_backbone
@@ -149,8 +164,18 @@ sweep: setup s3-up
 compare: setup
 	$(BIN)/python -m apt_uss compare $(RUNS) --experiment "$(EXPERIMENT)" --tracking-uri "$(TRACKING_URI)"
 
+# The compiled pipeline names the images `make images` builds (with REGISTRY: as `make images-push` pushes them).
+PIPELINE_IMAGES = APT_USS_IMAGE="$(if $(REGISTRY),$(REGISTRY)/)$(IMAGE):$(TAG)" \
+  APT_USS_GPU_IMAGE="$(if $(REGISTRY),$(REGISTRY)/)$(GPU_IMAGE):$(TAG)"
+
 pipeline-compile: setup
-	$(BIN)/python -m pipelines.compile --out $(PIPELINE_YAML)
+	$(PIPELINE_IMAGES) $(BIN)/python -m pipelines.compile --out $(PIPELINE_YAML)
+
+# Upload as a new version of pipeline PIPELINE_NAME and start a run (token: $$KFP_TOKEN when set).
+pipeline-submit: pipeline-compile
+	@test -n "$(KFP_HOST)" || { echo "pipeline-submit: set KFP_HOST (e.g. KFP_HOST=http://localhost:8080)" >&2; exit 2; }
+	$(BIN)/python -m pipelines.submit --host "$(KFP_HOST)" --namespace "$(KFP_NAMESPACE)" \
+	  --pipeline-name "$(PIPELINE_NAME)" --package $(PIPELINE_YAML) $(PIPELINE_FLAGS)
 
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(APT_USS_HOME)/mlflow.db}" \

@@ -77,7 +77,12 @@ say "building $NAME from $BASE (extra CA certs: ${#certs[@]}, staged wheels: ${#
 t0=$(date +%s%N)
 # shellcheck disable=SC2086
 DOCKER_BUILDKIT=1 "$DOCKER" build --network host -f "$ROOT/images/Dockerfile" \
-  --build-arg BASE_IMAGE="$BASE" -t "$NAME" ${BUILD_ARGS:-} "$ROOT"
+  --build-arg BASE_IMAGE="$BASE" -t "$NAME" ${BUILD_ARGS:-} "$ROOT" || {
+  # pip's "No matching distribution" is what a proxy's unknown CA looks like from inside the build.
+  [ ${#certs[@]} -gt 0 ] || say "if apt or pip could not reach its index through a TLS-intercepting proxy," \
+    "pass EXTRA_CA_CERTS_DIR=<folder of its *.crt> (here: /usr/local/share/ca-certificates)"
+  die "building $NAME failed (output above)"
+}
 t1=$(date +%s%N)
 size=$("$DOCKER" image inspect --format '{{.Size}}' "$NAME")
 say "built $NAME in $(( (t1 - t0) / 1000000000 )).$(( (t1 - t0) / 100000000 % 10 ))s, $((size / 1000000)) MB"
