@@ -157,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--artifacts", default="s3://apt-uss/mlflow-artifacts",
                    help="where the server keeps run artifacts (s3:// with AWS_* in the environment, or a folder)")
+
+    p = sub.add_parser("pipeline-upload", help="upload a compiled pipeline to Kubeflow Pipelines "
+                                               "(a new version if the name exists); no run")
+    p.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://ml-pipeline-ui.kubeflow")
+    p.add_argument("--package", required=True, help="compiled pipeline YAML (make pipeline-compile)")
+    p.add_argument("--pipeline-name", required=True)
+    p.add_argument("--namespace", default="", help="Kubernetes namespace (multi-user Kubeflow)")
+    p.add_argument("--token-file", default="", help="file holding the bearer token (default: $KFP_TOKEN)")
     return parser
 
 
@@ -295,6 +303,10 @@ def run(argv: list[str]) -> None:
             print(f"MLflow server (PostgreSQL) on {local_mlflow.up(folder, env, a.artifacts, port=a.port)}")
         else:
             print(f"stopped: {', '.join(local_mlflow.down(folder)) or 'nothing was running'}")
+    elif a.command == "pipeline-upload":
+        from .kfp_submit import upload
+
+        print(json.dumps(upload(a.host, a.package, a.pipeline_name, a.namespace, a.token_file or None)))
 
 
 def main(argv: list[str] | None = None) -> int:
