@@ -8,11 +8,11 @@ sdr      SDR evaluation throughput: museval (BSS Eval v4, the whole 5-s segment 
          the bench fails (exit 1) if that reaches 0.01 dB.
 tuning   prompt-tuning steps per second through ``tuning.tune_prompts`` after a one-epoch
          warm-up, beside a straightforward loop that leaves the separator's weights trainable
-         (``--tuning-configs small``; ``paper`` is opt-in: its separator alone takes ~3 s per 2-s
-         clip forward on 2 cores, so a batch-4 step takes tens of seconds).
+         (``--tuning-configs small paper``; ``paper`` on a smaller problem, ``PAPER_SIZES``: its
+         separator takes ~2 s per 2-s clip forward on 2 cores, so a batch-4 step takes tens of seconds).
 separation  test-mixture separation (5 s) per second through ``evaluation.separate`` (inference
          mode, the BatchNorm-folded frozen separator, as evaluation runs it) beside a straightforward forward with trainable weights and autograd
-         on, and the largest difference of their estimates (``--separation-configs demo small``).
+         on, and the largest difference of their estimates (``--separation-configs demo small paper``).
 embedding   SED embedding of 5-s clips per second through ``prompts.embed_clips``; the pipeline
          embeds each training clip once (an artifact) where a straightforward loop would embed
          them again in every tuning epoch: the ratio is the epochs of the default run.
@@ -300,8 +300,18 @@ def bench_tuning(config: str, epochs: int, n_classes: int = 10, clips_per_class:
     return r
 
 
+# The paper's backbone takes ~2 s per 2-s clip forward on 2 cores: smaller problems keep its rows
+# to minutes (one warm-up and one timed epoch of one step; fewer mixtures and clips).
+PAPER_SIZES = {"tuning": dict(epochs=2, n_classes=4, clips_per_class=1), "separation": dict(mixtures=2),
+               "embedding": dict(clips=4, epochs=3)}
+
+
+def _sized(bench: str, config: str, **defaults) -> dict:
+    return {**defaults, **(PAPER_SIZES[bench] if config == "paper" else {})}
+
+
 def run_tuning(configs: list[str], epochs: int) -> list[dict]:
-    results = [bench_tuning(name, epochs) for name in configs]
+    results = [bench_tuning(name, **_sized("tuning", name, epochs=epochs)) for name in configs]
     print("\nPrompt tuning (batch 4, 2-s crops, energy_match; rates of the median epoch after a 1-epoch warm-up)")
     print(f"{'config':8s} {'loop':16s} {'steps':>6s} {'steps/s':>8s} {'mixtures/s':>11s} {'peak RSS MiB':>13s}")
     for r in results:
@@ -352,7 +362,7 @@ def bench_separation(config: str, mixtures: int = 12, seconds: float = 5.0, seed
 
 
 def run_separation(configs: list[str], mixtures: int) -> list[dict]:
-    results = [bench_separation(name, mixtures) for name in configs]
+    results = [bench_separation(name, **_sized("separation", name, mixtures=mixtures)) for name in configs]
     print("\nSeparation of 5-s test mixtures, one at a time (the CPU evaluation's batch)")
     print(f"{'config':8s} {'separate /s':>12s} {'straightforward /s':>19s} {'ratio':>6s} {'max |diff|':>11s}")
     for r in results:
@@ -385,7 +395,7 @@ def bench_embedding(config: str, clips: int = 24, seconds: float = 5.0, epochs: 
 
 
 def run_embedding(configs: list[str]) -> list[dict]:
-    results = [bench_embedding(name) for name in configs]
+    results = [bench_embedding(name, **_sized("embedding", name)) for name in configs]
     print("\nSED embedding of 5-s clips (loud 2-s segments, averaged)")
     for r in results:
         print(f"{r['config']:8s} {r['clips_per_s']:8.2f} clips/s; once per run: {r['embedding_seconds_once']:.1f} s "
@@ -452,11 +462,12 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="forward: timed repeats")
     parser.add_argument("--sdr-pairs", type=int, default=200, help="sdr: pairs scored by bss_sdr")
     parser.add_argument("--museval-pairs", type=int, default=40, help="sdr: the first N of them also by museval")
-    parser.add_argument("--tuning-configs", nargs="+", default=["small"], help="tuning: backbone configs")
+    parser.add_argument("--tuning-configs", nargs="+", default=["small", "paper"], help="tuning: backbone configs")
     parser.add_argument("--tuning-epochs", type=int, default=5, help="tuning: epochs of 5 steps, the first a warm-up")
-    parser.add_argument("--separation-configs", nargs="+", default=["demo", "small"], help="separation: configs")
+    parser.add_argument("--separation-configs", nargs="+", default=["demo", "small", "paper"],
+                        help="separation: configs")
     parser.add_argument("--separation-mixtures", type=int, default=12, help="separation: timed mixtures")
-    parser.add_argument("--embedding-configs", nargs="+", default=["demo"], help="embedding: configs")
+    parser.add_argument("--embedding-configs", nargs="+", default=["demo", "paper"], help="embedding: configs")
     parser.add_argument("--pipeline-command", default="make -s pipeline-run N_SHOT=5 EXPERIMENT=apt-uss-bench",
                         help="pipeline: the command timed")
     parser.add_argument("--json", default="", help="also write the results here, keyed by benchmark")
