@@ -61,6 +61,9 @@ PIPELINE_YAML ?= dist/apt_uss_pipeline.yaml
 # Cluster runs (make pipeline-submit): the GPUs of the tuning pod, and the Secret and ConfigMap
 # every pod reads (charts/apt-uss creates them).
 TUNE_GPUS   ?= 1
+# JSON; empty: the pipeline's defaults (tolerate nvidia.com/gpu:NoSchedule; no node selector).
+GPU_TOLERATIONS ?=
+GPU_NODE_SELECTOR ?=
 CREDENTIALS_SECRET ?= apt-uss-credentials
 CONFIG_MAP  ?= apt-uss-config
 KFP_HOST    ?=
@@ -78,7 +81,9 @@ PIPELINE_FLAGS = \
 	  --separator-checkpoint-uri "$(SEPARATOR_CHECKPOINT_URI)" --backbone-seed "$(BACKBONE_SEED)" \
 	  --device "$(DEVICE)" --tracking-uri "$(TRACKING_URI)" --experiment "$(EXPERIMENT)" \
 	  --artifact-uri "$(ARTIFACT_URI)" --audio-examples-per-class "$(AUDIO_EXAMPLES)" \
-	  --tune-gpus "$(TUNE_GPUS)" --credentials-secret "$(CREDENTIALS_SECRET)" --config-map "$(CONFIG_MAP)"
+	  --tune-gpus "$(TUNE_GPUS)" --credentials-secret "$(CREDENTIALS_SECRET)" --config-map "$(CONFIG_MAP)" \
+	  $(if $(GPU_TOLERATIONS),--gpu-tolerations '$(GPU_TOLERATIONS)') \
+	  $(if $(GPU_NODE_SELECTOR),--gpu-node-selector '$(GPU_NODE_SELECTOR)')
 
 # Use the local SeaweedFS server unless the user points at an S3 endpoint of their own.
 S3_ENV = $(if $(AWS_ENDPOINT_URL)$(AWS_ENDPOINT_URL_S3),,set -a && . $(APT_USS_HOME)/s3/s3.env && set +a &&)
@@ -90,7 +95,7 @@ SWEEP_SHOTS ?= 1 5 10 full
 include images/images.mk
 
 .PHONY: help setup test bench backbone sweep compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down \
-        mlflow-server-up mlflow-server-down pipeline-submit clean
+        mlflow-server-up mlflow-server-down pipeline-submit kfp-host-given clean
 
 help:
 	@echo "make setup                     create $(VENV) and install everything (idempotent)"
@@ -145,12 +150,14 @@ s3-down:
 mlflow-server-up: setup s3-up
 	$(S3_ENV) $(BIN)/python -m apt_uss mlflow-server up --port $(MLFLOW_PORT)
 
+# PURGE=1 also deletes the server's database (the local containerized runs' tracking data).
 mlflow-server-down:
-	@test -x $(BIN)/python && $(BIN)/python -m apt_uss mlflow-server down || true
+	@test -x $(BIN)/python && $(BIN)/python -m apt_uss mlflow-server down $(if $(PURGE),--purge) || true
 
 # RUNNER=docker: every step in its image (built first: cached, seconds when nothing changed).
 pipeline-run: setup s3-up $(if $(filter docker,$(RUNNER)),images)
-	$(S3_ENV) MLFLOW_PORT=$(MLFLOW_PORT) $(BIN)/python -m pipelines.run_local --runner "$(RUNNER)" $(PIPELINE_FLAGS)
+	$(S3_ENV) MLFLOW_PORT=$(MLFLOW_PORT) $(if $(filter docker,$(RUNNER)),$(PIPELINE_IMAGES_LOCAL)) \
+	  $(BIN)/python -m pipelines.run_local --runner "$(RUNNER)" $(PIPELINE_FLAGS)
 
 backbone: setup
 	$(BIN)/python -m pipelines.run_backbone
@@ -168,12 +175,16 @@ compare: setup
 PIPELINE_IMAGES = APT_USS_IMAGE="$(if $(REGISTRY),$(REGISTRY)/)$(IMAGE):$(TAG)" \
   APT_USS_GPU_IMAGE="$(if $(REGISTRY),$(REGISTRY)/)$(GPU_IMAGE):$(TAG)"
 
+PIPELINE_IMAGES_LOCAL = APT_USS_IMAGE="$(IMAGE):$(TAG)" APT_USS_GPU_IMAGE="$(GPU_IMAGE):$(TAG)"
+
 pipeline-compile: setup
 	$(PIPELINE_IMAGES) $(BIN)/python -m pipelines.compile --out $(PIPELINE_YAML)
 
-# Upload as a new version of pipeline PIPELINE_NAME and start a run (token: $$KFP_TOKEN when set).
-pipeline-submit: pipeline-compile
+kfp-host-given:
 	@test -n "$(KFP_HOST)" || { echo "pipeline-submit: set KFP_HOST (e.g. KFP_HOST=http://localhost:8080)" >&2; exit 2; }
+
+# Upload as a new version of pipeline PIPELINE_NAME and start a run (token: $$KFP_TOKEN when set).
+pipeline-submit: kfp-host-given pipeline-compile
 	$(BIN)/python -m pipelines.submit --host "$(KFP_HOST)" --namespace "$(KFP_NAMESPACE)" \
 	  --pipeline-name "$(PIPELINE_NAME)" --package $(PIPELINE_YAML) $(PIPELINE_FLAGS)
 
@@ -181,5 +192,6 @@ mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(APT_USS_HOME)/mlflow.db}" \
 	  --host 127.0.0.1 --port $(MLFLOW_PORT)
 
-clean: mlflow-server-down s3-down
+clean: s3-down
+	@test -x $(BIN)/python && $(BIN)/python -m apt_uss mlflow-server down --purge || true
 	rm -rf $(STATE) dist

@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
                                              "(what RUNNER=docker runs track to)")
     p.add_argument("action", choices=["up", "down"])
     p.add_argument("--dir", default="", help="server folder (default: <state>/mlflow-server)")
-    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--port", type=int, default=5000, help="default: 5000 (make: MLFLOW_PORT)")
+    p.add_argument("--purge", action="store_true", help="down: also delete the database and its password")
     p.add_argument("--artifacts", default="s3://apt-uss/mlflow-artifacts",
                    help="where the server keeps run artifacts (s3:// with AWS_* in the environment, or a folder)")
 
@@ -292,17 +293,16 @@ def run(argv: list[str]) -> None:
             print("stopped" if local_s3.down(folder) else "not running")
     elif a.command == "mlflow-server":
         from . import local_mlflow, storage
-        from .container_runner import forwarded_environment
+        from .container_runner import s3_environment
         from .tracking import state_dir
 
         folder = a.dir or state_dir() / "mlflow-server"
         if a.action == "up":
             if a.artifacts.startswith("s3://"):
                 storage.ensure_bucket(a.artifacts)
-            env = {k: v for k, v in forwarded_environment().items() if k.startswith("AWS_")}
-            print(f"MLflow server (PostgreSQL) on {local_mlflow.up(folder, env, a.artifacts, port=a.port)}")
+            print(f"MLflow server (PostgreSQL) on {local_mlflow.up(folder, s3_environment(), a.artifacts, port=a.port)}")
         else:
-            print(f"stopped: {', '.join(local_mlflow.down(folder)) or 'nothing was running'}")
+            print(f"stopped: {', '.join(local_mlflow.down(folder, purge=a.purge)) or 'nothing was running'}")
     elif a.command == "pipeline-upload":
         from .kfp_submit import upload
 

@@ -2,36 +2,46 @@
 
 The cluster's topology in miniature, for containerized runs (``RUNNER=docker``): the
 steps reach ``http://127.0.0.1:<port>`` by host networking, as pods reach the cluster's
-MLflow Service. The database, logs, pid files and the generated database password live in
-one folder (by default ``.apt-uss/mlflow-server``); the password is kept in ``db.env``
-(mode 600) and reaches the server through ``PGPASSWORD``, never a command line or a log.
-PostgreSQL refuses to run as root, so as root its processes run as ``nobody`` (and its
-data moves to a private folder under the system temporary folder where ``nobody`` cannot
-reach ``folder``).
+MLflow Service. The pid file, logs and the generated database password live in one folder
+(by default ``.apt-uss/mlflow-server``); the password is kept in ``db.env`` (mode 600) and
+reaches the server through ``PGPASSWORD``, never a command line or a log. The database is
+``<folder>/db``. PostgreSQL refuses to run as root, so as root it runs as ``nobody``; where
+``nobody`` cannot reach the folder (a private temporary folder, as pytest's and mktemp's
+are), the database goes to a fresh private folder under the system temporary folder,
+recorded in ``<folder>/db.location``, and ``down(purge=True)`` removes it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import secrets
 import shutil
-import signal
-import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 from .errors import AptUssError
+from .local_process import port_answers, running_pid, stop_group, write_private
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 5000
-DEFAULT_DB_PORT = int(os.environ.get("MLFLOW_DB_PORT") or 5433)
+DEFAULT_DB_PORT = 5433
 DB_USER = DB_NAME = "mlflow"
 ENV_FILE = "db.env"
+NOBODY = (65534, 65534)
+
+
+def db_port() -> int:
+    """``$MLFLOW_DB_PORT``, else 5433 (beside a system PostgreSQL on 5432)."""
+    text = os.environ.get("MLFLOW_DB_PORT") or str(DEFAULT_DB_PORT)
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise AptUssError(f"MLFLOW_DB_PORT={text!r} is not valid: use a port number, 1-65535")
+    return int(text)
 
 
 def _tool(name: str) -> str:
@@ -48,21 +58,46 @@ def _as_db_owner(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "nobody", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
-def _answers(port: int) -> bool:
+def _db_owner() -> tuple[int, int]:
+    return NOBODY if os.geteuid() == 0 else (os.getuid(), os.getgid())
+
+
+def _reachable_by_others(folder: Path) -> bool:
+    """Whether a user other than the owner can walk down to ``folder`` (x bit for others on each ancestor)."""
+    return all(p.stat().st_mode & 0o001 for p in [folder, *folder.parents])
+
+
+def _private_dir_of(path: Path, owner: int) -> bool:
+    """A real folder (not a link) owned by ``owner`` and closed to others: safe to hand to PostgreSQL."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
+        st = os.lstat(path)
     except OSError:
         return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == owner and not st.st_mode & 0o077
 
 
-def _pid(path: Path) -> int | None:
-    try:
-        pid = int(path.read_text().split()[0])
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError, IndexError):
+def database_dir(folder: Path, create: bool = False) -> Path | None:
+    """Where the server's database lives (see the module's doc); None if it has none yet and not ``create``."""
+    folder = Path(folder).resolve()
+    if os.geteuid() != 0 or _reachable_by_others(folder):
+        db = folder / "db"
+        if create:
+            db.mkdir(mode=0o700, exist_ok=True)
+            if not _private_dir_of(db, _db_owner()[0]):
+                os.chown(db, *_db_owner(), follow_symlinks=False)
+        return db if db.is_dir() else None
+    record = folder / "db.location"
+    if record.is_file():
+        db = Path(record.read_text().strip())
+        if _private_dir_of(db, NOBODY[0]):
+            return db
+    if not create:
         return None
+    # mkdtemp: a new folder with a random name, created by us and private: no link can be planted in its place.
+    db = Path(tempfile.mkdtemp(prefix="apt-uss-pg-"))
+    os.chown(db, *NOBODY, follow_symlinks=False)
+    record.write_text(str(db) + "\n")
+    return db
 
 
 def _password(folder: Path) -> str:
@@ -71,70 +106,55 @@ def _password(folder: Path) -> str:
         for line in path.read_text().splitlines():
             if line.startswith("PGPASSWORD="):
                 return line.split("=", 1)[1]
-    password = secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(f"PGPASSWORD={password}\n")
+    password = os.urandom(18).hex()
+    write_private(path, f"PGPASSWORD={password}\n")
     return password
 
 
-NOBODY = (65534, 65534)
+def _run(cmd: list[str], where: Path, what: str) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise AptUssError(f"{what} failed (exit {done.returncode}): {' | '.join(tail)} (see {where})")
 
 
-def _reachable_by_others(folder: Path) -> bool:
-    """Whether a user other than the owner can walk down to ``folder`` (x bit for others on each ancestor)."""
-    return all(p.stat().st_mode & 0o001 or p.stat().st_uid == NOBODY[0] for p in [folder, *folder.parents])
-
-
-def database_dir(folder: Path) -> Path:
-    """Where the database lives: ``folder/db``, unless PostgreSQL runs as ``nobody`` and cannot reach
-    it (a private temporary folder, as pytest's and mktemp's are): then one folder per server under
-    the system temporary folder, owned by nobody and private to it."""
-    if os.geteuid() != 0 or _reachable_by_others(folder):
-        return folder / "db"
-    import hashlib
-    import tempfile
-
-    return Path(tempfile.gettempdir()) / f"apt-uss-pg-{hashlib.sha256(str(folder).encode()).hexdigest()[:16]}"
-
-
-def _database_up(folder: Path, db_port: int, password: str, timeout: float) -> None:
-    db = database_dir(folder)
+def _database_up(folder: Path, port: int, password: str, timeout: float) -> Path:
+    db = database_dir(folder, create=True)
     data = db / "pgdata"
-    owner_ids = NOBODY if os.geteuid() == 0 else (os.getuid(), os.getgid())
-    db.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chown(db, *owner_ids)
     if not (data / "PG_VERSION").is_file():
-        data.mkdir(parents=True, exist_ok=True)
-        pwfile = db / "pgdata.pw"
-        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(password + "\n")
+        pwfile = db / "initdb.pw"
+        write_private(pwfile, password + "\n")
         try:
-            for path in (data, pwfile):
-                os.chown(path, *owner_ids)
+            os.chown(pwfile, *_db_owner())
             _run(_as_db_owner([_tool("initdb"), "-D", str(data), "-U", DB_USER, "--auth=scram-sha-256",
                                f"--pwfile={pwfile}", "-E", "UTF8"]), db, "initdb")
         finally:
             pwfile.unlink(missing_ok=True)
-    if _pid(data / "postmaster.pid") and _answers(db_port):
-        return
-    if _answers(db_port):
-        raise AptUssError(f"port {db_port} on 127.0.0.1 is taken by another program: stop it or pass another "
-                          "--db-port")
+    if running_pid(data / "postmaster.pid", "postgres") and port_answers(port):
+        return db
+    if port_answers(port):
+        raise AptUssError(f"port {port} on 127.0.0.1 is taken by another program: stop it or set MLFLOW_DB_PORT")
     logfile = db / "postgres.log"
     if not logfile.exists():
         logfile.touch()
-        os.chown(logfile, *owner_ids)
+        os.chown(logfile, *_db_owner())
     _run(_as_db_owner([_tool("pg_ctl"), "-D", str(data), "-l", str(logfile), "-w", "-t", str(int(timeout)),
-                       "-o", f"-k {data} -h 127.0.0.1 -p {db_port}", "start"]), logfile, "PostgreSQL")
-    _create_database(db_port, password)
+                       "-o", f"-k {data} -h 127.0.0.1 -p {port}", "start"]), logfile, "PostgreSQL")
+    _create_database(db, port, password)
+    return db
 
 
-def _create_database(db_port: int, password: str) -> None:
+def _create_database(db: Path, port: int, password: str) -> None:
     import psycopg2
 
-    conn = psycopg2.connect(host="127.0.0.1", port=db_port, user=DB_USER, password=password, dbname="postgres")
+    try:
+        conn = psycopg2.connect(host="127.0.0.1", port=port, user=DB_USER, password=password, dbname="postgres",
+                                connect_timeout=10)
+    except psycopg2.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AptUssError(f"cannot log in to the local PostgreSQL ({reason}); its data is in {db}: "
+                          "`make mlflow-server-down PURGE=1` starts it afresh (the local runs' tracking "
+                          "data is lost)") from None
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -145,13 +165,6 @@ def _create_database(db_port: int, password: str) -> None:
         conn.close()
 
 
-def _run(cmd: list[str], where: Path, what: str) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise AptUssError(f"{what} failed (exit {done.returncode}): {' | '.join(tail)} (see {where})")
-
-
 def _healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
@@ -160,36 +173,53 @@ def _healthy(port: int) -> bool:
         return False
 
 
+def _server(folder: Path) -> tuple[int, int] | None:
+    """(pid, port) of this folder's running server, from ``mlflow.pid`` ("pid port")."""
+    pidfile = folder / "mlflow.pid"
+    pid = running_pid(pidfile, "mlflow")
+    if pid is None:
+        return None
+    words = pidfile.read_text().split()
+    return pid, int(words[1]) if len(words) > 1 and words[1].isdigit() else DEFAULT_PORT
+
+
 def up(folder: str | Path, s3_env: dict[str, str], artifacts_uri: str, port: int = DEFAULT_PORT,
-       db_port: int = DEFAULT_DB_PORT, timeout: float = 120.0) -> str:
+       timeout: float = 120.0) -> str:
     """Start PostgreSQL and the MLflow server unless they run; return the tracking URI.
 
-    ``artifacts_uri`` (an ``s3://`` prefix) is where the server stores run artifacts, reached
-    with ``s3_env`` (the endpoint and credentials of the S3 server): clients upload through
-    the server (``mlflow-artifacts:``), so they need no S3 credentials for MLflow.
+    ``artifacts_uri`` (an ``s3://`` prefix, or a folder) is where the server stores run
+    artifacts, reached with ``s3_env`` (the endpoint and credentials of the S3 server):
+    clients upload through the server (``mlflow-artifacts:``), so they need no S3 keys for MLflow.
     """
     folder = Path(folder).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     uri = f"http://127.0.0.1:{port}"
-    pidfile = folder / "mlflow.pid"
-    if _pid(pidfile) and _healthy(port):
+    running = _server(folder)
+    if running and running[1] != port:
+        raise AptUssError(f"the MLflow server of {folder} runs on port {running[1]}, not {port}: use "
+                          f"MLFLOW_PORT={running[1]}, or stop it first (make mlflow-server-down)")
+    if running and _healthy(port):
         return uri
-    if _answers(port):
+    if port_answers(port):
         raise AptUssError(f"port {port} on 127.0.0.1 is taken by another program: stop it or pick another "
                           "MLFLOW_PORT")
     started = time.monotonic()
     password = _password(folder)
-    _database_up(folder, db_port, password, timeout)
+    database = db_port()
+    log.info("starting PostgreSQL on 127.0.0.1:%d and the MLflow server on %s (up to %.0f s)", database, uri,
+             timeout)
+    _database_up(folder, database, password, timeout)
     env = {**os.environ, **s3_env, "PGPASSWORD": password,
            "MLFLOW_S3_ENDPOINT_URL": s3_env.get("AWS_ENDPOINT_URL", "")}
     mlflow = str(Path(sys.executable).with_name("mlflow"))
-    logfile = open(folder / "mlflow.log", "ab")
-    proc = subprocess.Popen(
-        [mlflow, "server", "--backend-store-uri", f"postgresql+psycopg2://{DB_USER}@127.0.0.1:{db_port}/{DB_NAME}",
-         "--artifacts-destination", artifacts_uri, "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-    )
-    pidfile.write_text(str(proc.pid))
+    with open(folder / "mlflow.log", "ab") as logfile:
+        proc = subprocess.Popen(
+            [mlflow, "server", "--backend-store-uri", f"postgresql+psycopg2://{DB_USER}@127.0.0.1:{database}/{DB_NAME}",
+             "--artifacts-destination", artifacts_uri, "--host", "127.0.0.1", "--port", str(port),
+             "--workers", "2"],
+            stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+        )
+    (folder / "mlflow.pid").write_text(f"{proc.pid} {port}\n")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -204,26 +234,25 @@ def up(folder: str | Path, s3_env: dict[str, str], artifacts_uri: str, port: int
                       f"see {folder / 'mlflow.log'}")
 
 
-def down(folder: str | Path) -> list[str]:
-    """Stop the MLflow server and PostgreSQL if they run; return what was stopped."""
+def down(folder: str | Path, purge: bool = False) -> list[str]:
+    """Stop the MLflow server and PostgreSQL if they run; return what was stopped. ``purge``
+    also deletes the database (wherever it lives) and its password."""
     folder = Path(folder).resolve()
     stopped = []
-    pid = _pid(folder / "mlflow.pid")
-    if pid:
-        os.killpg(pid, signal.SIGTERM)  # its own session: the gunicorn/uvicorn workers go too
-        for _ in range(100):
-            try:
-                os.waitpid(pid, os.WNOHANG)  # reap it if this process started it
-            except ChildProcessError:
-                pass
-            if _pid(folder / "mlflow.pid") is None:
-                break
-            time.sleep(0.1)
+    running = _server(folder)
+    if running:
+        stop_group(running[0], lambda: _server(folder) is not None)
         stopped.append("MLflow server")
     (folder / "mlflow.pid").unlink(missing_ok=True)
     db = database_dir(folder)
-    if _pid(db / "pgdata" / "postmaster.pid"):
+    if db is not None and running_pid(db / "pgdata" / "postmaster.pid", "postgres"):
         _run(_as_db_owner([_tool("pg_ctl"), "-D", str(db / "pgdata"), "-m", "fast", "-w", "stop"]),
              db / "postgres.log", "stopping PostgreSQL")
         stopped.append("PostgreSQL")
+    if purge:
+        if db is not None:
+            shutil.rmtree(db, ignore_errors=True)
+            stopped.append(f"database {db} deleted")
+        for name in (ENV_FILE, "db.location"):
+            (folder / name).unlink(missing_ok=True)
     return stopped

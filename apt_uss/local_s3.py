@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from .errors import AptUssError
+from .local_process import port_answers, running_pid, stop_group, write_private
 
 DEFAULT_PORT = 8333
 ENV_FILE = "s3.env"
@@ -45,28 +44,16 @@ def _write_env(folder: Path, port: int) -> dict[str, str]:
                "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30)}
     env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    path = folder / ENV_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("".join(f"{k}={v}\n" for k, v in env.items()))
+    write_private(folder / ENV_FILE, "".join(f"{k}={v}\n" for k, v in env.items()))
     return env
 
 
 def _pid(folder: Path) -> int | None:
-    try:
-        pid = int((folder / "weed.pid").read_text())
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError):
-        return None
+    return running_pid(folder / "weed.pid", "weed")
 
 
 def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
+    return port_answers(port)
 
 
 def _ports(port: int) -> list[str]:
@@ -129,15 +116,6 @@ def down(folder: str | Path, timeout: float = 20.0) -> bool:
     pid = _pid(folder)
     if pid is None:
         return False
-    os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _pid(folder):
-        time.sleep(0.2)
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-    if _pid(folder):
-        os.killpg(pid, signal.SIGKILL)
+    stop_group(pid, lambda: _pid(folder) is not None, timeout)
     (folder / "weed.pid").unlink(missing_ok=True)
     return True

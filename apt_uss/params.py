@@ -71,3 +71,49 @@ def check_positive(name: str, value: float, integer: bool = False) -> float:
     if value <= 0:
         raise AptUssError(f"{name}={value!r} is not valid: it must be positive")
     return value
+
+
+def check_pipeline_params(params: dict) -> dict:
+    """Every user value of a pipeline run, checked before any step (local or cluster); no network.
+
+    Returns the parameters with ``n_shot`` normalised ("Full " -> "full").
+    """
+    from .data import musdb, synthetic
+    from .models import get_config
+    from .models.backbone import PACKAGED_WEIGHTS, packaged_checkpoint_uri
+    from .resume import check_state_uri
+    from .tuning import check_tune_options
+
+    check_dataset(params["dataset"])
+    check_mix_rule(params["mix_rule"])
+    check_tune_options(params["tune"], params["precision"])
+    check_state_uri(params["checkpoint_uri"])
+    check_sha256(params["dataset_sha256"])
+    if params["dataset"] == "musdb18" and not params["dataset_uri"]:
+        raise AptUssError("dataset=musdb18 needs dataset_uri: a MUSDB18 or MUSDB18-HQ root folder or archive")
+    get_config(params["backbone"])
+    if params["backbone"] in PACKAGED_WEIGHTS and not (params["sed_checkpoint_uri"] or params["separator_checkpoint_uri"]):
+        packaged_checkpoint_uri(params["backbone"])  # the shipped weights must be there
+    for name in ("epochs", "batch_size"):
+        check_positive(name, params[name], integer=True)
+    for name in ("lr", "crop_seconds"):
+        check_positive(name, params[name])
+    if params["audio_examples_per_class"] < 0:
+        raise AptUssError(f"audio_examples_per_class={params['audio_examples_per_class']} is not valid: "
+                          "use 0 (none) or more")
+    if params.get("tune_gpus", 0) < 0:
+        raise AptUssError(f"tune_gpus={params['tune_gpus']} is not valid: use 0 or more")
+    n_shot = parse_n_shot(params["n_shot"])
+    train_folds = parse_folds(params["train_folds"], "train_folds")
+    parse_folds(params["test_folds"], "test_folds")
+    if n_shot is not None:
+        if params["dataset"] == "musdb18":
+            limit, what = musdb.OFFICIAL_TRACKS["train"], "training tracks"
+        else:  # ESC-50's shape (and the synthetic set's): 8 clips per class in each fold
+            limit, what = synthetic.CLIPS_PER_FOLD * len(train_folds), "training clips per class"
+        if n_shot > limit:
+            raise AptUssError(
+                f"n_shot={params['n_shot']} is larger than the {limit} {what} of "
+                f"{params['dataset']}: use 1 to {limit} or 'full'"
+            )
+    return dict(params, n_shot=str(params["n_shot"]).strip().lower())

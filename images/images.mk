@@ -13,7 +13,7 @@ IMAGES_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 IMAGE          ?= apt-uss
 GPU_IMAGE      ?= apt-uss-gpu
 TAG            ?= 0.1.0
-# Official PyTorch CUDA runtime image (torch preinstalled; the venv keeps it when it matches the lock).
+# The CPU stand-in `make base-image` builds (Debian 12 + Python 3.11 from Debian's packages).
 LOCAL_BASE_IMAGE ?= apt-uss-base:bookworm-py3.11
 # Defaults: the official images. Where one is not on the engine and the local stand-in
 # (make base-image) is, the stand-in is used instead: nothing is pulled for it (offline here).
@@ -55,6 +55,7 @@ images-cpu:
 	@$(IMAGES_BUILD) "$(IMAGE):$(TAG)" "$(BASE_IMAGE)"
 
 images-gpu:
+	@$(if $(filter $(LOCAL_BASE_IMAGE),$(GPU_BASE_IMAGE)),echo "images: warning: $(GPU_IMAGE):$(TAG) is built from the CPU stand-in $(LOCAL_BASE_IMAGE): no CUDA (fine for RUNNER=docker here; images-push refuses it)" >&2;)
 	@$(IMAGES_BUILD) "$(GPU_IMAGE):$(TAG)" "$(GPU_BASE_IMAGE)"
 
 images-check:
@@ -63,6 +64,9 @@ images-check:
 
 images-push:
 	@test -n "$(REGISTRY)" || { echo "images-push: set REGISTRY (e.g. REGISTRY=registry.example.com/team)" >&2; exit 1; }
+	@! $(DOCKER) image inspect "$(GPU_IMAGE):$(TAG)" >/dev/null 2>&1 || [ -n "$(ALLOW_CPU_GPU_IMAGE)" ] \
+	  || $(DOCKER) run --rm --network none "$(GPU_IMAGE):$(TAG)" python3 -c "import sys, torch; sys.exit(0 if torch.version.cuda else 1)" \
+	  || { echo "images-push: $(GPU_IMAGE):$(TAG) has a CPU-only torch (built from $(LOCAL_BASE_IMAGE)?): build it from a CUDA base (GPU_BASE_IMAGE=...) or pass ALLOW_CPU_GPU_IMAGE=1" >&2; exit 1; }
 	@set -e; for name in "$(IMAGE)" "$(GPU_IMAGE)"; do \
 	  $(DOCKER) image inspect "$$name:$(TAG)" >/dev/null 2>&1 \
 	    || { echo "images-push: $$name:$(TAG) is not built; run 'make images TAG=$(TAG)'" >&2; exit 1; }; \

@@ -23,21 +23,9 @@ from pathlib import Path
 import pandas as pd
 
 from apt_uss import storage, tracking
-from apt_uss.data import musdb, synthetic
 from apt_uss.errors import AptUssError
 from apt_uss.logs import configure_logging
-from apt_uss.models import get_config
-from apt_uss.models.backbone import PACKAGED_WEIGHTS, packaged_checkpoint_uri
-from apt_uss.resume import check_state_uri
-from apt_uss.tuning import check_tune_options
-from apt_uss.params import (
-    check_dataset,
-    check_mix_rule,
-    check_positive,
-    check_sha256,
-    parse_folds,
-    parse_n_shot,
-)
+from apt_uss.params import check_pipeline_params
 from pipelines.apt_uss_pipeline import apt_uss_pipeline
 from pipelines.local_cli import add_pipeline_flags, report_failure
 
@@ -54,38 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def validate(params: dict) -> dict:
-    """Check every user value up front; fill in the resolved tracking URI."""
-    check_dataset(params["dataset"])
-    check_mix_rule(params["mix_rule"])
-    check_tune_options(params["tune"], params["precision"])
-    check_state_uri(params["checkpoint_uri"])
-    check_sha256(params["dataset_sha256"])
-    if params["dataset"] == "musdb18" and not params["dataset_uri"]:
-        raise AptUssError("dataset=musdb18 needs dataset_uri: a MUSDB18 or MUSDB18-HQ root folder or archive")
-    get_config(params["backbone"])
-    if params["backbone"] in PACKAGED_WEIGHTS and not (params["sed_checkpoint_uri"] or params["separator_checkpoint_uri"]):
-        packaged_checkpoint_uri(params["backbone"])  # the shipped weights must be there
-    for name in ("epochs", "batch_size"):
-        check_positive(name, params[name], integer=True)
-    for name in ("lr", "crop_seconds"):
-        check_positive(name, params[name])
-    if params["audio_examples_per_class"] < 0:
-        raise AptUssError(f"audio_examples_per_class={params['audio_examples_per_class']} is not valid: "
-                          "use 0 (none) or more")
-    n_shot = parse_n_shot(params["n_shot"])
-    train_folds = parse_folds(params["train_folds"], "train_folds")
-    parse_folds(params["test_folds"], "test_folds")
-    if n_shot is not None:
-        if params["dataset"] == "musdb18":
-            limit, what = musdb.OFFICIAL_TRACKS["train"], "training tracks"
-        else:  # ESC-50's shape (and the synthetic set's): 8 clips per class in each fold
-            limit, what = synthetic.CLIPS_PER_FOLD * len(train_folds), "training clips per class"
-        if n_shot > limit:
-            raise AptUssError(
-                f"n_shot={params['n_shot']} is larger than the {limit} {what} of "
-                f"{params['dataset']}: use 1 to {limit} or 'full'"
-            )
-    params = dict(params, n_shot=str(params["n_shot"]).strip().lower())
+    """Check every user value up front, then that the tracking store and S3 answer; fill in the resolved tracking URI."""
+    params = check_pipeline_params(params)
     params["tracking_uri"] = tracking.resolve_tracking_uri(params["tracking_uri"])
     tracking.check_tracking(params["tracking_uri"])
     if params["artifact_uri"]:
@@ -122,9 +80,14 @@ def prepare_containers(params: dict) -> dict:
     from apt_uss import container_runner, local_mlflow
     from components.apt_uss_components import CPU_IMAGE, GPU_IMAGE
 
+    given = params["tracking_uri"] or os.environ.get("MLFLOW_TRACKING_URI", "")
+    if given and not given.startswith(("http://", "https://")):
+        raise AptUssError(f"tracking URI {tracking.redact(given)} cannot be reached from the step containers: "
+                          "give an http(s) MLflow server, or leave TRACKING_URI and MLFLOW_TRACKING_URI empty "
+                          "to start the local one")
     container_runner.check_images(container_runner.engine(), [CPU_IMAGE, GPU_IMAGE])
-    if not (params["tracking_uri"] or os.environ.get("MLFLOW_TRACKING_URI")):
-        s3_env = {k: v for k, v in container_runner.forwarded_environment().items() if k.startswith("AWS_")}
+    if not given:
+        s3_env = container_runner.s3_environment()
         if params["artifact_uri"]:
             bucket = storage.parse_s3_uri(params["artifact_uri"])[0]
             artifacts = f"s3://{bucket}/mlflow-artifacts"
@@ -168,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     runner = args.pop("runner")
     try:
         if runner == "docker":
-            args = prepare_containers(args)
+            # Input first (seconds), then the engine, images and servers (minutes), then the probes.
+            args = prepare_containers(check_pipeline_params(args))
         params = validate(args)
         root = tracking.state_dir() / ("kfp-outputs" if runner == "subprocess" else "kfp-docker-outputs")
         log.info("running pipeline %s locally (%s runner), outputs under %s", apt_uss_pipeline.name, runner, root)

@@ -16,6 +16,7 @@ import sys
 
 from apt_uss import kfp_submit
 from apt_uss.errors import AptUssError
+from apt_uss.params import check_pipeline_params
 from apt_uss.logs import configure_logging
 from pipelines.apt_uss_pipeline import PIPELINE_NAME, apt_uss_pipeline
 from pipelines.local_cli import add_pipeline_flags, pipeline_defaults, report_failure
@@ -44,7 +45,7 @@ def submit(args: dict) -> dict:
     """Upload ``args['package']`` and start one run with every pipeline parameter; return the ids and URL."""
     options = {name: args[name] for name in OPTIONS}
     params = {name: args[name] for name in pipeline_defaults(apt_uss_pipeline)}
-    params["n_shot"] = str(params["n_shot"]).strip().lower()
+    params = check_pipeline_params(params)  # bad input fails here, not on the cluster after scheduling
     kfp_submit.package_info(options["package"])  # a missing package fails before any network call
     client = kfp_submit.connect(options["host"], options["namespace"], token_file=options["token_file"] or None)
     pipeline_id, version_id = kfp_submit.upload_pipeline(client, options["package"], options["pipeline_name"])

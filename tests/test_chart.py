@@ -2,8 +2,8 @@
 
 Helm 4 runs in-process through PyPI's ``helm-python-sdk`` (``helm_python``: lint and render, no
 cluster, no helm binary); ``kubernetes-validate`` checks each rendered object against the bundled
-Kubernetes OpenAPI schemas in strict mode (unknown fields are errors). Both are skipped, with the
-reason, only when they cannot be imported.
+Kubernetes OpenAPI schemas in strict mode (unknown fields are errors). `make setup` installs
+both (requirements-dev.lock).
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
-helm = pytest.importorskip("helm_python", reason="helm-python-sdk (Helm 4 as a library) is not installed")
-kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate is not installed")
-yaml = pytest.importorskip("yaml")
+from apt_uss.cluster import CONFIG_KEYS
+
+# Both come with make setup (requirements-dev.lock): a missing one is a broken set-up, not a skip.
+import helm_python as helm  # noqa: E402
+import kubernetes_validate  # noqa: E402
+import yaml  # noqa: E402
 
 CHART = Path(__file__).resolve().parents[1] / "charts" / "apt-uss"
 PIPELINE_FILE = CHART / "files" / "apt_uss_pipeline.yaml"
@@ -220,16 +223,13 @@ def test_configmap_and_secret_land_in_the_pipeline_namespace(rendered):
                          ("multiuser", "kubeflow-user-example-com")):
         cm = one(rendered[scenario], "ConfigMap", "apt-uss-config")
         assert cm["metadata"]["namespace"] == ns, scenario
-        assert set(cm["data"]) == {"AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "MLFLOW_TRACKING_URI",
-                                   "APT_USS_ARTIFACT_URI"}
+        assert set(cm["data"]) == set(CONFIG_KEYS)  # exactly what the compiled pipeline maps into the pods
     default = one(rendered["default"], "ConfigMap", "apt-uss-config")["data"]
     assert default == {"AWS_ENDPOINT_URL": "http://seaweedfs.kubeflow:8333", "AWS_DEFAULT_REGION": "us-east-1",
-                       "MLFLOW_TRACKING_URI": f"http://apt-uss-mlflow.{NAMESPACE}.svc.cluster.local:5000",
-                       "APT_USS_ARTIFACT_URI": "s3://apt-uss/runs"}
+                       "MLFLOW_TRACKING_URI": f"http://apt-uss-mlflow.{NAMESPACE}.svc.cluster.local:5000"}
     external = one(rendered["external"], "ConfigMap", "apt-uss-config")["data"]
     # The tracking URI names the Service in the release namespace, not the pipeline's namespace.
     assert external["MLFLOW_TRACKING_URI"] == f"http://apt-uss-mlflow.{NAMESPACE}.svc.cluster.local:80"
-    assert external["APT_USS_ARTIFACT_URI"] == "s3://team-bucket/apt/runs"
     assert external["AWS_DEFAULT_REGION"] == "eu-west-1"
 
     secrets = find(rendered["default"], "Secret", "apt-uss-credentials")

@@ -92,7 +92,9 @@ def test_kfps_docker_task_handler_reports_a_raising_step_as_failed(monkeypatch, 
 
     client = FakeClient(code=1)
     monkeypatch.setattr(docker, "from_env", lambda *a, **k: client)
-    monkeypatch.setattr(docker_task_handler, "run_docker_container", docker_task_handler.run_docker_container)
+    unguarded = getattr(docker_task_handler.run_docker_container, "kfp_original",
+                        docker_task_handler.run_docker_container)
+    monkeypatch.setattr(docker_task_handler, "run_docker_container", unguarded)
     handler = docker_task_handler.DockerTaskHandler(
         image="apt-uss:0.1.0", full_command=["python3", "-c", "raise SystemExit(1)"],
         pipeline_root=str(tmp_path), runner=config.DockerRunner(network_mode="host"))
