@@ -22,7 +22,6 @@ import kubernetes_validate  # noqa: E402
 import yaml  # noqa: E402
 
 CHART = Path(__file__).resolve().parents[1] / "charts" / "apt-uss"
-PIPELINE_FILE = CHART / "files" / "apt_uss_pipeline.yaml"
 KUBE_VERSION = "1.30.0"
 RELEASE = "apt-uss"
 NAMESPACE = "apt-uss"
@@ -71,14 +70,13 @@ SCENARIOS = {"default": CREDS, "external": EXTERNAL, "multiuser": MULTIUSER}
 
 @pytest.fixture(scope="module")
 def chart_dir(tmp_path_factory) -> Path:
-    """The chart; when files/apt_uss_pipeline.yaml is not compiled yet, a copy with a stand-in."""
-    if PIPELINE_FILE.is_file() and PIPELINE_FILE.stat().st_size:
-        return CHART
+    """A copy of the chart with the pipeline compiled into files/, as `make pipeline-compile
+    PIPELINE_YAML=charts/apt-uss/files/apt_uss_pipeline.yaml` puts it (that file is not in git)."""
+    from pipelines.compile import compile_pipeline
+
     copy_dir = tmp_path_factory.mktemp("chart") / "apt-uss"
-    shutil.copytree(CHART, copy_dir)
-    (copy_dir / "files").mkdir(exist_ok=True)
-    (copy_dir / "files" / "apt_uss_pipeline.yaml").write_text(
-        "# stand-in for make pipeline-compile\npipelineInfo:\n  name: apt-uss\n")
+    shutil.copytree(CHART, copy_dir, ignore=shutil.ignore_patterns("apt_uss_pipeline.yaml"))
+    compile_pipeline(copy_dir / "files" / "apt_uss_pipeline.yaml")
     return copy_dir
 
 
@@ -354,11 +352,13 @@ def test_upload_hook_job(rendered, chart_dir):
     assert not find(external, "ServiceAccount") and not find(external, "Pod")
 
 
-def test_shipped_pipeline_package_is_the_apt_uss_pipeline():
-    if not PIPELINE_FILE.is_file():
-        pytest.skip("charts/apt-uss/files/apt_uss_pipeline.yaml is not compiled (make pipeline-compile)")
-    first = next(yaml.safe_load_all(PIPELINE_FILE.read_text()))
-    assert first["pipelineInfo"]["name"] == "apt-uss"
+def test_the_upload_job_gets_the_compiled_pipeline_whole(chart_dir, rendered):
+    package = one(rendered["default"], "ConfigMap", "apt-uss-pipeline")["data"]["apt_uss_pipeline.yaml"]
+    assert package.strip() == (chart_dir / "files" / "apt_uss_pipeline.yaml").read_text().strip()
+    assert len(package.encode()) < 1024 * 1024  # a ConfigMap holds at most 1 MiB
+    spec, platform = yaml.safe_load_all(package)  # the IR and the kfp-kubernetes settings, both intact
+    assert spec["pipelineInfo"]["name"] == "apt-uss"
+    assert "exec-tune-prompts" in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
 
 
 def _render_error(chart_dir, values) -> str:
