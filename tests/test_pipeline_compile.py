@@ -134,3 +134,20 @@ def test_user_facing_parameters_are_pipeline_parameters(tmp_path):
         assert name in params and "defaultValue" in params[name], name
     assert params["lr"]["defaultValue"] == 0.0003 and params["batch_size"]["defaultValue"] == 4
     assert params["n_shot"]["parameterType"] == "STRING"  # so 'full' is allowed
+
+
+def test_one_version_names_the_images_everywhere():
+    """The package version is the image tag the pipeline, `make images` and the chart default to:
+    a release that bumps one and not the others would run or push images nobody built."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    version = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+    components = (root / "components" / "apt_uss_components.py").read_text()
+    assert f'"apt-uss:{version}"' in components and f'"apt-uss-gpu:{version}"' in components
+    assert re.search(rf"^TAG\s*\?=\s*{re.escape(version)}$", (root / "images" / "images.mk").read_text(), re.M)
+    chart = yaml.safe_load((root / "charts" / "apt-uss" / "Chart.yaml").read_text())
+    values = yaml.safe_load((root / "charts" / "apt-uss" / "values.yaml").read_text())
+    assert chart["appVersion"] == version and values["image"]["tag"] == version
