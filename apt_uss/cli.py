@@ -156,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default="", help="server folder (default: <state>/mlflow-server)")
     p.add_argument("--port", type=int, default=5000, help="default: 5000 (make: MLFLOW_PORT)")
     p.add_argument("--purge", action="store_true", help="down: also delete the database and its password")
-    p.add_argument("--artifacts", default="s3://apt-uss/mlflow-artifacts",
-                   help="where the server keeps run artifacts (s3:// with AWS_* in the environment, or a folder)")
+    p.add_argument("--artifact-uri", default="s3://apt-uss/runs",
+                   help="the runs' artifact_uri: the server keeps its artifacts in that bucket under "
+                        "mlflow-artifacts/ (empty: a folder beside the server)")
 
     p = sub.add_parser("pipeline-upload", help="upload a compiled pipeline to Kubeflow Pipelines "
                                                "(a new version if the name exists); no run")
@@ -292,15 +293,14 @@ def run(argv: list[str]) -> None:
         else:
             print("stopped" if local_s3.down(folder) else "not running")
     elif a.command == "mlflow-server":
-        from . import local_mlflow, storage
+        from . import local_mlflow
         from .container_runner import s3_environment
         from .tracking import state_dir
 
         folder = a.dir or state_dir() / "mlflow-server"
         if a.action == "up":
-            if a.artifacts.startswith("s3://"):
-                storage.ensure_bucket(a.artifacts)
-            print(f"MLflow server (PostgreSQL) on {local_mlflow.up(folder, s3_environment(), a.artifacts, port=a.port)}")
+            artifacts = local_mlflow.artifacts_destination(a.artifact_uri, folder)
+            print(f"MLflow server (PostgreSQL) on {local_mlflow.up(folder, s3_environment(), artifacts, port=a.port)}")
         else:
             print(f"stopped: {', '.join(local_mlflow.down(folder, purge=a.purge)) or 'nothing was running'}")
     elif a.command == "pipeline-upload":

@@ -30,18 +30,38 @@ from .local_process import port_answers, running_pid, stop_group, write_private
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 5000
-DEFAULT_DB_PORT = 5433
+DEFAULT_DB_PORT = 5433  # beside a system PostgreSQL on 5432
 DB_USER = DB_NAME = "mlflow"
 ENV_FILE = "db.env"
 NOBODY = (65534, 65534)
+ARTIFACTS_PREFIX = "mlflow-artifacts"  # under the runs' bucket, as the chart's mlflowArtifactsPrefix
+
+
+def _port_from_env(name: str, default: int) -> int:
+    text = os.environ.get(name) or str(default)
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise AptUssError(f"{name}={text!r} is not valid: use a port number, 1-65535")
+    return int(text)
+
+
+def server_port() -> int:
+    """``$MLFLOW_PORT``, else 5000."""
+    return _port_from_env("MLFLOW_PORT", DEFAULT_PORT)
 
 
 def db_port() -> int:
-    """``$MLFLOW_DB_PORT``, else 5433 (beside a system PostgreSQL on 5432)."""
-    text = os.environ.get("MLFLOW_DB_PORT") or str(DEFAULT_DB_PORT)
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise AptUssError(f"MLFLOW_DB_PORT={text!r} is not valid: use a port number, 1-65535")
-    return int(text)
+    """``$MLFLOW_DB_PORT``, else 5433."""
+    return _port_from_env("MLFLOW_DB_PORT", DEFAULT_DB_PORT)
+
+
+def artifacts_destination(artifact_uri: str, folder: Path) -> str:
+    """Where the server keeps run artifacts: beside the runs' outputs in their bucket, or in
+    ``folder/artifacts`` for runs without S3 (``artifact_uri`` empty)."""
+    if not artifact_uri:
+        return str(Path(folder).resolve() / "artifacts")
+    from .storage import parse_s3_uri
+
+    return f"s3://{parse_s3_uri(artifact_uri)[0]}/{ARTIFACTS_PREFIX}"
 
 
 def _tool(name: str) -> str:
@@ -187,9 +207,9 @@ def up(folder: str | Path, s3_env: dict[str, str], artifacts_uri: str, port: int
        timeout: float = 120.0) -> str:
     """Start PostgreSQL and the MLflow server unless they run; return the tracking URI.
 
-    ``artifacts_uri`` (an ``s3://`` prefix, or a folder) is where the server stores run
-    artifacts, reached with ``s3_env`` (the endpoint and credentials of the S3 server):
-    clients upload through the server (``mlflow-artifacts:``), so they need no S3 keys for MLflow.
+    ``artifacts_uri`` (an ``s3://`` prefix, its bucket made if missing, or a folder) is where the
+    server stores run artifacts, reached with ``s3_env`` (the endpoint and credentials of the S3
+    server): clients upload through the server (``mlflow-artifacts:``), so they need no S3 keys for MLflow.
     """
     folder = Path(folder).resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -203,6 +223,10 @@ def up(folder: str | Path, s3_env: dict[str, str], artifacts_uri: str, port: int
     if port_answers(port):
         raise AptUssError(f"port {port} on 127.0.0.1 is taken by another program: stop it or pick another "
                           "MLFLOW_PORT")
+    if artifacts_uri.startswith("s3://"):
+        from .storage import ensure_bucket
+
+        ensure_bucket(artifacts_uri)
     started = time.monotonic()
     password = _password(folder)
     database = db_port()

@@ -41,9 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def validate(params: dict) -> dict:
-    """Check every user value up front, then that the tracking store and S3 answer; fill in the resolved tracking URI."""
-    params = check_pipeline_params(params)
+def check_services(params: dict) -> dict:
+    """The tracking store and S3 answer (and the run's bucket exists); fill in the resolved tracking URI."""
+    params = dict(params)
     params["tracking_uri"] = tracking.resolve_tracking_uri(params["tracking_uri"])
     tracking.check_tracking(params["tracking_uri"])
     if params["artifact_uri"]:
@@ -87,16 +87,11 @@ def prepare_containers(params: dict) -> dict:
                           "to start the local one")
     container_runner.check_images(container_runner.engine(), [CPU_IMAGE, GPU_IMAGE])
     if not given:
-        s3_env = container_runner.s3_environment()
-        if params["artifact_uri"]:
-            bucket = storage.parse_s3_uri(params["artifact_uri"])[0]
-            artifacts = f"s3://{bucket}/mlflow-artifacts"
-            storage.ensure_bucket(artifacts)
-        else:
-            artifacts = str(tracking.state_dir() / "mlflow-server" / "artifacts")
-        port = int(os.environ.get("MLFLOW_PORT") or local_mlflow.DEFAULT_PORT)
-        params = dict(params, tracking_uri=local_mlflow.up(tracking.state_dir() / "mlflow-server", s3_env,
-                                                            artifacts, port=port))
+        folder = tracking.state_dir() / "mlflow-server"
+        uri = local_mlflow.up(folder, container_runner.s3_environment(),
+                              local_mlflow.artifacts_destination(params["artifact_uri"], folder),
+                              port=local_mlflow.server_port())
+        params = dict(params, tracking_uri=uri)
     return params
 
 
@@ -130,10 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
     runner = args.pop("runner")
     try:
+        # Input first (seconds), then for containers the engine, images and servers, then the probes.
+        params = check_pipeline_params(args)
         if runner == "docker":
-            # Input first (seconds), then the engine, images and servers (minutes), then the probes.
-            args = prepare_containers(check_pipeline_params(args))
-        params = validate(args)
+            params = prepare_containers(params)
+        params = check_services(params)
         root = tracking.state_dir() / ("kfp-outputs" if runner == "subprocess" else "kfp-docker-outputs")
         log.info("running pipeline %s locally (%s runner), outputs under %s", apt_uss_pipeline.name, runner, root)
         report = run_pipeline(params, root, runner)
