@@ -23,7 +23,7 @@ HEADLINE = (("pooled median SDR (dB)", "sdr_{}_pooled_median"), ("mean of class 
 CLASS_COLUMNS = (("class", "target_class", "{}"), ("mixtures", "n_mixtures", "{:d}"),
                  ("baseline SDR", "sdr_baseline_median", "{:.2f}"), ("APT SDR", "sdr_apt_median", "{:.2f}"),
                  ("gain", "sdr_gain", "{:+.2f}"), ("baseline SDRi", "sdri_baseline_median", "{:.2f}"),
-                 ("APT SDRi", "sdri_apt_median", "{:.2f}"))
+                 ("APT SDRi", "sdri_apt_median", "{:.2f}"), ("oracle mask SDR", "sdr_oracle_mask_median", "{:.2f}"))
 STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:72em}table{border-collapse:collapse;margin:.5em 0}
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
 img{max-width:100%;margin:.5em 0}audio{width:14em;height:2em}.note{color:#555;font-size:.9em}"""
@@ -54,6 +54,11 @@ def _cell(fmt: str, value) -> str:
     return html.escape(fmt.format(int(value) if fmt == "{:d}" else value))
 
 
+def _oracle_note(summary: dict) -> str:
+    value = summary.get("sdr_oracle_mask_pooled_median")
+    return "" if value is None else f"; oracle mask, the ceiling of the separator's output kind: {value:.2f} dB"
+
+
 def render_html_report(summary: dict, per_class: pd.DataFrame, figures: dict[str, Path], examples: pd.DataFrame | None,
                        examples_dir: Path | None, title: str, params: dict | None = None) -> str:
     e = html.escape
@@ -72,11 +77,12 @@ def render_html_report(summary: dict, per_class: pd.DataFrame, figures: dict[str
         parts.append(f"<tr><td>{e(label)}</td><td>{b:.2f}</td><td>{a:.2f}</td><td>{gain:+.2f}</td></tr>")
     parts.append(f"</table><p>{int(summary['classes_improved'])} of {int(summary['n_classes'])} classes improved; "
                  f"{int(summary['n_mixtures'])} test mixtures (mixture itself: "
-                 f"{summary['sdr_mixture_pooled_median']:.2f} dB).</p>")
+                 f"{summary['sdr_mixture_pooled_median']:.2f} dB{_oracle_note(summary)}).</p>")
+    columns = [c for c in CLASS_COLUMNS if c[1] in per_class.columns]  # tables from before the oracle column
     parts.append("<h2>Per class</h2><table id='per-class'><tr>"
-                 + "".join(f"<th>{e(h)}</th>" for h, _, _ in CLASS_COLUMNS) + "</tr>")
+                 + "".join(f"<th>{e(h)}</th>" for h, _, _ in columns) + "</tr>")
     for row in per_class.itertuples(index=False):
-        parts.append("<tr>" + "".join(f"<td>{_cell(fmt, getattr(row, col))}</td>" for _, col, fmt in CLASS_COLUMNS)
+        parts.append("<tr>" + "".join(f"<td>{_cell(fmt, getattr(row, col))}</td>" for _, col, fmt in columns)
                      + "</tr>")
     parts.append("</table>")
     if figures:

@@ -16,6 +16,7 @@ import pandas as pd
 SDR_DEFINITION = "bss_eval_v4_whole_segment (== plain SDR for one mono source)"
 SYSTEMS = ("baseline", "apt")
 SDR_CEILING = 200.0  # dB; beyond float32 resolution, so any higher figure is rounding noise
+ORACLE = "sdr_oracle_mask"  # per-mixture ceiling of the separator's output kind (apt_uss.oracle)
 
 
 def is_silent(signal: np.ndarray) -> bool:
@@ -59,7 +60,8 @@ def per_track_medians(per_mixture: pd.DataFrame) -> pd.DataFrame:
 
 
 def median_sdr_by_class(units: pd.DataFrame) -> pd.DataFrame:
-    """Median SDR and SDRi of each target class for baseline and APT, and the gain, sorted by gain."""
+    """Median SDR and SDRi of each target class for baseline and APT, and the gain, sorted by gain;
+    also the oracle mask's median where the evaluations scored it."""
     grouped = units.groupby("target_class", sort=True)
     table = pd.DataFrame({"n_mixtures": grouped.size()})
     for system in SYSTEMS:
@@ -67,6 +69,8 @@ def median_sdr_by_class(units: pd.DataFrame) -> pd.DataFrame:
     table["sdr_gain"] = table["sdr_apt_median"] - table["sdr_baseline_median"]
     for system in SYSTEMS:
         table[f"sdri_{system}_median"] = grouped[f"sdri_{system}"].median()
+    if ORACLE in units.columns:
+        table[f"{ORACLE}_median"] = grouped[ORACLE].median()
     return table.reset_index().sort_values("sdr_gain", ascending=False, ignore_index=True)
 
 
@@ -84,6 +88,8 @@ def summarise(units: pd.DataFrame, per_class: pd.DataFrame, counts: dict | None 
         out[f"sdr_{system}_class_mean"] = float(per_class[f"sdr_{system}_median"].mean())
         out[f"sdri_{system}_pooled_median"] = float(units[f"sdri_{system}"].median())
     out["sdr_mixture_pooled_median"] = float(units["sdr_mixture"].median())
+    if ORACLE in units.columns:
+        out[f"{ORACLE}_pooled_median"] = float(units[ORACLE].median())
     out["sdr_gain_pooled_median"] = out["sdr_apt_pooled_median"] - out["sdr_baseline_pooled_median"]
     out["sdr_gain_pooled_mean"] = out["sdr_apt_pooled_mean"] - out["sdr_baseline_pooled_mean"]
     out["sdr_gain_class_mean"] = out["sdr_apt_class_mean"] - out["sdr_baseline_class_mean"]

@@ -99,7 +99,8 @@ def print_report(report: Path) -> None:
     summary = json.loads((report / "summary.json").read_text())
     run = json.loads((report / "run.json").read_text())
     per_class = pd.read_csv(report / "per_class.csv")
-    table = per_class[["target_class", "n_mixtures", "sdr_baseline_median", "sdr_apt_median", "sdr_gain"]]
+    shown = ["target_class", "n_mixtures", "sdr_baseline_median", "sdr_apt_median", "sdr_gain", "sdr_oracle_mask_median"]
+    table = per_class[[c for c in shown if c in per_class.columns]]
     print("\nPer-class median SDR (dB), baseline (initial prompts) vs APT (tuned prompts):")
     print(table.to_string(index=False, float_format=lambda v: f"{v:6.2f}"))
     print("\nOverall (BSS Eval v4 SDR, dB):")
@@ -109,6 +110,9 @@ def print_report(report: Path) -> None:
     b, a = summary["sdri_baseline_pooled_median"], summary["sdri_apt_pooled_median"]
     print(f"  {'SDRi median':14s} baseline {b:6.2f}  APT {a:6.2f}  (mixture itself: "
           f"{summary['sdr_mixture_pooled_median']:.2f} dB)")
+    if "sdr_oracle_mask_pooled_median" in summary:
+        print(f"  {'oracle mask':14s} {summary['sdr_oracle_mask_pooled_median']:6.2f}  (the best mask on the separator's "
+              "STFT: the ceiling of its output kind)")
     if summary.get("n_skipped_silent_reference"):
         print(f"  skipped: {summary['n_skipped_silent_reference']} test mixtures with a silent reference")
     print(f"  classes improved: {summary['classes_improved']}/{summary['n_classes']}"

@@ -157,6 +157,14 @@ def test_median_sdr_by_class():
     assert row.loc["a", "sdr_gain"] == pytest.approx(2.0) and row.loc["b", "sdr_gain"] == pytest.approx(-1.0)
     assert row.loc["a", "sdri_baseline_median"] == 3.0 and row.loc["a", "sdri_apt_median"] == 4.0
     assert row.loc["b", "sdri_baseline_median"] == 4.0 and row.loc["b", "sdri_apt_median"] == 3.0
+    assert "sdr_oracle_mask_median" not in per_class.columns  # tables scored before the oracle column
+
+
+def test_oracle_mask_medians_when_scored():
+    units = _units().assign(sdr_oracle_mask=[10.0, 12.0, 30.0, 8.0, 9.0])
+    per_class = median_sdr_by_class(units).set_index("target_class")
+    assert per_class.loc["a", "sdr_oracle_mask_median"] == 12.0 and per_class.loc["b", "sdr_oracle_mask_median"] == 8.5
+    assert summarise(units, per_class.reset_index())["sdr_oracle_mask_pooled_median"] == 10.0
 
 
 def test_summary():

@@ -56,12 +56,16 @@ def test_whole_pipeline_runs_tracks_and_uploads(run_env, s3_env, tmp_path, monke
     # tables: per mixture (both systems side by side), per class, and a NaN-free summary
     per_mixture = pd.read_csv(report / "per_mixture.csv")
     assert {"mixture_id", "target_class", "interferer_class", "target_file", "interferer_file", "sdr_mixture",
-            "sdr_baseline", "sdr_apt", "sdri_baseline", "sdri_apt", "sdr_gain"} <= set(per_mixture.columns)
+            "sdr_oracle_mask", "sdr_baseline", "sdr_apt", "sdri_baseline", "sdri_apt", "sdr_gain"} <= set(
+        per_mixture.columns)
     assert len(per_mixture) == summary["n_mixtures"] and per_mixture.notna().all().all()
     per_class = pd.read_csv(report / "per_class.csv")
     assert list(per_class.columns[:5]) == ["target_class", "n_mixtures", "sdr_baseline_median", "sdr_apt_median",
                                            "sdr_gain"]
     assert summary["sdr_apt_pooled_median"] == pytest.approx(per_mixture["sdr_apt"].median())
+    # the ceiling of the separator's output kind, beside the systems it bounds (the tiny model is far below it)
+    assert summary["sdr_oracle_mask_pooled_median"] == pytest.approx(per_mixture["sdr_oracle_mask"].median())
+    assert (per_class["sdr_oracle_mask_median"] > per_class["sdr_apt_median"]).all()
     assert summary["n_skipped_silent_reference"] == 0
     logged = {a.path for a in client.list_artifacts(mlrun.info.run_id)}
     assert {"prompts_initial.npz", "prompts_tuned.npz", "per_class.csv", "per_mixture.csv"} <= logged
