@@ -14,25 +14,21 @@ import numpy as np
 import torch
 
 from .metrics import bss_sdr
+from .models.separator import masked_waveform, mixture_spectrogram
 
 
 def oracle_mask_estimate(mixture: np.ndarray, target: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """The estimate of ``target`` from ``mixture`` (1-D, equal length) by the clipped phase-sensitive mask,
-    on the STFT the separator uses (Hann window, centred frames)."""
+    on the separator's own STFT and inverse (Hann window)."""
     if mixture.shape != target.shape or mixture.ndim != 1:
         raise ValueError(f"oracle mask: mixture {mixture.shape} and target {target.shape} must be 1-D of one length")
     window = torch.hann_window(n_fft, dtype=torch.float64)
-
-    def stft(x: np.ndarray) -> torch.Tensor:
-        return torch.stft(torch.from_numpy(x.astype(np.float64)), n_fft, hop, window=window, center=True,
-                          pad_mode="reflect", return_complex=True)
-
-    mix_spec, target_spec = stft(mixture), stft(target)
+    mix_spec, target_spec = (mixture_spectrogram(torch.from_numpy(x.astype(np.float64)), n_fft, hop, window)
+                             for x in (mixture, target))
     power = mix_spec.abs() ** 2
     mask = torch.where(power > 0, (target_spec * mix_spec.conj()).real / power.clamp_min(1e-30),
                        torch.zeros_like(power)).clamp(0.0, 1.0)
-    estimate = torch.istft(mix_spec * mask, n_fft, hop, window=window, center=True, length=len(mixture))
-    return estimate.numpy()
+    return masked_waveform(mix_spec, mask, n_fft, hop, window, len(mixture)).numpy()
 
 
 def oracle_mask_sdr(mixture: np.ndarray, target: np.ndarray, n_fft: int, hop: int) -> float:

@@ -19,6 +19,17 @@ from .config import SeparatorConfig
 from .transforms import attach_istft, attach_stft, check_kernels, istft_kernels, stft_kernels
 
 
+def mixture_spectrogram(wav: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
+    """The complex STFT the separator masks (centred, reflect-padded frames); ``apt_uss.oracle`` uses it too."""
+    return torch.stft(wav, n_fft, hop, window=window, center=True, pad_mode="reflect", return_complex=True)
+
+
+def masked_waveform(spec: torch.Tensor, mask: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor,
+                    length: int) -> torch.Tensor:
+    """The waveform of ``spec * mask``: the mixture's phase kept, ``length`` samples."""
+    return torch.istft(spec * mask, n_fft, hop, window=window, center=True, length=length)
+
+
 class CondConvBlock(nn.Module):
     """Two conv-BN-ReLU stages, each followed by ``+ Linear(condition)`` per channel."""
 
@@ -96,8 +107,7 @@ class QuerySeparator(nn.Module):
             wav = wav[..., 0]
         cfg = self.cfg
         n = wav.shape[-1]
-        spec = torch.stft(wav, cfg.n_fft, cfg.hop, window=self.window, center=True,
-                          pad_mode="reflect", return_complex=True)  # (B, F, T)
+        spec = mixture_spectrogram(wav, cfg.n_fft, cfg.hop, self.window)  # (B, F, T)
         mag = spec.abs()
         x = self.bn0(mag.unsqueeze(-1)).squeeze(-1).transpose(1, 2).unsqueeze(1)  # (B, 1, T, F)
         frames, bins = x.shape[2], x.shape[3]
@@ -113,5 +123,5 @@ class QuerySeparator(nn.Module):
         x = self.after_conv2(self.after_conv_block1(x, condition))
         logits = F.pad(x, (0, 1))[:, 0, :frames]  # the cut top bin gets logit 0, as in the reference
         mask = torch.sigmoid(logits).transpose(1, 2)  # (B, F, T)
-        est = torch.istft(spec * mask, cfg.n_fft, cfg.hop, window=self.window, center=True, length=n)
+        est = masked_waveform(spec, mask, cfg.n_fft, cfg.hop, self.window, n)
         return {"wav": est[..., None] if channel_last else est}
