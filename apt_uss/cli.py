@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sed-dir", required=True, help="output folder of pretrain-sed")
     p.add_argument("--out", required=True, help="output folder (backbone.pt, backbone.json)")
     _pretrain_args(p, "separator")
+    p.add_argument("--eager", action="store_true", help="train without torch.compile (slower steps, no compile wait)")
 
     p = sub.add_parser("few-shot-table", help="baseline vs APT by n_shot from an experiment's MLflow runs")
     p.add_argument("--experiment", default="apt-uss-sweep")
@@ -260,7 +261,7 @@ def run(argv: list[str]) -> None:
     elif a.command == "pretrain-separator":
         from .backbone_steps import pretrain_separator_step
 
-        print(json.dumps(pretrain_separator_step(a.sed_dir, a.out, *_pretrain(a)), indent=2))
+        print(json.dumps(pretrain_separator_step(a.sed_dir, a.out, *_pretrain(a), compiled=not a.eager), indent=2))
     elif a.command == "few-shot-table":
         from .sweep import few_shot_table, format_few_shot_table
         from .tracking import resolve_tracking_uri

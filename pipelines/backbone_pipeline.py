@@ -20,12 +20,14 @@ def backbone_pipeline(
     separator_steps: int = recipe.SEPARATOR_STEPS,
     separator_batch_size: int = recipe.SEPARATOR_BATCH_SIZE,
     separator_lr: float = recipe.SEPARATOR_LR,
+    separator_compiled: bool = recipe.SEPARATOR_COMPILED,
 ) -> dsl.Model:
     sed = pretrain_sed(config=config, n_classes=n_classes, clips_per_class=clips_per_class, val_clips=val_clips,
                        seed=seed, steps=sed_steps, batch_size=sed_batch_size, lr=sed_lr)
     sed.set_display_name("SED as a classifier of the seen classes")
     sep = pretrain_separator(sed=sed.outputs["sed"], config=config, n_classes=n_classes,
                              clips_per_class=clips_per_class, val_clips=val_clips, seed=seed, steps=separator_steps,
-                             batch_size=separator_batch_size, lr=separator_lr)
+                             batch_size=separator_batch_size, lr=separator_lr,
+                             compiled=separator_compiled)
     sep.set_display_name("separator queried by SED embeddings")
     return sep.outputs["backbone"]

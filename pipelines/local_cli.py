@@ -23,6 +23,8 @@ def add_pipeline_flags(parser: argparse.ArgumentParser, pipeline) -> None:
         kind = type(default) if default is not None else str
         if kind in (list, dict):  # given as JSON, e.g. --gpu-node-selector '{"pool": "a100"}'
             kind = _json_of(kind, name)
+        elif kind is bool:  # argparse's bool("false") is True
+            kind = _boolean(name)
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=default, type=kind,
                             help=f"default: {json.dumps(default) if isinstance(default, (list, dict)) else repr(default)}")
 
@@ -38,6 +40,19 @@ def _json_of(kind: type, name: str):
         return value
 
     parse.__name__ = f"JSON {kind.__name__}"
+    return parse
+
+
+def _boolean(name: str):
+    def parse(text: str) -> bool:
+        word = text.strip().lower()
+        if word in ("true", "yes", "1"):
+            return True
+        if word in ("false", "no", "0"):
+            return False
+        raise argparse.ArgumentTypeError(f"{name} must be true or false, got {text!r}")
+
+    parse.__name__ = "true/false"
     return parse
 
 

@@ -47,7 +47,7 @@ def test_seen_classes_are_not_the_evaluation_classes():
 def test_backbone_pipeline_trains_and_installs_a_checkpoint_with_its_card(tmp_path):
     env = dict(os.environ, APT_USS_HOME=str(tmp_path / "state"))
     args = ["--config", "tiny", "--n-classes", "4", "--clips-per-class", "6", "--val-clips", "2",
-            "--sed-steps", "2", "--separator-steps", "2", "--install-to", str(tmp_path / "weights")]
+            "--sed-steps", "2", "--separator-steps", "2", "--separator-compiled", "false", "--install-to", str(tmp_path / "weights")]
     result = subprocess.run([sys.executable, "-m", "pipelines.run_backbone", *args], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -84,3 +84,37 @@ def test_backbone_pipeline_failure_is_one_error_line_and_installs_nothing(tmp_pa
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: pretraining failed:") and "Traceback" not in last
     assert not (tmp_path / "weights").exists()
+
+
+def test_pipeline_boolean_flags_read_true_and_false_and_refuse_other_words(capsys):
+    import argparse
+
+    from pipelines.backbone_pipeline import backbone_pipeline
+    from pipelines.local_cli import add_pipeline_flags
+
+    parser = argparse.ArgumentParser()
+    add_pipeline_flags(parser, backbone_pipeline)
+    assert parser.parse_args([]).separator_compiled is True
+    assert parser.parse_args(["--separator-compiled", "false"]).separator_compiled is False
+    assert parser.parse_args(["--separator-compiled", "True"]).separator_compiled is True
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--separator-compiled", "maybe"])
+    assert "separator_compiled must be true or false, got 'maybe'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compiled_separator_training_updates_the_separator_itself():
+    """The shipped recipe trains under torch.compile: the steps must land in the module that gets exported."""
+    from apt_uss.models.backbone import seeded_backbone
+    from apt_uss.models.config import get_config
+    from apt_uss.pretrain import train_separator
+
+    model = seeded_backbone(get_config("tiny"), 0)
+    clips, labels = seen_corpus(3, 2)
+    before = {k: v.clone() for k, v in model.separator.state_dict().items()}
+    losses = train_separator(model.separator, model.sed, clips, labels, steps=3, batch_size=2, compiled=True)
+    assert len(losses) == 3 and np.all(np.isfinite(losses))
+    after = model.separator.state_dict()
+    assert set(after) == set(before)  # no "_orig_mod." prefixes: the export sees the plain module
+    assert not torch.equal(after["encoder_block1.conv_block.conv1.weight"],
+                           before["encoder_block1.conv_block.conv1.weight"])
