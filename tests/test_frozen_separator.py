@@ -39,8 +39,10 @@ def test_the_folded_separator_computes_the_same_estimates_and_prompt_gradients(s
     want_est, want_grad = _estimate_and_prompt_grad(copy.deepcopy(sep).requires_grad_(False), wav, prompts, target)
     got_est, got_grad = _estimate_and_prompt_grad(frozen_separator(sep), wav, prompts, target)
     assert not torch.equal(want_grad, torch.zeros_like(want_grad))
-    torch.testing.assert_close(got_est, want_est, rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(got_grad, want_grad, rtol=1e-3, atol=1e-9)
+    # Folding BatchNorm into the convs reorders float32 sums: agreement to 1e-4 of the signal's peak
+    # (a wrong fold is off by the order of the signal itself).
+    torch.testing.assert_close(got_est, want_est, rtol=1e-4, atol=1e-4 * float(want_est.abs().max()))
+    torch.testing.assert_close(got_grad, want_grad, rtol=1e-3, atol=1e-3 * float(want_grad.abs().max()))
 
 
 def test_folding_leaves_the_callers_separator_alone_and_freezes_the_copy(separator_with_statistics):
