@@ -31,8 +31,9 @@ def _fold(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d, out_axis: in
     weight = conv.weight.detach().double() * scale.view(shape)
     bias = shift + (conv.bias.detach().double() * scale if conv.bias is not None else 0.0)
     folded = copy.deepcopy(conv)
-    folded.weight = nn.Parameter(weight.float().contiguous(), requires_grad=False)
-    folded.bias = nn.Parameter(bias.float(), requires_grad=False)
+    dtype = conv.weight.dtype  # back to the convolution's own precision, float64 included
+    folded.weight = nn.Parameter(weight.to(dtype).contiguous(), requires_grad=False)
+    folded.bias = nn.Parameter(bias.to(dtype), requires_grad=False)
     return folded
 
 
