@@ -120,7 +120,8 @@ def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", n_
         record.update({"config": config, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
                        "seen_classes": n_classes, "clips_per_class": clips_per_class, "val_clips": val_clips,
                        "seed": seed, "separator_steps": steps, "separator_batch_size": batch_size,
-                       "separator_lr": lr, "separator_compiled": compiled, "separator_final_l1": float(np.mean(losses[-50:])),
+                       "separator_lr": lr, "separator_compiled": compiled,
+                       "separator_final_l1": float(np.mean(losses[-50:])),
                        "separator_seconds": time.monotonic() - started, "torch": torch.__version__,
                        "threads": torch.get_num_threads(), **checks})
         (tmp / CARD).write_text(json.dumps(record, indent=2))

@@ -47,7 +47,8 @@ def test_seen_classes_are_not_the_evaluation_classes():
 def test_backbone_pipeline_trains_and_installs_a_checkpoint_with_its_card(tmp_path):
     env = dict(os.environ, APT_USS_HOME=str(tmp_path / "state"))
     args = ["--config", "tiny", "--n-classes", "4", "--clips-per-class", "6", "--val-clips", "2",
-            "--sed-steps", "2", "--separator-steps", "2", "--separator-compiled", "false", "--install-to", str(tmp_path / "weights")]
+            "--sed-steps", "2", "--separator-steps", "2", "--separator-compiled", "false",
+            "--install-to", str(tmp_path / "weights")]
     result = subprocess.run([sys.executable, "-m", "pipelines.run_backbone", *args], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
