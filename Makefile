@@ -31,6 +31,7 @@ N_SHOT      ?= 5
 SEED        ?= 0
 EPOCHS      ?= $(PROFILE_EPOCHS)
 LR          ?= $(PROFILE_LR)
+LR_SCHEDULE ?= constant
 BATCH_SIZE  ?= 4
 TUNE        ?= prompts
 PRECISION   ?= fp32
@@ -72,8 +73,8 @@ PIPELINE_NAME ?= apt-uss
 
 # The pipeline parameters as flags of pipelines.run_local and pipelines.submit.
 PIPELINE_FLAGS = \
-	  --n-shot "$(N_SHOT)" --seed "$(SEED)" --epochs "$(EPOCHS)" --lr "$(LR)" --batch-size "$(BATCH_SIZE)" \
-	  --tune "$(TUNE)" --precision "$(PRECISION)" --checkpoint-uri "$(CHECKPOINT_URI)" \
+	  --n-shot "$(N_SHOT)" --seed "$(SEED)" --epochs "$(EPOCHS)" --lr "$(LR)" --lr-schedule "$(LR_SCHEDULE)" \
+	  --batch-size "$(BATCH_SIZE)" --tune "$(TUNE)" --precision "$(PRECISION)" --checkpoint-uri "$(CHECKPOINT_URI)" \
 	  --dataset "$(DATASET)" --dataset-uri "$(DATASET_URI)" \
 	  --dataset-sha256 "$(DATASET_SHA256)" --n-classes "$(N_CLASSES)" \
 	  --train-folds "$(TRAIN_FOLDS)" --test-folds "$(TEST_FOLDS)" --crop-seconds "$(CROP_SECONDS)" \

@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-loss", required=True)
     p.add_argument("--out-separator", default="", help="tune=joint: where the tuned separator's weights go")
     p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--lr-schedule", default="constant", help="constant (the paper's) or cosine (decays to 0)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--tune", default="prompts", help="prompts (APT) or joint (prompts and separator)")
     p.add_argument("--precision", default="fp32", help="fp32 or bf16 (autocast)")
@@ -218,9 +219,10 @@ def run(argv: list[str]) -> None:
         steps.init_prompts_step(a.dataset_dir, a.splits, a.out_prompts, a.out_embeddings, **_backbone(a))
     elif a.command == "tune-prompts":
         steps.tune_prompts_step(a.dataset_dir, a.mixtures_dir, a.prompts, a.out_prompts, a.out_loss,
-                                lr=a.lr, batch_size=a.batch_size, tune=a.tune, precision=a.precision,
-                                out_separator=a.out_separator, state_uri=a.state_uri, run_name=a.run_name,
-                                tracking_uri=a.tracking_uri, experiment=a.experiment, **_backbone(a))
+                                lr=a.lr, lr_schedule=a.lr_schedule, batch_size=a.batch_size, tune=a.tune,
+                                precision=a.precision, out_separator=a.out_separator, state_uri=a.state_uri,
+                                run_name=a.run_name, tracking_uri=a.tracking_uri, experiment=a.experiment,
+                                **_backbone(a))
     elif a.command == "evaluate":
         table = steps.evaluate_step(a.dataset_dir, a.mixtures_dir, a.prompts, a.out, a.system,
                                     separator_weights=a.separator_weights, **_backbone(a))

@@ -131,7 +131,7 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
                       separator_checkpoint_uri: str = "", backbone_seed: int = 0, lr: float = 3e-4,
                       batch_size: int = 4, device: str = "auto", tune: str = "prompts", precision: str = "fp32",
                       out_separator: str = "", state_uri: str = "", run_name: str = "", tracking_uri: str = "",
-                      experiment: str = "apt-uss"):
+                      experiment: str = "apt-uss", lr_schedule: str = "constant"):
     """Tune the prompts; with ``state_uri`` resume from / save to per-epoch state; with ``run_name`` log live to MLflow.
 
     ``out_separator`` receives the tuned separator's state dict for ``tune="joint"``, and is
@@ -139,9 +139,10 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
     """
     from . import tracking
     from .resume import EpochState, check_state_uri, fingerprint
-    from .tuning import check_tune_options
+    from .tuning import check_lr_schedule, check_tune_options
 
     check_positive("lr", lr)
+    check_lr_schedule(lr_schedule)
     check_positive("batch_size", batch_size, integer=True)
     check_tune_options(tune, precision)
     check_state_uri(state_uri)
@@ -166,17 +167,19 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
         if backbone in PACKAGED_WEIGHTS and not (sed_checkpoint_uri or separator_checkpoint_uri):
             weights = packaged_checkpoint_uri(backbone)  # pinned by sha256: retrained weights do not resume
         manifest = Path(dataset_dir) / "dataset.json"
-        settings = {"lr": float(lr), "batch_size": int(batch_size), "tune": tune, "precision": precision,
-                    "mix_rule": info["mix_rule"], "crop_samples": info["crop_samples"], "backbone": backbone,
+        settings = {"lr": float(lr), "lr_schedule": lr_schedule, "batch_size": int(batch_size), "tune": tune,
+                    "precision": precision, "mix_rule": info["mix_rule"], "crop_samples": info["crop_samples"],
+                    "backbone": backbone,
                     "sed": sed_checkpoint_uri, "separator": weights, "seed": int(backbone_seed),
                     "device": dev.type, "dataset": manifest.read_text() if manifest.is_file() else dataset_dir}
         state = EpochState(state_uri, fingerprint(initial, train_mix, settings))
-    log.info("tuning (%s, %s) %d prompts on %s: %d mixtures, lr %g, batch %d", tune, precision, len(initial), dev,
-             len(train_mix), lr, batch_size)
+    log.info("tuning (%s, %s) %d prompts on %s: %d mixtures, lr %g (%s), batch %d", tune, precision, len(initial),
+             dev, len(train_mix), lr, lr_schedule, batch_size)
     try:
         tuned, history = tune_prompts(model.separator, initial, targets, train_mix, clips, info["mix_rule"],
                                       info["crop_samples"], lr=float(lr), batch_size=int(batch_size), device=dev,
-                                      mode=tune, precision=precision, state=state, on_epoch=on_epoch)
+                                      mode=tune, precision=precision, lr_schedule=lr_schedule, state=state,
+                                      on_epoch=on_epoch)
     except BaseException:
         if on_epoch is not None:  # not left "running" in the MLflow UI; a retry or the report reopens it
             on_epoch.mark_failed()

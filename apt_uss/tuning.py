@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from typing import Callable
 
@@ -20,7 +21,23 @@ log = logging.getLogger(__name__)
 
 TUNE_MODES = ("prompts", "joint")
 PRECISIONS = ("fp32", "bf16")
+# "constant" is the paper's Adam; "cosine" decays lr to 0 over the run's steps, so a high lr for a
+# short run (the demo's) still ends with small steps.
+LR_SCHEDULES = ("constant", "cosine")
 PROGRESS_SECONDS = 30.0
+
+
+def check_lr_schedule(lr_schedule: str) -> None:
+    if lr_schedule not in LR_SCHEDULES:
+        raise AptUssError(f"lr_schedule={lr_schedule!r} is not valid: use one of {', '.join(LR_SCHEDULES)}")
+
+
+def scheduled_lr(lr: float, lr_schedule: str, step: int, total_steps: int) -> float:
+    """The learning rate of (0-based) ``step`` of ``total_steps``."""
+    if lr_schedule == "constant":
+        return lr
+    check_lr_schedule(lr_schedule)
+    return lr * 0.5 * (1.0 + math.cos(math.pi * step / max(total_steps, 1)))
 
 
 def check_tune_options(mode: str, precision: str) -> None:
@@ -51,6 +68,7 @@ def tune_prompts(
     *,
     mode: str = "prompts",
     precision: str = "fp32",
+    lr_schedule: str = "constant",
     state: EpochState | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
@@ -66,8 +84,10 @@ def tune_prompts(
     optimizer (and in joint mode the separator) are saved after every epoch, and a call
     that finds a saved state continues after its last epoch with identical results.
     ``on_epoch(epoch, loss)`` is called after each epoch (e.g. to log to MLflow).
+    ``lr_schedule="cosine"`` decays lr over all epochs' steps (a resumed run continues the same curve).
     """
     check_tune_options(mode, precision)
+    check_lr_schedule(lr_schedule)
     device = torch.device(device)
     separator = separator.to(device).eval().requires_grad_(mode == "joint")
     # APT never changes a weight: run the BatchNorm-folded copy (same function, fewer passes).
@@ -92,7 +112,10 @@ def tune_prompts(
     finished = {h["epoch"] for h in history}
     todo = [e for e in epochs if e not in finished]
 
-    steps_total = sum(-(-int((train_mixtures["epoch"] == e).sum()) // batch_size) for e in todo)
+    steps_of = {e: -(-int((train_mixtures["epoch"] == e).sum()) // batch_size) for e in epochs}
+    steps_total = sum(steps_of[e] for e in todo)
+    run_steps = sum(steps_of.values())
+    step = sum(steps_of[e] for e in finished)  # the run's global step, where the schedule resumes
     started, steps_done = time.monotonic(), 0
     last_line = started
     for epoch in todo:
@@ -109,9 +132,12 @@ def tune_prompts(
             loss = torch.nn.functional.l1_loss(estimate.float(), target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            for group in optimizer.param_groups:
+                group["lr"] = scheduled_lr(lr, lr_schedule, step, run_steps)
             optimizer.step()
             losses.append(loss.item())
             steps_done += 1
+            step += 1
             if time.monotonic() - last_line > PROGRESS_SECONDS:  # long epochs (paper config) show life too
                 last_line = time.monotonic()
                 rate = steps_done / (last_line - started)

@@ -69,7 +69,8 @@ def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_
                  backbone: str, sed_checkpoint_uri: str, separator_checkpoint_uri: str, backbone_seed: int,
                  lr: float, batch_size: int, device: str, tune: str, precision: str, checkpoint_uri: str,
                  run_name: str, tracking_uri: str, experiment: str, artifact_uri: str,
-                 tuned_prompts: Output[Model], loss: Output[Dataset], separator_weights: Output[Model]):
+                 tuned_prompts: Output[Model], loss: Output[Dataset], separator_weights: Output[Model],
+                 lr_schedule: str = "constant"):
     """``separator_weights`` is the tuned separator for tune=joint and an empty file for tune=prompts."""
     from apt_uss.logs import configure_logging
     from apt_uss.steps import default_state_uri, tune_prompts_step
@@ -79,7 +80,8 @@ def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_
     _, history = tune_prompts_step(dataset_dir.path, mixtures.path, initial_prompts.path, tuned_prompts.path,
                                    loss.path, backbone, sed_checkpoint_uri, separator_checkpoint_uri,
                                    backbone_seed, lr, batch_size, device, tune, precision,
-                                   separator_weights.path, state_uri, run_name, tracking_uri, experiment)
+                                   separator_weights.path, state_uri, run_name, tracking_uri, experiment,
+                                   lr_schedule)
     separator_weights.metadata["tuned"] = tune == "joint"
     if len(history):
         loss.metadata["final_loss"] = float(history["loss"].iloc[-1])

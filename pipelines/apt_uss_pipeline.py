@@ -46,6 +46,7 @@ def apt_uss_pipeline(
     seed: int = 0,
     epochs: int = 100,
     lr: float = 3e-4,
+    lr_schedule: str = "constant",
     batch_size: int = 4,
     tune: str = "prompts",
     precision: str = "fp32",
@@ -97,7 +98,8 @@ def apt_uss_pipeline(
     initial.set_display_name("embedding initialization")
     _for_cluster(initial, "model", **cluster)  # checkpoint URIs may be https:// or s3://
     tuned = tune_prompts(dataset_dir=fetched.output, mixtures=mixed.output,
-                         initial_prompts=initial.outputs["prompts"], lr=lr, batch_size=batch_size, tune=tune,
+                         initial_prompts=initial.outputs["prompts"], lr=lr, lr_schedule=lr_schedule,
+                         batch_size=batch_size, tune=tune,
                          precision=precision, checkpoint_uri=checkpoint_uri,
                          run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=tracking_uri,
                          experiment=experiment, artifact_uri=artifact_uri, **model_args)
@@ -128,7 +130,8 @@ def apt_uss_pipeline(
         initial_prompts=initial.outputs["prompts"], tuned_prompts=tuned.outputs["tuned_prompts"],
         loss=tuned.outputs["loss"], embeddings=initial.outputs["embeddings"],
         examples=examples.outputs["examples"],
-        run_params={"n_shot": n_shot, "seed": seed, "epochs": epochs, "lr": lr, "batch_size": batch_size,
+        run_params={"n_shot": n_shot, "seed": seed, "epochs": epochs, "lr": lr, "lr_schedule": lr_schedule,
+                    "batch_size": batch_size,
                     "tune": tune, "precision": precision, "dataset": dataset, "dataset_uri": dataset_uri,
                     "dataset_sha256": dataset_sha256, "n_classes": n_classes, "train_folds": train_folds,
                     "test_folds": test_folds, "crop_seconds": crop_seconds, "mix_rule": mix_rule,

@@ -32,6 +32,11 @@ def test_the_default_profile_is_demo_and_each_setting_can_still_be_overridden():
     assert (flags["backbone"], flags["epochs"], flags["lr"]) == ("paper", "7", "1e-3")
 
 
+def test_lr_schedule_defaults_to_the_papers_constant_in_both_profiles_and_can_be_set():
+    assert _flags()["lr-schedule"] == _flags("PROFILE=paper")["lr-schedule"] == "constant"
+    assert _flags("LR_SCHEDULE=cosine")["lr-schedule"] == "cosine"
+
+
 def test_an_unknown_profile_is_refused_by_name():
     out = subprocess.run(["make", "-n", "pipeline-run", "PROFILE=fast"], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)

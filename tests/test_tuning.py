@@ -133,3 +133,41 @@ def test_bad_tuning_options_name_the_value(responsive_separator):
         with pytest.raises(AptUssError, match=word):
             tune_prompts(responsive_separator, np.zeros((2, 16), np.float32), np.array([0, 1]), table, clips,
                          "sum", 16000, **kwargs)
+
+
+def test_cosine_schedule_decays_from_lr_to_zero_and_constant_keeps_lr():
+    from apt_uss.tuning import scheduled_lr
+
+    rates = [scheduled_lr(1e-2, "cosine", s, 100) for s in range(100)]
+    assert rates[0] == pytest.approx(1e-2) and rates[50] == pytest.approx(5e-3) and 0 < rates[-1] < 1e-5
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert {scheduled_lr(1e-2, "constant", s, 100) for s in (0, 50, 99)} == {1e-2}
+
+
+def test_cosine_tuning_differs_from_constant_and_resumes_on_the_same_curve(responsive_separator, tmp_path):
+    from apt_uss.resume import EpochState, fingerprint
+
+    clips, table = _problem(epochs=4)
+    init = np.full((2, 16), 0.5, np.float32)
+    args = (init, np.array([0, 1]), table, clips, "energy_match", 16000)
+    constant, _ = tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1)
+    whole, _ = tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1, lr_schedule="cosine")
+    assert not np.allclose(whole, constant)
+    # A smaller total step: the later updates were damped.
+    assert np.abs(whole - init).sum() < np.abs(constant - init).sum()
+
+    state = EpochState(str(tmp_path / "state"), fingerprint(init, table, {"lr_schedule": "cosine"}))
+    with pytest.raises(Interrupted):
+        tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1, lr_schedule="cosine", state=state,
+                     on_epoch=_crash_after(2))
+    resumed, _ = tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1, lr_schedule="cosine", state=state)
+    np.testing.assert_array_equal(resumed, whole)
+
+
+def test_an_unknown_lr_schedule_is_refused_by_name(responsive_separator):
+    from apt_uss.errors import AptUssError
+
+    clips, table = _problem(epochs=1)
+    with pytest.raises(AptUssError, match="lr_schedule='linear' is not valid: use one of constant, cosine"):
+        tune_prompts(responsive_separator, np.zeros((2, 16), np.float32), np.array([0, 1]), table, clips,
+                     "sum", 16000, lr_schedule="linear")
