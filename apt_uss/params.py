@@ -82,12 +82,11 @@ def check_pipeline_params(params: dict) -> dict:
     from .models import get_config
     from .models.backbone import PACKAGED_WEIGHTS, packaged_checkpoint_uri
     from .resume import check_state_uri
-    from .tuning import check_lr_schedule, check_tune_options
+    from .tuning import check_tune_options
 
     check_dataset(params["dataset"])
     check_mix_rule(params["mix_rule"])
-    check_tune_options(params["tune"], params["precision"])
-    check_lr_schedule(params.get("lr_schedule", "constant"))
+    check_tune_options(params["tune"], params["precision"], params["lr_schedule"])
     check_state_uri(params["checkpoint_uri"])
     check_sha256(params["dataset_sha256"])
     if params["dataset"] == "musdb18" and not params["dataset_uri"]:

@@ -139,12 +139,11 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
     """
     from . import tracking
     from .resume import EpochState, check_state_uri, fingerprint
-    from .tuning import check_lr_schedule, check_tune_options
+    from .tuning import check_tune_options
 
     check_positive("lr", lr)
-    check_lr_schedule(lr_schedule)
     check_positive("batch_size", batch_size, integer=True)
-    check_tune_options(tune, precision)
+    check_tune_options(tune, precision, lr_schedule)
     check_state_uri(state_uri)
     use_available_cores()
     dev = resolve_device(device)
@@ -169,8 +168,7 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
         manifest = Path(dataset_dir) / "dataset.json"
         settings = {"lr": float(lr), "lr_schedule": lr_schedule, "batch_size": int(batch_size), "tune": tune,
                     "precision": precision, "mix_rule": info["mix_rule"], "crop_samples": info["crop_samples"],
-                    "backbone": backbone,
-                    "sed": sed_checkpoint_uri, "separator": weights, "seed": int(backbone_seed),
+                    "backbone": backbone, "sed": sed_checkpoint_uri, "separator": weights, "seed": int(backbone_seed),
                     "device": dev.type, "dataset": manifest.read_text() if manifest.is_file() else dataset_dir}
         state = EpochState(state_uri, fingerprint(initial, train_mix, settings))
     log.info("tuning (%s, %s) %d prompts on %s: %d mixtures, lr %g (%s), batch %d", tune, precision, len(initial),

@@ -27,7 +27,11 @@ LR_SCHEDULES = ("constant", "cosine")
 PROGRESS_SECONDS = 30.0
 
 
-def check_lr_schedule(lr_schedule: str) -> None:
+def check_tune_options(mode: str, precision: str, lr_schedule: str = "constant") -> None:
+    if mode not in TUNE_MODES:
+        raise AptUssError(f"tune={mode!r} is not valid: use one of {', '.join(TUNE_MODES)}")
+    if precision not in PRECISIONS:
+        raise AptUssError(f"precision={precision!r} is not valid: use one of {', '.join(PRECISIONS)}")
     if lr_schedule not in LR_SCHEDULES:
         raise AptUssError(f"lr_schedule={lr_schedule!r} is not valid: use one of {', '.join(LR_SCHEDULES)}")
 
@@ -36,15 +40,9 @@ def scheduled_lr(lr: float, lr_schedule: str, step: int, total_steps: int) -> fl
     """The learning rate of (0-based) ``step`` of ``total_steps``."""
     if lr_schedule == "constant":
         return lr
-    check_lr_schedule(lr_schedule)
-    return lr * 0.5 * (1.0 + math.cos(math.pi * step / max(total_steps, 1)))
-
-
-def check_tune_options(mode: str, precision: str) -> None:
-    if mode not in TUNE_MODES:
-        raise AptUssError(f"tune={mode!r} is not valid: use one of {', '.join(TUNE_MODES)}")
-    if precision not in PRECISIONS:
-        raise AptUssError(f"precision={precision!r} is not valid: use one of {', '.join(PRECISIONS)}")
+    if lr_schedule == "cosine":
+        return lr * 0.5 * (1.0 + math.cos(math.pi * step / max(total_steps, 1)))
+    raise AptUssError(f"lr_schedule={lr_schedule!r} is not valid: use one of {', '.join(LR_SCHEDULES)}")
 
 
 def _autocast(device: torch.device, precision: str):
@@ -86,8 +84,7 @@ def tune_prompts(
     ``on_epoch(epoch, loss)`` is called after each epoch (e.g. to log to MLflow).
     ``lr_schedule="cosine"`` decays lr over all epochs' steps (a resumed run continues the same curve).
     """
-    check_tune_options(mode, precision)
-    check_lr_schedule(lr_schedule)
+    check_tune_options(mode, precision, lr_schedule)
     device = torch.device(device)
     separator = separator.to(device).eval().requires_grad_(mode == "joint")
     # APT never changes a weight: run the BatchNorm-folded copy (same function, fewer passes).
