@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--crop-seconds", type=float, default=2.0)
     p.add_argument("--mix-rule", default="energy_match", help="energy_match or sum")
+    p.add_argument("--crop-rule", default="random", help="random (the paper's) or loud (loudest of 3 starts)")
     p.add_argument("--out", required=True, help="output mixtures directory")
 
     p = sub.add_parser("init-prompts", help="initial prompts: mean SED embedding per class")
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-separator", default="", help="tune=joint: where the tuned separator's weights go")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--lr-schedule", default="constant", help="constant (the paper's) or cosine (decays to 0)")
+    p.add_argument("--loss-function", default="l1", help="l1 (the paper's waveform L1) or snr (negative SNR, dB)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--tune", default="prompts", help="prompts (APT) or joint (prompts and separator)")
     p.add_argument("--precision", default="fp32", help="fp32 or bf16 (autocast)")
@@ -214,12 +216,13 @@ def run(argv: list[str]) -> None:
         steps.split_folds_step(a.dataset_dir, a.out, a.n_shot, a.seed, a.train_folds, a.test_folds)
     elif a.command == "simulate-mixtures":
         print(json.dumps(steps.simulate_mixtures_step(a.dataset_dir, a.splits, a.out, a.seed, a.epochs,
-                                                      a.crop_seconds, a.mix_rule)))
+                                                      a.crop_seconds, a.mix_rule, a.crop_rule)))
     elif a.command == "init-prompts":
         steps.init_prompts_step(a.dataset_dir, a.splits, a.out_prompts, a.out_embeddings, **_backbone(a))
     elif a.command == "tune-prompts":
         steps.tune_prompts_step(a.dataset_dir, a.mixtures_dir, a.prompts, a.out_prompts, a.out_loss,
-                                lr=a.lr, lr_schedule=a.lr_schedule, batch_size=a.batch_size, tune=a.tune,
+                                lr=a.lr, lr_schedule=a.lr_schedule, loss_function=a.loss_function,
+                                batch_size=a.batch_size, tune=a.tune,
                                 precision=a.precision, out_separator=a.out_separator, state_uri=a.state_uri,
                                 run_name=a.run_name, tracking_uri=a.tracking_uri, experiment=a.experiment,
                                 **_backbone(a))

@@ -7,6 +7,9 @@ from .errors import AptUssError
 FULL = "full"
 DATASETS = ("synthetic", "esc50", "musdb18")
 MIX_RULES = ("energy_match", "sum")
+# Where a training crop starts: "random" (uniform, the paper's) or "loud" (the loudest of a few uniform
+# starts, as the demo backbone was trained, so few targets are near-silent crops of a clip's quiet part).
+CROP_RULES = ("random", "loud")
 
 
 def parse_n_shot(value: object) -> int | None:
@@ -65,6 +68,12 @@ def check_mix_rule(rule: str) -> str:
     return rule
 
 
+def check_crop_rule(rule: str) -> str:
+    if rule not in CROP_RULES:
+        raise AptUssError(f"crop_rule={rule!r} is unknown: allowed are {', '.join(CROP_RULES)}")
+    return rule
+
+
 def check_positive(name: str, value: float, integer: bool = False) -> float:
     if integer and (not float(value).is_integer()):
         raise AptUssError(f"{name}={value!r} is not valid: it must be a positive integer")
@@ -86,7 +95,9 @@ def check_pipeline_params(params: dict) -> dict:
 
     check_dataset(params["dataset"])
     check_mix_rule(params["mix_rule"])
-    check_tune_options(params["tune"], params["precision"], params["lr_schedule"])
+    check_crop_rule(params["crop_rule"])
+    check_tune_options(params["tune"], params["precision"], params["lr_schedule"],
+                       params["loss_function"])
     check_state_uri(params["checkpoint_uri"])
     check_sha256(params["dataset_sha256"])
     if params["dataset"] == "musdb18" and not params["dataset_uri"]:

@@ -105,8 +105,11 @@ def plot_prompt_map(embeddings: np.ndarray, clip_targets: np.ndarray, initial: n
     return _save(fig, path)
 
 
-def plot_tune_loss(loss: pd.DataFrame, path) -> Path:
-    """Mean waveform L1 loss of each tuning epoch."""
+LOSS_LABELS = {"l1": "mean L1 loss", "snr": "mean loss (-SNR, dB)"}
+
+
+def plot_tune_loss(loss: pd.DataFrame, path, loss_function: str = "l1") -> Path:
+    """Mean tuning loss (``loss_function``: l1 or snr) of each epoch."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 3.6))
     from matplotlib.ticker import MaxNLocator
@@ -114,7 +117,7 @@ def plot_tune_loss(loss: pd.DataFrame, path) -> Path:
     ax.plot(loss["epoch"] + 1, loss["loss"], "o-", markersize=3, color=APT_COLOUR)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch (each draws new mixtures, so the loss is noisy)")
-    ax.set_ylabel("mean L1 loss")
+    ax.set_ylabel(LOSS_LABELS.get(loss_function, "mean loss"))
     ax.set_title("Prompt tuning loss")
     ax.grid(alpha=0.3)
     return _save(fig, path)

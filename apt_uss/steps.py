@@ -27,7 +27,7 @@ from .errors import AptUssError
 from .evaluation import compare_systems, evaluate_prompts
 from .metrics import SDR_DEFINITION, SYSTEMS, median_sdr_by_class, per_track_medians, summarise
 from .models import load_backbone
-from .params import check_mix_rule, check_positive, parse_folds, parse_n_shot
+from .params import check_crop_rule, check_mix_rule, check_positive, parse_folds, parse_n_shot
 from .examples import EXAMPLES_TABLE, pick_examples, render_examples
 from .html_report import write_html_report
 from .prompts import embed_clips, initial_prompts, load_embeddings, load_prompts, save_embeddings, save_prompts
@@ -69,18 +69,24 @@ def split_folds_step(dataset_dir: str, out_splits: str, n_shot="5", seed: int = 
 
 
 def simulate_mixtures_step(dataset_dir: str, splits_path: str, out_mixtures: str, seed: int = 0,
-                           epochs: int = 10, crop_seconds: float = 2.0, mix_rule: str = "energy_match") -> dict:
+                           epochs: int = 10, crop_seconds: float = 2.0, mix_rule: str = "energy_match",
+                           crop_rule: str = "random") -> dict:
     check_mix_rule(mix_rule)
+    check_crop_rule(crop_rule)
     check_positive("epochs", epochs, integer=True)
     check_positive("crop_seconds", crop_seconds)
     splits = pd.read_csv(splits_path, keep_default_na=False)
     crop = int(round(crop_seconds * SAMPLE_RATE))
+    clips = ClipStore(dataset_dir)  # read only by crop_rule="loud"
     if is_musdb(splits):
-        train_mix, test_mix = simulate_stem_mixtures(splits, int(seed), int(epochs), crop)
+        train_mix, test_mix = simulate_stem_mixtures(splits, int(seed), int(epochs), crop, crop_rule, clips)
     else:
         lengths = {f: sf.info(Path(dataset_dir) / "audio" / f).frames for f in splits["filename"]}
-        train_mix, test_mix = simulate_mixtures(splits, lengths, int(seed), int(epochs), crop)
-    info = {"mix_rule": mix_rule, "mixture": "track's own mixture" if is_musdb(splits) else "target + interferer",
+        if crop_rule == "loud":
+            clips.preload(splits.loc[splits["split"] == "train", "filename"])
+        train_mix, test_mix = simulate_mixtures(splits, lengths, int(seed), int(epochs), crop, crop_rule, clips)
+    info = {"mix_rule": mix_rule, "crop_rule": crop_rule,
+            "mixture": "track's own mixture" if is_musdb(splits) else "target + interferer",
             "seed": int(seed), "epochs": int(epochs), "crop_samples": crop,
             "sample_rate": SAMPLE_RATE, "n_train_per_epoch": int(len(train_mix) // max(int(epochs), 1)),
             "n_test": int(len(test_mix))}
@@ -89,7 +95,8 @@ def simulate_mixtures_step(dataset_dir: str, splits_path: str, out_mixtures: str
         train_mix.to_csv(tmp / "train_mixtures.csv", index=False)
         test_mix.to_csv(tmp / "test_mixtures.csv", index=False)
         (tmp / MIXING).write_text(json.dumps(info, indent=2))
-    log.info("mixtures: %d training (%d epochs), %d test, rule %s", len(train_mix), epochs, len(test_mix), mix_rule)
+    log.info("mixtures: %d training (%d epochs, %s crops), %d test, rule %s", len(train_mix), epochs, crop_rule,
+             len(test_mix), mix_rule)
     return info
 
 
@@ -131,7 +138,7 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
                       separator_checkpoint_uri: str = "", backbone_seed: int = 0, lr: float = 3e-4,
                       batch_size: int = 4, device: str = "auto", tune: str = "prompts", precision: str = "fp32",
                       out_separator: str = "", state_uri: str = "", run_name: str = "", tracking_uri: str = "",
-                      experiment: str = "apt-uss", lr_schedule: str = "constant"):
+                      experiment: str = "apt-uss", lr_schedule: str = "constant", loss_function: str = "l1"):
     """Tune the prompts; with ``state_uri`` resume from / save to per-epoch state; with ``run_name`` log live to MLflow.
 
     ``out_separator`` receives the tuned separator's state dict for ``tune="joint"``, and is
@@ -143,7 +150,7 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
 
     check_positive("lr", lr)
     check_positive("batch_size", batch_size, integer=True)
-    check_tune_options(tune, precision, lr_schedule)
+    check_tune_options(tune, precision, lr_schedule, loss_function)
     check_state_uri(state_uri)
     use_available_cores()
     dev = resolve_device(device)
@@ -166,17 +173,19 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
         if backbone in PACKAGED_WEIGHTS and not (sed_checkpoint_uri or separator_checkpoint_uri):
             weights = packaged_checkpoint_uri(backbone)  # pinned by sha256: retrained weights do not resume
         manifest = Path(dataset_dir) / "dataset.json"
-        settings = {"lr": float(lr), "lr_schedule": lr_schedule, "batch_size": int(batch_size), "tune": tune,
+        settings = {"lr": float(lr), "lr_schedule": lr_schedule, "loss_function": loss_function,
+                    "batch_size": int(batch_size), "tune": tune,
                     "precision": precision, "mix_rule": info["mix_rule"], "crop_samples": info["crop_samples"],
                     "backbone": backbone, "sed": sed_checkpoint_uri, "separator": weights, "seed": int(backbone_seed),
                     "device": dev.type, "dataset": manifest.read_text() if manifest.is_file() else dataset_dir}
         state = EpochState(state_uri, fingerprint(initial, train_mix, settings))
-    log.info("tuning (%s, %s) %d prompts on %s: %d mixtures, lr %g (%s), batch %d", tune, precision, len(initial),
-             dev, len(train_mix), lr, lr_schedule, batch_size)
+    log.info("tuning (%s, %s) %d prompts on %s: %d mixtures, %s loss, lr %g (%s), batch %d", tune, precision,
+             len(initial), dev, len(train_mix), loss_function, lr, lr_schedule, batch_size)
     try:
         tuned, history = tune_prompts(model.separator, initial, targets, train_mix, clips, info["mix_rule"],
                                       info["crop_samples"], lr=float(lr), batch_size=int(batch_size), device=dev,
-                                      mode=tune, precision=precision, lr_schedule=lr_schedule, state=state,
+                                      mode=tune, precision=precision, lr_schedule=lr_schedule,
+                                      loss_function=loss_function, state=state,
                                       on_epoch=on_epoch)
     except BaseException:
         if on_epoch is not None:  # not left "running" in the MLflow UI; a retry or the report reopens it
@@ -294,7 +303,7 @@ FIGURES = {"class_gains.png": "Median SDR per class, baseline vs APT, sorted by 
 
 
 def _report_figures(folder: Path, per_class: pd.DataFrame, loss: pd.DataFrame, initial_prompts_path: str,
-                    tuned_prompts_path: str, embeddings_path: str) -> dict[str, Path]:
+                    tuned_prompts_path: str, embeddings_path: str, loss_function: str = "l1") -> dict[str, Path]:
     """Draw the run's figures into ``folder/figures``; returns caption -> path."""
     from . import plots
 
@@ -307,7 +316,7 @@ def _report_figures(folder: Path, per_class: pd.DataFrame, loss: pd.DataFrame, i
         drawn["prompt_map.png"] = plots.plot_prompt_map(clips, clip_targets, initial, tuned, targets, names,
                                                         out / "prompt_map.png")
     if len(loss):
-        drawn["tune_loss.png"] = plots.plot_tune_loss(loss, out / "tune_loss.png")
+        drawn["tune_loss.png"] = plots.plot_tune_loss(loss, out / "tune_loss.png", loss_function)
     return {FIGURES[name]: path for name, path in drawn.items()}
 
 
@@ -351,7 +360,8 @@ def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tune
         shutil.copyfile(initial_prompts_path, tmp / "prompts_initial.npz")
         shutil.copyfile(tuned_prompts_path, tmp / "prompts_tuned.npz")
         shutil.copyfile(loss_path, tmp / "tune_loss.csv")
-        figures = _report_figures(tmp, per_class, loss, initial_prompts_path, tuned_prompts_path, embeddings_path)
+        figures = _report_figures(tmp, per_class, loss, initial_prompts_path, tuned_prompts_path, embeddings_path,
+                                  str((run_params or {}).get("loss_function", "l1")))
         examples = None
         if examples_dir:
             examples = pd.read_csv(Path(examples_dir) / EXAMPLES_TABLE, keep_default_na=False)

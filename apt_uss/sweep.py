@@ -9,8 +9,9 @@ from .errors import AptUssError
 
 SHOT_ORDER = {"1": 0, "5": 1, "10": 2, "full": 3}
 # A sweep varies n_shot only: rows must agree on everything else that changes the numbers.
-SAME_SETTINGS = ("dataset", "dataset_uri", "n_classes", "seed", "epochs", "lr", "lr_schedule", "batch_size", "tune",
-                 "precision", "mix_rule", "backbone", "sed_checkpoint_uri", "separator_checkpoint_uri", "backbone_seed")
+SAME_SETTINGS = ("dataset", "dataset_uri", "n_classes", "seed", "epochs", "lr", "lr_schedule", "loss_function",
+                 "batch_size", "tune", "precision", "mix_rule", "crop_rule", "backbone", "sed_checkpoint_uri",
+                 "separator_checkpoint_uri", "backbone_seed")
 
 
 def few_shot_table(tracking_uri: str, experiment: str) -> pd.DataFrame:

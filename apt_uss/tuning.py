@@ -14,6 +14,7 @@ import torch
 
 from .data.mixtures import render_mixture
 from .errors import AptUssError
+from .losses import check_loss, separation_loss
 from .models.frozen_separator import frozen_separator
 from .resume import EpochState
 
@@ -27,13 +28,14 @@ LR_SCHEDULES = ("constant", "cosine")
 PROGRESS_SECONDS = 30.0
 
 
-def check_tune_options(mode: str, precision: str, lr_schedule: str = "constant") -> None:
+def check_tune_options(mode: str, precision: str, lr_schedule: str = "constant", loss_function: str = "l1") -> None:
     if mode not in TUNE_MODES:
         raise AptUssError(f"tune={mode!r} is not valid: use one of {', '.join(TUNE_MODES)}")
     if precision not in PRECISIONS:
         raise AptUssError(f"precision={precision!r} is not valid: use one of {', '.join(PRECISIONS)}")
     if lr_schedule not in LR_SCHEDULES:
         raise AptUssError(f"lr_schedule={lr_schedule!r} is not valid: use one of {', '.join(LR_SCHEDULES)}")
+    check_loss(loss_function)
 
 
 def scheduled_lr(lr: float, lr_schedule: str, step: int, total_steps: int) -> float:
@@ -67,10 +69,11 @@ def tune_prompts(
     mode: str = "prompts",
     precision: str = "fp32",
     lr_schedule: str = "constant",
+    loss_function: str = "l1",
     state: EpochState | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Return the tuned prompt table and the mean L1 loss of each epoch.
+    """Return the tuned prompt table and the mean loss of each epoch.
 
     Each row of ``train_mixtures`` (one epoch's pairs after another, with crop offsets)
     gives a mixture y = x_k + x_l whose target x_k the separator must recover when queried
@@ -83,8 +86,9 @@ def tune_prompts(
     that finds a saved state continues after its last epoch with identical results.
     ``on_epoch(epoch, loss)`` is called after each epoch (e.g. to log to MLflow).
     ``lr_schedule="cosine"`` decays lr over all epochs' steps (a resumed run continues the same curve).
+    ``loss_function`` is "l1" (the paper's waveform L1) or "snr" (negative SNR in dB: ``apt_uss.losses``).
     """
-    check_tune_options(mode, precision, lr_schedule)
+    check_tune_options(mode, precision, lr_schedule, loss_function)
     device = torch.device(device)
     separator = separator.to(device).eval().requires_grad_(mode == "joint")
     # APT never changes a weight: run the BatchNorm-folded copy (same function, fewer passes).
@@ -126,7 +130,7 @@ def tune_prompts(
             index = torch.tensor([row_of_target[int(r.target)] for r in batch], device=device)
             with _autocast(device, precision):
                 estimate = model(mixture, prompts[index])["wav"]
-            loss = torch.nn.functional.l1_loss(estimate.float(), target)
+            loss = separation_loss(estimate.float(), target, loss_function)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             for group in optimizer.param_groups:

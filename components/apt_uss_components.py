@@ -42,12 +42,13 @@ def split_folds(dataset_dir: Input[Dataset], n_shot: str, seed: int, train_folds
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
 def simulate_mixtures(dataset_dir: Input[Dataset], splits: Input[Dataset], seed: int, epochs: int,
-                      crop_seconds: float, mix_rule: str, mixtures: Output[Dataset]):
+                      crop_seconds: float, mix_rule: str, mixtures: Output[Dataset], crop_rule: str = "random"):
     from apt_uss.logs import configure_logging
     from apt_uss.steps import simulate_mixtures_step
 
     configure_logging()
-    info = simulate_mixtures_step(dataset_dir.path, splits.path, mixtures.path, seed, epochs, crop_seconds, mix_rule)
+    info = simulate_mixtures_step(dataset_dir.path, splits.path, mixtures.path, seed, epochs, crop_seconds, mix_rule,
+                                  crop_rule)
     mixtures.metadata.update(info)
 
 
@@ -70,7 +71,7 @@ def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_
                  lr: float, batch_size: int, device: str, tune: str, precision: str, checkpoint_uri: str,
                  run_name: str, tracking_uri: str, experiment: str, artifact_uri: str,
                  tuned_prompts: Output[Model], loss: Output[Dataset], separator_weights: Output[Model],
-                 lr_schedule: str = "constant"):
+                 lr_schedule: str = "constant", loss_function: str = "l1"):
     """``separator_weights`` is the tuned separator for tune=joint and an empty file for tune=prompts."""
     from apt_uss.logs import configure_logging
     from apt_uss.steps import default_state_uri, tune_prompts_step
@@ -81,7 +82,7 @@ def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_
                                    loss.path, backbone, sed_checkpoint_uri, separator_checkpoint_uri,
                                    backbone_seed, lr, batch_size, device, tune, precision,
                                    separator_weights.path, state_uri, run_name, tracking_uri, experiment,
-                                   lr_schedule)
+                                   lr_schedule, loss_function)
     separator_weights.metadata["tuned"] = tune == "joint"
     if len(history):
         loss.metadata["final_loss"] = float(history["loss"].iloc[-1])

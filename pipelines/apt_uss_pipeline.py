@@ -47,6 +47,7 @@ def apt_uss_pipeline(
     epochs: int = 100,
     lr: float = 3e-4,
     lr_schedule: str = "constant",
+    loss_function: str = "l1",
     batch_size: int = 4,
     tune: str = "prompts",
     precision: str = "fp32",
@@ -59,6 +60,7 @@ def apt_uss_pipeline(
     test_folds: str = "4,5",
     crop_seconds: float = 2.0,
     mix_rule: str = "energy_match",
+    crop_rule: str = "random",
     backbone: str = "demo",
     sed_checkpoint_uri: str = "",
     separator_checkpoint_uri: str = "",
@@ -88,7 +90,7 @@ def apt_uss_pipeline(
     split.set_display_name("fold split")
     _for_cluster(split, "light", retries=0, **cluster)
     mixed = simulate_mixtures(dataset_dir=fetched.output, splits=split.output, seed=seed, epochs=epochs,
-                              crop_seconds=crop_seconds, mix_rule=mix_rule)
+                              crop_seconds=crop_seconds, mix_rule=mix_rule, crop_rule=crop_rule)
     mixed.set_display_name("mixture simulation")
     _for_cluster(mixed, "light", retries=0, **cluster)
     model_args = dict(backbone=backbone, sed_checkpoint_uri=sed_checkpoint_uri,
@@ -99,7 +101,7 @@ def apt_uss_pipeline(
     _for_cluster(initial, "model", **cluster)  # checkpoint URIs may be https:// or s3://
     tuned = tune_prompts(dataset_dir=fetched.output, mixtures=mixed.output,
                          initial_prompts=initial.outputs["prompts"], lr=lr, lr_schedule=lr_schedule,
-                         batch_size=batch_size, tune=tune,
+                         loss_function=loss_function, batch_size=batch_size, tune=tune,
                          precision=precision, checkpoint_uri=checkpoint_uri,
                          run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=tracking_uri,
                          experiment=experiment, artifact_uri=artifact_uri, **model_args)
@@ -131,11 +133,12 @@ def apt_uss_pipeline(
         loss=tuned.outputs["loss"], embeddings=initial.outputs["embeddings"],
         examples=examples.outputs["examples"],
         run_params={"n_shot": n_shot, "seed": seed, "epochs": epochs, "lr": lr, "lr_schedule": lr_schedule,
-                    "batch_size": batch_size,
+                    "loss_function": loss_function, "batch_size": batch_size,
                     "tune": tune, "precision": precision, "dataset": dataset, "dataset_uri": dataset_uri,
                     "dataset_sha256": dataset_sha256, "n_classes": n_classes, "train_folds": train_folds,
                     "test_folds": test_folds, "crop_seconds": crop_seconds, "mix_rule": mix_rule,
-                    "backbone": backbone, "backbone_seed": backbone_seed, "sed_checkpoint_uri": sed_checkpoint_uri,
+                    "crop_rule": crop_rule, "backbone": backbone, "backbone_seed": backbone_seed,
+                    "sed_checkpoint_uri": sed_checkpoint_uri,
                     "separator_checkpoint_uri": separator_checkpoint_uri, "device": device,
                     "audio_examples_per_class": audio_examples_per_class},
         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=tracking_uri, experiment=experiment,

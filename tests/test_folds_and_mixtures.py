@@ -3,7 +3,8 @@ import pytest
 
 from apt_uss.data.dataset import load_metadata
 from apt_uss.data.folds import split_folds
-from apt_uss.data.mixtures import ENERGY_RATIO_BOUNDS, mix, simulate_mixtures
+from apt_uss.data.mixtures import (ENERGY_RATIO_BOUNDS, LOUD_CROP_TRIES, crop_offsets, mix, random_offsets,
+                                   simulate_mixtures)
 from apt_uss.errors import AptUssError
 
 
@@ -65,6 +66,52 @@ def test_mixtures_pair_different_classes_and_cover_each_test_clip_once(meta):
     assert pairs[0] != pairs[1]
     for side in ("target", "interferer"):
         assert train[f"{side}_offset"].between(0, 160000 - 64000).all()
+
+
+def test_a_loud_crop_starts_where_the_clip_is_loudest_of_the_tries():
+    # A clip silent but for one burst: the loud rule keeps the try that holds most of the burst.
+    clip = np.zeros(10000, np.float32)
+    clip[6000:7000] = 1.0
+    names = [f"c{i}" for i in range(50)]
+    clips = dict.fromkeys(names, clip)
+    lengths = np.full(len(names), len(clip))
+    loud = crop_offsets(np.random.default_rng(3), names, lengths, 2000, "loud", clips)
+    tries = random_offsets(np.random.default_rng(3), np.repeat(lengths, LOUD_CROP_TRIES), 2000)
+    tries = tries.reshape(-1, LOUD_CROP_TRIES)
+
+    def burst(offsets):
+        return np.array([np.clip(np.minimum(o + 2000, 7000) - np.maximum(o, 6000), 0, None) for o in offsets])
+
+    assert all(o in row for o, row in zip(loud, tries))
+    assert (burst(loud) == np.array([burst(row).max() for row in tries])).all()
+    assert burst(loud).mean() > burst(tries[:, 0]).mean()  # louder than a uniform start on average
+
+
+def test_the_random_crop_rule_keeps_uniform_offsets_and_an_unknown_rule_is_named(meta):
+    lengths = np.full(20, 9000)
+    np.testing.assert_array_equal(crop_offsets(np.random.default_rng(1), [None] * 20, lengths, 4000, "random"),
+                                  random_offsets(np.random.default_rng(1), lengths, 4000))
+    splits = split_folds(meta, 5, 0, [1, 2, 3], [4, 5])
+    with pytest.raises(AptUssError, match="crop_rule='quiet' is unknown: allowed are random, loud"):
+        simulate_mixtures(splits, dict.fromkeys(splits["filename"], 9000), 0, 1, 4000, crop_rule="quiet")
+
+
+def test_loud_crops_move_only_the_target_and_keep_the_pairs(meta, tiny_dataset):
+    from apt_uss.data.clips import ClipStore
+
+    splits = split_folds(meta, 5, 0, [1, 2, 3], [4, 5])
+    store = ClipStore(tiny_dataset)
+    lengths = {f: len(store.segment(f)) for f in splits["filename"]}
+    uniform, test_a = simulate_mixtures(splits, lengths, seed=0, epochs=2, crop_samples=32000)
+    loud, test_b = simulate_mixtures(splits, lengths, seed=0, epochs=2, crop_samples=32000, crop_rule="loud",
+                                     clips=store)
+    assert test_a.equals(test_b)
+    for column in ("epoch", "target_file", "interferer_file"):
+        assert list(loud[column]) == list(uniform[column])
+    energy = [np.square(store.segment(f, o, 32000)).sum() for f, o in zip(loud["target_file"], loud["target_offset"])]
+    energy_uniform = [np.square(store.segment(f, o, 32000)).sum()
+                      for f, o in zip(uniform["target_file"], uniform["target_offset"])]
+    assert np.median(energy) > np.median(energy_uniform)
 
 
 def test_energy_match_scales_interferer_to_target_energy_within_bounds():

@@ -37,6 +37,14 @@ def test_lr_schedule_defaults_to_the_papers_constant_in_both_profiles_and_can_be
     assert _flags("LR_SCHEDULE=cosine")["lr-schedule"] == "cosine"
 
 
+def test_the_demo_tunes_on_the_snr_of_loud_crops_and_the_paper_on_l1_of_random_crops():
+    assert (_flags()["loss-function"], _flags()["crop-rule"]) == ("snr", "loud")
+    paper = _flags("PROFILE=paper")
+    assert (paper["loss-function"], paper["crop-rule"]) == ("l1", "random")
+    flags = _flags("LOSS_FUNCTION=l1", "CROP_RULE=random")
+    assert (flags["backbone"], flags["loss-function"], flags["crop-rule"]) == ("demo", "l1", "random")
+
+
 def test_an_unknown_profile_is_refused_by_name():
     out = subprocess.run(["make", "-n", "pipeline-run", "PROFILE=fast"], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)

@@ -128,12 +128,14 @@ def test_image_names_and_tag_are_compile_time_settings(tmp_path):
 
 def test_user_facing_parameters_are_pipeline_parameters(tmp_path):
     params = _spec(tmp_path)["root"]["inputDefinitions"]["parameters"]
-    for name in ("n_shot", "seed", "epochs", "lr", "lr_schedule", "batch_size", "dataset", "dataset_uri",
-                 "n_classes", "backbone", "sed_checkpoint_uri", "separator_checkpoint_uri", "tracking_uri",
-                 "artifact_uri", "tune", "precision", "checkpoint_uri", "audio_examples_per_class"):
+    for name in ("n_shot", "seed", "epochs", "lr", "lr_schedule", "loss_function", "crop_rule", "batch_size",
+                 "dataset", "dataset_uri", "n_classes", "backbone", "sed_checkpoint_uri", "separator_checkpoint_uri",
+                 "tracking_uri", "artifact_uri", "tune", "precision", "checkpoint_uri", "audio_examples_per_class"):
         assert name in params and "defaultValue" in params[name], name
     assert params["lr"]["defaultValue"] == 0.0003 and params["batch_size"]["defaultValue"] == 4
     assert params["lr_schedule"]["defaultValue"] == "constant"  # the paper's Adam
+    # The paper's L1 on uniform crops; the Makefile's demo profile passes snr / loud.
+    assert (params["loss_function"]["defaultValue"], params["crop_rule"]["defaultValue"]) == ("l1", "random")
     assert params["n_shot"]["parameterType"] == "STRING"  # so 'full' is allowed
 
 

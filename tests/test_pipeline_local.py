@@ -129,6 +129,8 @@ def test_a_failing_step_fails_the_run_with_one_line(run_env, tmp_path):
     (["--tracking-uri", "http://127.0.0.1:9"], "tracking URI http://127.0.0.1:9 does not answer"),
     (["--audio-examples-per-class", "-1"], "audio_examples_per_class=-1 is not valid"),
     (["--lr-schedule", "step"], "lr_schedule='step' is not valid: use one of constant, cosine"),
+    (["--loss-function", "mse"], "loss_function='mse' is not valid: use one of l1, snr"),
+    (["--crop-rule", "quiet"], "crop_rule='quiet' is unknown: allowed are random, loud"),
 ])
 def test_bad_input_is_one_error_line_and_nonzero_exit(run_env, args, message):
     result = _run(args, run_env, timeout=120)

@@ -171,3 +171,30 @@ def test_an_unknown_lr_schedule_is_refused_by_name(responsive_separator):
     with pytest.raises(AptUssError, match="lr_schedule='linear' is not valid: use one of constant, cosine"):
         tune_prompts(responsive_separator, np.zeros((2, 16), np.float32), np.array([0, 1]), table, clips,
                      "sum", 16000, lr_schedule="linear")
+
+
+def test_snr_tuning_differs_from_l1_and_resumes_to_the_same_prompts(responsive_separator, tmp_path):
+    from apt_uss.resume import EpochState, fingerprint
+
+    clips, table = _problem(epochs=4)
+    init = np.full((2, 16), 0.5, np.float32)
+    args = (init, np.array([0, 1]), table, clips, "energy_match", 16000)
+    l1, _ = tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1)
+    whole, _ = tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1, loss_function="snr")
+    assert not np.allclose(whole, l1)
+
+    state = EpochState(str(tmp_path / "state"), fingerprint(init, table, {"loss_function": "snr"}))
+    with pytest.raises(Interrupted):
+        tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1, loss_function="snr", state=state,
+                     on_epoch=_crash_after(2))
+    resumed, _ = tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1, loss_function="snr", state=state)
+    np.testing.assert_array_equal(resumed, whole)
+
+
+def test_an_unknown_loss_function_is_refused_before_tuning(responsive_separator):
+    from apt_uss.errors import AptUssError
+
+    clips, table = _problem(epochs=1)
+    with pytest.raises(AptUssError, match="loss_function='l2' is not valid: use one of l1, snr"):
+        tune_prompts(responsive_separator, np.zeros((2, 16), np.float32), np.array([0, 1]), table, clips,
+                     "sum", 16000, loss_function="l2")

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AptUssError
-from ..params import check_mix_rule
+from ..params import check_crop_rule, check_mix_rule
 from .clips import as_store
 
 ENERGY_RATIO_BOUNDS = (0.02, 50.0)
+LOUD_CROP_TRIES = 3
 
 
 def _pick_interferers(rng: np.random.Generator, targets: np.ndarray, pool: pd.DataFrame) -> np.ndarray:
@@ -46,19 +47,39 @@ def random_offsets(rng: np.random.Generator, lengths: np.ndarray, crop_samples: 
     return (rng.random(len(room)) * (room + 1)).astype(int)
 
 
+def crop_offsets(rng: np.random.Generator, files, lengths: np.ndarray, crop_samples: int, rule: str = "random",
+                 clips=None) -> np.ndarray:
+    """The start of a ``crop_samples`` crop of each clip, by ``rule``: "random" (``random_offsets``) or
+    "loud" (the loudest of ``LOUD_CROP_TRIES`` uniform starts; needs ``clips``, a ``ClipStore`` or mapping)."""
+    check_crop_rule(rule)
+    if rule == "random":
+        return random_offsets(rng, lengths, crop_samples)
+    if clips is None:
+        raise ValueError("crop_rule='loud' needs the clips' audio")
+    store = as_store(clips)
+    tries = random_offsets(rng, np.repeat(np.asarray(lengths), LOUD_CROP_TRIES), crop_samples)
+    tries = tries.reshape(-1, LOUD_CROP_TRIES)
+    energy = np.array([[np.square(store.segment(name, int(o), crop_samples), dtype=np.float64).sum() for o in row]
+                       for name, row in zip(files, tries)])
+    return tries[np.arange(len(tries)), energy.argmax(axis=1)] if len(tries) else tries[:, 0]
+
+
 def simulate_mixtures(
     splits: pd.DataFrame,
     clip_samples: dict[str, int],
     seed: int,
     epochs: int,
     crop_samples: int,
+    crop_rule: str = "random",
+    clips=None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (training mixtures, test mixtures).
 
     Test: every test clip is the target once, with an interferer of another class from
     the test folds, over the whole clip. Training: for each epoch, every training clip is
     the target once, with an interferer of another class from the training set, both
-    randomly cropped to ``crop_samples``; pairs are re-drawn each epoch.
+    cropped to ``crop_samples`` (the target's start by ``crop_rule``, see ``crop_offsets``, which
+    reads ``clips`` for "loud"; the interferer's uniformly); pairs are re-drawn each epoch.
     """
     train = splits[splits["split"] == "train"].reset_index(drop=True)
     test = splits[splits["split"] == "test"].reset_index(drop=True)
@@ -71,9 +92,10 @@ def simulate_mixtures(
         rng = np.random.default_rng([seed, 2, epoch])
         order = train.iloc[rng.permutation(len(train))].reset_index(drop=True)
         table = _pairs(order, train, rng)
-        for side in ("target", "interferer"):
-            lengths = table[f"{side}_file"].map(clip_samples).to_numpy()
-            table[f"{side}_offset"] = random_offsets(rng, lengths, crop_samples)
+        for side, rule in (("target", crop_rule), ("interferer", "random")):
+            files = table[f"{side}_file"]
+            table[f"{side}_offset"] = crop_offsets(rng, files, files.map(clip_samples).to_numpy(), crop_samples,
+                                                   rule, clips)
         table.insert(0, "epoch", epoch)
         epochs_tables.append(table)
     train_mix = pd.concat(epochs_tables, ignore_index=True) if epochs_tables else pd.DataFrame()

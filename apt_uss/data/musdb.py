@@ -19,7 +19,7 @@ import soundfile as sf
 from ..errors import AptUssError
 from .archive import find_layout_root
 from .audio import SAMPLE_RATE, is_silent, to_model_format
-from .mixtures import random_offsets
+from .mixtures import crop_offsets
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +110,13 @@ def split_tracks(meta: pd.DataFrame, n_shot: int | None, seed: int) -> pd.DataFr
     return out[~out["silent"].astype(bool)].reset_index(drop=True)
 
 
-def simulate_stem_mixtures(splits: pd.DataFrame, seed: int, epochs: int, crop_samples: int):
+def simulate_stem_mixtures(splits: pd.DataFrame, seed: int, epochs: int, crop_samples: int,
+                           crop_rule: str = "random", clips=None):
     """(training, test) tables: the mixture is the track's own; the target one of its stems.
 
-    Training: each epoch, every training stem once, at a random 2-s crop shared by stem and
-    mixture. Test: every non-overlapping 2-s segment of every test stem (the reference's
+    Training: each epoch, every training stem once, at a 2-s crop shared by stem and mixture
+    that starts by ``crop_rule`` (``crop_offsets``: "loud" reads the stems from ``clips``).
+    Test: every non-overlapping 2-s segment of every test stem (the reference's
     protocol: per-track median over segments, then median over tracks).
     """
     def base(rows: pd.DataFrame) -> pd.DataFrame:
@@ -131,7 +133,8 @@ def simulate_stem_mixtures(splits: pd.DataFrame, seed: int, epochs: int, crop_sa
         rng = np.random.default_rng([seed, 3, epoch])
         order = train.iloc[rng.permutation(len(train))].reset_index(drop=True)
         table = base(order)
-        table["target_offset"] = random_offsets(rng, order["samples"].to_numpy(), crop_samples)
+        table["target_offset"] = crop_offsets(rng, order["filename"], order["samples"].to_numpy(), crop_samples,
+                                              crop_rule, clips)
         table["length"] = crop_samples
         table.insert(0, "epoch", epoch)
         tables.append(table)

@@ -1,0 +1,48 @@
+"""The losses prompt tuning minimises: the paper's L1 and the demo's capped negative SNR."""
+
+import math
+
+import pytest
+import torch
+
+from apt_uss.errors import AptUssError
+from apt_uss.losses import SNR_CAP_DB, negative_snr, separation_loss
+
+
+def test_l1_is_the_mean_absolute_waveform_error():
+    target = torch.tensor([[1.0, -1.0, 0.5, 0.0]])
+    estimate = torch.tensor([[0.5, -1.0, 0.0, 0.25]])
+    assert separation_loss(estimate, target, "l1").item() == pytest.approx((0.5 + 0 + 0.5 + 0.25) / 4)
+
+
+def test_snr_is_minus_the_db_ratio_of_target_to_error_energy():
+    target = torch.ones(2, 100)
+    # Error energy 1/10 and 1/100 of the target's: SNRs of 10 and 20 dB (plus the cap's small floor).
+    estimate = torch.stack([target[0] - math.sqrt(0.1), target[1] - math.sqrt(0.01)])
+    floor = 10 ** (-SNR_CAP_DB / 10)
+    expected = [10 * math.log10(0.1 + floor), 10 * math.log10(0.01 + floor)]
+    assert separation_loss(estimate, target, "snr").item() == pytest.approx(sum(expected) / 2, rel=1e-4)
+
+
+def test_snr_does_not_care_how_loud_the_target_is_but_l1_does():
+    """Why the demo tunes on it: a missed quiet (sparse) target costs as much as a missed loud one."""
+    loud, quiet = torch.ones(1, 64), torch.full((1, 64), 0.01)
+    silence = torch.zeros(1, 64)
+    assert negative_snr(silence, loud).item() == pytest.approx(negative_snr(silence, quiet).item(), abs=1e-4)
+    assert separation_loss(silence, quiet, "l1").item() < separation_loss(silence, loud, "l1").item() / 50
+
+
+def test_snr_is_capped_for_a_perfect_estimate_and_ignores_silent_targets():
+    target = torch.randn(3, 256)
+    target[1] = 0.0  # a crop of silence: no SNR exists, so it must not push the prompts anywhere
+    loss = negative_snr(target.clone(), target)
+    assert loss.item() == pytest.approx(-SNR_CAP_DB, abs=1e-3)
+    assert torch.isfinite(loss)
+    estimate = target.clone().requires_grad_(True)
+    negative_snr(estimate + 0.1, target).backward()
+    assert torch.isfinite(estimate.grad).all() and torch.equal(estimate.grad[1], torch.zeros(256))
+
+
+def test_an_unknown_loss_is_refused_by_name():
+    with pytest.raises(AptUssError, match="loss_function='mse' is not valid: use one of l1, snr"):
+        separation_loss(torch.zeros(1, 4), torch.zeros(1, 4), "mse")
