@@ -85,6 +85,23 @@ def test_stem_mixtures_use_the_tracks_own_mixture_in_2s_segments(musdb_artifact)
     np.testing.assert_array_equal(target, read_clip(out, row.target_file)[row.target_offset:][:crop])
 
 
+def test_loud_stem_crops_read_the_stems_and_keep_the_tracks(musdb_artifact):
+    out = musdb_artifact[0]
+    splits = split_tracks(load_metadata(out), None, 0)
+    store = ClipStore(out)
+    uniform, _ = simulate_stem_mixtures(splits, seed=0, epochs=3, crop_samples=16000)
+    loud, _ = simulate_stem_mixtures(splits, seed=0, epochs=3, crop_samples=16000, crop_rule="loud", clips=store)
+    assert list(loud["target_file"]) == list(uniform["target_file"])
+    # The sparse drum stem is where crops differ most: the loud rule keeps more of its hits.
+    drums = loud["target_file"].str.endswith("drums.wav").to_numpy()
+
+    def energy(table):
+        return np.array([np.square(store.segment(f, o, 16000)).sum()
+                         for f, o in zip(table["target_file"][drums], table["target_offset"][drums])])
+
+    assert energy(loud).sum() > energy(uniform).sum()
+
+
 def test_missing_stem_and_unreadable_audio_are_named(tmp_path):
     root = make_musdb_hq(tmp_path / "m", train=1, test=1)
     bass = root / "train" / "Artist 0 - Song train 0" / "bass.wav"
