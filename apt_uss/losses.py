@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .data.audio import SILENCE_PEAK
 from .errors import AptUssError
 
 # "l1" is the paper's. "snr" is the negative signal-to-noise ratio of each estimate in dB, capped at
@@ -25,15 +26,19 @@ def negative_snr(estimate: torch.Tensor, target: torch.Tensor, cap_db: float = S
     """Mean over the batch of -10 log10(|x|^2 / (|x - x_hat|^2 + tau |x|^2)), tau = 10^(-cap/10).
 
     The cap keeps estimates that are already good from dominating the gradient (and the loss finite for a
-    perfect one); a silent target (an all-zero crop) contributes nothing rather than infinity.
+    perfect one). A silent target (peak under ``SILENCE_PEAK``, e.g. a crop of ESC-50's zero padding) has
+    no meaningful SNR and a gradient that grows without bound as its energy falls, so it contributes nothing.
     """
+    if estimate.shape != target.shape:
+        raise ValueError(f"estimate shape {tuple(estimate.shape)} != target shape {tuple(target.shape)}")
     tau = 10.0 ** (-cap_db / 10.0)
     energy = target.pow(2).sum(dim=-1)
     error = (target - estimate).pow(2).sum(dim=-1)
-    tiny = torch.finfo(energy.dtype).tiny
-    per_item = 10.0 * torch.log10((error + tau * energy + tiny) / (energy + tiny))
-    audible = energy > 0
-    return (per_item * audible).sum() / audible.sum().clamp(min=1)
+    audible = target.abs().amax(dim=-1) >= SILENCE_PEAK
+    # Silent items get energy 1 before the division, so they stay finite (no 0 * inf = NaN) and are then dropped.
+    safe = torch.where(audible, energy, torch.ones_like(energy))
+    per_item = 10.0 * torch.log10((error + tau * safe) / safe)
+    return torch.where(audible, per_item, torch.zeros_like(per_item)).sum() / audible.sum().clamp(min=1)
 
 
 def separation_loss(estimate: torch.Tensor, target: torch.Tensor, name: str = "l1") -> torch.Tensor:

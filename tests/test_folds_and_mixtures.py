@@ -96,7 +96,7 @@ def test_the_random_crop_rule_keeps_uniform_offsets_and_an_unknown_rule_is_named
         simulate_mixtures(splits, dict.fromkeys(splits["filename"], 9000), 0, 1, 4000, crop_rule="quiet")
 
 
-def test_loud_crops_move_only_the_target_and_keep_the_pairs(meta, tiny_dataset):
+def test_loud_crops_keep_the_pairs_and_raise_the_target_energy(meta, tiny_dataset):
     from apt_uss.data.clips import ClipStore
 
     splits = split_folds(meta, 5, 0, [1, 2, 3], [4, 5])

@@ -32,15 +32,28 @@ def test_snr_does_not_care_how_loud_the_target_is_but_l1_does():
     assert separation_loss(silence, quiet, "l1").item() < separation_loss(silence, loud, "l1").item() / 50
 
 
-def test_snr_is_capped_for_a_perfect_estimate_and_ignores_silent_targets():
+def test_snr_is_capped_for_a_perfect_estimate():
     target = torch.randn(3, 256)
-    target[1] = 0.0  # a crop of silence: no SNR exists, so it must not push the prompts anywhere
-    loss = negative_snr(target.clone(), target)
-    assert loss.item() == pytest.approx(-SNR_CAP_DB, abs=1e-3)
-    assert torch.isfinite(loss)
     estimate = target.clone().requires_grad_(True)
-    negative_snr(estimate + 0.1, target).backward()
-    assert torch.isfinite(estimate.grad).all() and torch.equal(estimate.grad[1], torch.zeros(256))
+    loss = negative_snr(estimate, target)
+    assert loss.item() == pytest.approx(-SNR_CAP_DB, abs=1e-3)
+    loss.backward()
+    assert torch.isfinite(estimate.grad).all()
+
+
+@pytest.mark.parametrize("silence", [0.0, 1e-6])
+def test_a_silent_target_is_left_out_and_keeps_the_loss_finite(silence):
+    """A crop of digital silence (ESC-50 pads its clips with it) has no SNR: it must not push the prompts."""
+    target = torch.randn(3, 64000)
+    target[1] = silence
+    estimate = (target + torch.randn(3, 64000)).requires_grad_(True)  # an error far above the silent target
+    loss = negative_snr(estimate, target)
+    alone = negative_snr(estimate[[0, 2]].detach(), target[[0, 2]])
+    assert torch.isfinite(loss) and loss.item() == pytest.approx(alone.item(), rel=1e-5)
+    loss.backward()
+    assert torch.isfinite(estimate.grad).all() and torch.equal(estimate.grad[1], torch.zeros(64000))
+    all_silent = negative_snr(torch.ones(2, 100), torch.zeros(2, 100))
+    assert all_silent.item() == 0.0
 
 
 def test_an_unknown_loss_is_refused_by_name():

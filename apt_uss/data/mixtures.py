@@ -79,7 +79,8 @@ def simulate_mixtures(
     the test folds, over the whole clip. Training: for each epoch, every training clip is
     the target once, with an interferer of another class from the training set, both
     cropped to ``crop_samples`` (the target's start by ``crop_rule``, see ``crop_offsets``, which
-    reads ``clips`` for "loud"; the interferer's uniformly); pairs are re-drawn each epoch.
+    reads ``clips`` for "loud"; the interferer's uniformly, from the same generator, so
+    its draw differs between rules); pairs are re-drawn each epoch.
     """
     train = splits[splits["split"] == "train"].reset_index(drop=True)
     test = splits[splits["split"] == "test"].reset_index(drop=True)
