@@ -144,23 +144,33 @@ def test_cosine_schedule_decays_from_lr_to_zero_and_constant_keeps_lr():
     assert {scheduled_lr(1e-2, "constant", s, 100) for s in (0, 50, 99)} == {1e-2}
 
 
-def test_cosine_tuning_differs_from_constant_and_resumes_on_the_same_curve(responsive_separator, tmp_path):
+def _tune_whole_and_resumed(separator, tmp_path, **option):
+    """(default-settings prompts, prompts with ``option``, the same after a crash at epoch 2 and a resume, init)."""
     from apt_uss.resume import EpochState, fingerprint
 
     clips, table = _problem(epochs=4)
     init = np.full((2, 16), 0.5, np.float32)
     args = (init, np.array([0, 1]), table, clips, "energy_match", 16000)
-    constant, _ = tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1)
-    whole, _ = tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1, lr_schedule="cosine")
+    default, _ = tune_prompts(separator, *args, lr=1e-2, batch_size=1)
+    whole, _ = tune_prompts(separator, *args, lr=1e-2, batch_size=1, **option)
+    state = EpochState(str(tmp_path / "state"), fingerprint(init, table, option))
+    with pytest.raises(Interrupted):
+        tune_prompts(separator, *args, lr=1e-2, batch_size=1, state=state, on_epoch=_crash_after(2), **option)
+    resumed, _ = tune_prompts(separator, *args, lr=1e-2, batch_size=1, state=state, **option)
+    return default, whole, resumed, init
+
+
+def test_cosine_tuning_differs_from_constant_and_resumes_on_the_same_curve(responsive_separator, tmp_path):
+    constant, whole, resumed, init = _tune_whole_and_resumed(responsive_separator, tmp_path, lr_schedule="cosine")
     assert not np.allclose(whole, constant)
     # A smaller total step: the later updates were damped.
     assert np.abs(whole - init).sum() < np.abs(constant - init).sum()
+    np.testing.assert_array_equal(resumed, whole)
 
-    state = EpochState(str(tmp_path / "state"), fingerprint(init, table, {"lr_schedule": "cosine"}))
-    with pytest.raises(Interrupted):
-        tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1, lr_schedule="cosine", state=state,
-                     on_epoch=_crash_after(2))
-    resumed, _ = tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1, lr_schedule="cosine", state=state)
+
+def test_snr_tuning_differs_from_l1_and_resumes_to_the_same_prompts(responsive_separator, tmp_path):
+    l1, whole, resumed, _ = _tune_whole_and_resumed(responsive_separator, tmp_path, loss_function="snr")
+    assert not np.allclose(whole, l1)
     np.testing.assert_array_equal(resumed, whole)
 
 
@@ -171,24 +181,6 @@ def test_an_unknown_lr_schedule_is_refused_by_name(responsive_separator):
     with pytest.raises(AptUssError, match="lr_schedule='linear' is not valid: use one of constant, cosine"):
         tune_prompts(responsive_separator, np.zeros((2, 16), np.float32), np.array([0, 1]), table, clips,
                      "sum", 16000, lr_schedule="linear")
-
-
-def test_snr_tuning_differs_from_l1_and_resumes_to_the_same_prompts(responsive_separator, tmp_path):
-    from apt_uss.resume import EpochState, fingerprint
-
-    clips, table = _problem(epochs=4)
-    init = np.full((2, 16), 0.5, np.float32)
-    args = (init, np.array([0, 1]), table, clips, "energy_match", 16000)
-    l1, _ = tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1)
-    whole, _ = tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1, loss_function="snr")
-    assert not np.allclose(whole, l1)
-
-    state = EpochState(str(tmp_path / "state"), fingerprint(init, table, {"loss_function": "snr"}))
-    with pytest.raises(Interrupted):
-        tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1, loss_function="snr", state=state,
-                     on_epoch=_crash_after(2))
-    resumed, _ = tune_prompts(responsive_separator, *args, lr=1e-2, batch_size=1, loss_function="snr", state=state)
-    np.testing.assert_array_equal(resumed, whole)
 
 
 def test_an_unknown_loss_function_is_refused_before_tuning(responsive_separator):
