@@ -106,13 +106,15 @@ SWEEP_SHOTS ?= 1 5 10 full
 # Container images and the local Docker engine: make docker-up, base-image, images, images-push.
 include images/images.mk
 
-.PHONY: help setup test bench backbone sweep compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down \
+.PHONY: help setup test test-fast test-kernels bench backbone sweep compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down \
         mlflow-server-up mlflow-server-down pipeline-submit kfp-host-given clean
 
 help:
 	@echo "make setup                     create $(VENV) and install everything (idempotent)"
 	@echo "make pipeline-run N_SHOT=5     run the whole pipeline locally (KFP local runner)"
-	@echo "make test                      run the test suite"
+	@echo "make test                      run the whole test suite (what CI runs)"
+	@echo "make test-fast                 the suite without the slow tests (pipelines, containers, servers)"
+	@echo "make test-kernels              the fast lane under each CPU kernel family (AVX2, default, oneDNN capped)"
 	@echo "make backbone                  retrain the shipped demo backbone (CPU, under 60 min)"
 	@echo "make sweep                     pipeline-run for N_SHOT in $(SWEEP_SHOTS); prints Table 2 from MLflow"
 	@echo "make compare [RUNS='id ...']   headline SDRs of chosen MLflow runs (default: the latest of EXPERIMENT)"
@@ -144,8 +146,16 @@ $(VENV)/.installed: pyproject.toml requirements.lock requirements-dev.lock
 	$(BIN)/python -c "import apt_uss, kfp, mlflow, torchaudio.transforms; print('setup ok: kfp', kfp.__version__, 'mlflow', mlflow.__version__)"
 	@touch $@
 
+# The full suite (what CI runs); test-fast leaves out the tests marked slow (whole pipelines, containers,
+# real servers); test-kernels runs the fast lane under each CPU kernel family (tests/kernel_sweep.sh).
 test: setup
 	$(BIN)/python -m pytest -q tests
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+test-kernels: setup
+	PYTHON=$(BIN)/python tests/kernel_sweep.sh
 
 bench: setup
 	@mkdir -p dist

@@ -353,8 +353,9 @@ def bench_separation(config: str, mixtures: int = 12, seconds: float = 5.0, seed
             outputs[name].append(loop(i))
             elapsed[name] += time.perf_counter() - start
     diff = max(float(np.max(np.abs(a - b))) for a, b in zip(outputs["separate"], outputs["straightforward"]))
+    peak = max(float(np.max(np.abs(b))) for b in outputs["straightforward"])
     r = {"config": config, "mixture_seconds": seconds, "mixtures": mixtures, "threads": torch.get_num_threads(),
-         "max_abs_diff": diff}
+         "max_abs_diff": diff, "output_peak": peak}
     for name in loops:
         r[f"{name}_mixtures_per_s"] = mixtures / elapsed[name]
     r["speedup"] = r["separate_mixtures_per_s"] / r["straightforward_mixtures_per_s"]

@@ -25,13 +25,18 @@ SEEN_NAMESPACE = 7919  # first seed word of the seen classes; evaluation dataset
 CROP_SECONDS = 2.0
 
 
+def seen_class_recipe(seed: int, c: int) -> dict:
+    """The recipe of seen (pretraining) class ``c`` of the corpus made with ``seed``."""
+    return synthetic._class_recipe(np.random.default_rng([SEEN_NAMESPACE, seed, c, 0]), c)
+
+
 def seen_corpus(n_classes: int, clips_per_class: int, seed: int = 0,
                 sample_rate: int = synthetic.SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
     """(clips (N, samples) float32, class ids (N,)) of ``n_classes`` seen classes, same recipe kinds as the evaluation set."""
     clips, labels = [], []
     started = time.monotonic()
     for c in range(n_classes):
-        recipe = synthetic._class_recipe(np.random.default_rng([SEEN_NAMESPACE, seed, c, 0]), c)
+        recipe = seen_class_recipe(seed, c)
         for k in range(clips_per_class):
             rng = np.random.default_rng([SEEN_NAMESPACE, seed, c, k + 1])
             clips.append(synthetic.synth_clip(recipe, rng, sample_rate, synthetic.CLIP_SECONDS))

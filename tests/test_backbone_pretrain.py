@@ -16,7 +16,7 @@ from apt_uss.data import synthetic
 from apt_uss.models import load_backbone
 from apt_uss.models.backbone import PACKAGED_WEIGHTS, WEIGHTS_DIR
 from apt_uss.models.checkpoints import export_backbone, is_computed
-from apt_uss.pretrain import SEEN_NAMESPACE, seen_corpus
+from apt_uss.pretrain import seen_class_recipe, seen_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,19 +28,37 @@ def test_exported_backbone_reloads_to_identical_outputs_without_stored_kernels(t
     assert stored and not any(is_computed(k) for k in stored)
     assert any(k.startswith("at_model.") for k in stored)  # the SED rides along, as in ZS-ASP's checkpoint
     back = load_backbone("tiny", separator_checkpoint_uri=str(tmp_path / "b.pt"), init_seed=99)
+    # Every tensor, the recomputed STFT and mel kernels included, comes back bit for bit: the same
+    # model, whatever kernels the CPU runs it with (so no tolerance is needed below either).
+    for part in ("sed", "separator"):
+        want, got = getattr(src, part).state_dict(), getattr(back, part).state_dict()
+        assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want), part
     wav = torch.randn(2, 16000) * 0.1
     with torch.inference_mode():
         q_src, q_back = src.sed(wav)["latent_output"], back.sed(wav)["latent_output"]
-        torch.testing.assert_close(q_back, q_src)
-        torch.testing.assert_close(back.separator(wav, q_src)["wav"], src.separator(wav, q_src)["wav"])
+        assert torch.equal(q_back, q_src)
+        assert torch.equal(back.separator(wav, q_src)["wav"], src.separator(wav, q_src)["wav"])
 
 
-def test_seen_classes_are_not_the_evaluation_classes():
+def test_seen_corpus_has_the_asked_shape_and_labels():
     clips, labels = seen_corpus(3, 2, seed=0)
     assert clips.shape == (6, int(synthetic.SAMPLE_RATE * synthetic.CLIP_SECONDS)) and list(labels) == [0, 0, 1, 1, 2, 2]
-    seen = [synthetic._class_recipe(np.random.default_rng([SEEN_NAMESPACE, 0, c, 0]), c) for c in range(SEEN_CLASSES)]
-    evaluated = [synthetic._class_recipe(np.random.default_rng([0, t, 0]), t) for t in range(50)]
-    assert not any(a["centre_hz"] == b["centre_hz"] for a in seen for b in evaluated)
+
+
+SHIPPED_SEED = json.loads((WEIGHTS_DIR / PACKAGED_WEIGHTS["demo"]).with_suffix(".json").read_text())["seed"]
+ALIASED = pytest.mark.xfail(strict=True, reason="issue 26: numpy pads seed lists with zeros, so the dataset "
+                            "seed 7919 draws evaluation class 0 from the stream of seen class 0")
+
+
+@pytest.mark.parametrize("dataset_seed", [0, 1, 2, 3, 42, 1234, pytest.param(7919, marks=ALIASED)])
+def test_no_evaluation_class_is_a_class_the_shipped_backbone_was_pretrained_on(dataset_seed):
+    """A user evaluates on classes the backbone never heard (as ESC-50 was unseen by AudioSet):
+    no evaluation recipe of any class index may equal a seen one. Whole recipes are compared, so
+    the test fails exactly when two classes are the same sound, which only a shared stream does."""
+    seen = [seen_class_recipe(SHIPPED_SEED, c) for c in range(SEEN_CLASSES)]
+    evaluated = [synthetic.class_recipe(dataset_seed, t) for t in range(synthetic.MAX_CLASSES)]
+    shared = [t for t, recipe in enumerate(evaluated) if recipe in seen]
+    assert not shared, f"dataset seed {dataset_seed}: evaluation classes {shared} are seen classes"
 
 
 @pytest.mark.slow

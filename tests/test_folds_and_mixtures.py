@@ -119,9 +119,14 @@ def test_energy_match_scales_interferer_to_target_energy_within_bounds():
     target = rng.standard_normal(1000).astype(np.float32)
     quiet = 0.1 * rng.standard_normal(1000).astype(np.float32)
     y = mix(target, quiet, "energy_match")
+    # The gain is computed in float64 and applied in float32: the mixture's float32 rounding
+    # (relative 6e-8 a sample) moves an energy of 1,000 samples by ~1e-6; 1e-4 leaves margin on any
+    # CPU and still fails a gain off by 0.005 dB.
     assert np.isclose(np.sum((y - target) ** 2), np.sum(target**2), rtol=1e-4)
     tiny = 0.01 * quiet  # 60 dB below the target: the gain hits the upper bound
     y = mix(target, tiny, "energy_match")
+    # y - target subtracts two float32 values of the target's scale (1): the difference carries their
+    # rounding, up to eps32 * 2 ~ 2.4e-7 absolute, hence atol 1e-6 on an interferer of 0.05.
     assert np.allclose(y - target, tiny * ENERGY_RATIO_BOUNDS[1], rtol=1e-3, atol=1e-6)
     assert np.allclose(mix(target, quiet, "sum"), target + quiet)
     with pytest.raises(AptUssError, match="mix_rule='loud'"):

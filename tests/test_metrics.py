@@ -53,6 +53,12 @@ def _adversarial_cases():
 
 CASES = _adversarial_cases()
 
+# museval v4 with the whole segment as one window counts the whole error, so for one mono source
+# its SDR is the closed form 10 log10(|s|^2 / |s - s_hat|^2), an identity evaluated in float64 on
+# both sides (measured differences: at most 2e-15 dB, on every case here). 1e-9 dB fails on any
+# real difference in the formula (a projection, a distortion filter) and holds on any CPU.
+AGREE_DB = 1e-9
+
 
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("n", [32000, 64000, 32001])  # 1 s, 2 s, and an odd length
@@ -61,7 +67,7 @@ def test_bss_sdr_agrees_with_museval_on_random_signals(seed, n):
     ref = rng.standard_normal(n)
     est = _filtered_noisy(ref, rng)
     ours, theirs = bss_sdr(ref, est), _museval_sdr(ref, est)
-    assert np.isfinite(ours) and abs(ours - theirs) < 0.01
+    assert np.isfinite(ours) and abs(ours - theirs) < AGREE_DB
     assert -20 < ours < 40  # a real value, not a degenerate one that agrees trivially
 
 
@@ -69,7 +75,7 @@ def test_bss_sdr_agrees_with_museval_on_random_signals(seed, n):
 def test_bss_sdr_agrees_with_museval_on_adversarial_signals(name, ref, est):
     ours, theirs = bss_sdr(ref, est), _museval_sdr(ref, est)
     assert np.isfinite(ours) and np.isfinite(theirs)
-    assert abs(ours - theirs) < 0.01, name
+    assert abs(ours - theirs) < AGREE_DB, name
 
 
 def test_adversarial_cases_have_their_known_values():
@@ -90,7 +96,7 @@ def test_float32_signals_agree_with_museval():
     rng = np.random.default_rng(7)
     ref = (0.1 * rng.standard_normal(SR)).astype(np.float32)
     est = (ref + 0.05 * rng.standard_normal(SR)).astype(np.float32)
-    assert abs(bss_sdr(ref, est) - _museval_sdr(ref, est)) < 0.01
+    assert abs(bss_sdr(ref, est) - _museval_sdr(ref, est)) < AGREE_DB
 
 
 def test_longer_estimate_is_cut_to_the_reference_as_museval_does():
@@ -99,7 +105,7 @@ def test_longer_estimate_is_cut_to_the_reference_as_museval_does():
     est = np.r_[ref + 0.3 * rng.standard_normal(SR), 100 * rng.standard_normal(500)]  # loud tail past the end
     ours = bss_sdr(ref, est)
     assert ours == pytest.approx(bss_sdr(ref, est[:SR])) and ours > 5
-    assert abs(ours - _museval_sdr(ref, est[:SR])) < 0.01
+    assert abs(ours - _museval_sdr(ref, est[:SR])) < AGREE_DB
 
 
 def test_silent_reference_raises_like_museval():
@@ -196,7 +202,7 @@ def test_short_estimate_is_zero_padded_like_museval():
     ref = rng.standard_normal(32000)
     est = ref[:30000] + 0.1 * rng.standard_normal(30000)
     padded = np.concatenate([est, np.zeros(2000)])
-    assert abs(bss_sdr(ref, est) - _museval_sdr(ref, padded)) < 0.01
+    assert abs(bss_sdr(ref, est) - _museval_sdr(ref, padded)) < AGREE_DB
 
 
 def test_misshapen_or_non_finite_estimates_are_refused():

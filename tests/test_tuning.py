@@ -121,6 +121,9 @@ def test_bf16_autocast_tracks_fp32(responsive_separator):
     a, ha = tune_prompts(responsive_separator, init, *args, lr=1e-2)
     b, hb = tune_prompts(responsive_separator, init, *args, lr=1e-2, precision="bf16")
     assert not np.array_equal(a, b)  # autocast did take effect
+    # bf16 keeps 8 significant bits (relative rounding 2^-9 = 0.2% an operation); through the U-Net the
+    # loss moves by about 1% (kernel-dependent: AVX-512-BF16 and AVX2 round differently), so 5% is the
+    # bound for "tracks", and a wrong autocast (fp16 overflow, a cast dropping the prompts) is far off.
     np.testing.assert_allclose(hb["loss"], ha["loss"], rtol=0.05)
     assert np.abs(b - a).max() < 0.2 * np.abs(a - init).max()  # same direction, up to bf16 noise
 

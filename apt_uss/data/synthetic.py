@@ -46,6 +46,11 @@ def _class_recipe(rng: np.random.Generator, index: int) -> dict:
     }
 
 
+def class_recipe(seed: int, target: int) -> dict:
+    """The recipe of evaluation class ``target`` in the dataset made with ``seed``."""
+    return _class_recipe(np.random.default_rng([seed, target, 0]), target)
+
+
 def _band_noise(rng, n, sr, lo, hi):
     spec = np.fft.rfft(rng.standard_normal(n))
     freqs = np.fft.rfftfreq(n, 1.0 / sr)
@@ -139,8 +144,7 @@ def write_synthetic_dataset(
     total = n_classes * FOLDS * CLIPS_PER_FOLD
     started = time.monotonic()
     for target in range(n_classes):
-        class_rng = np.random.default_rng([seed, target, 0])
-        recipe = _class_recipe(class_rng, target)
+        recipe = class_recipe(seed, target)
         category = f"{recipe['kind']}_{target:02d}"
         for k in range(FOLDS * CLIPS_PER_FOLD):
             fold = k // CLIPS_PER_FOLD + 1
