@@ -106,7 +106,7 @@ SWEEP_SHOTS ?= 1 5 10 full
 # Container images and the local Docker engine: make docker-up, base-image, images, images-push.
 include images/images.mk
 
-.PHONY: help setup test test-fast test-kernels bench backbone sweep compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down \
+.PHONY: help setup test test-fast test-kernels bench gpu-check backbone sweep compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down \
         mlflow-server-up mlflow-server-down pipeline-submit kfp-host-given clean
 
 help:
@@ -122,6 +122,7 @@ help:
 	@echo "make pipeline-submit KFP_HOST=...  upload a new version to Kubeflow Pipelines and start a run"
 	@echo "make docker-up / base-image / images / images-push REGISTRY=...   containers (README)"
 	@echo "make bench                     forward time/memory, SDR vs museval, prompt-tuning steps/s (dist/bench.json)"
+	@echo "make gpu-check                 CUDA check in <5 min: tuning steps/s fp32/bf16/compile, evaluation, memory (dist/gpu_check.json)"
 	@echo "make mlflow-ui                 browse local runs on http://127.0.0.1:$(MLFLOW_PORT)"
 	@echo "make s3-up / s3-down           start / stop the local SeaweedFS S3 server"
 	@echo "make mlflow-server-up / -down  start / stop the local MLflow server on PostgreSQL (RUNNER=docker uses it)"
@@ -160,6 +161,12 @@ test-kernels: setup
 bench: setup
 	@mkdir -p dist
 	$(BIN)/python -m apt_uss.bench --configs small paper --json dist/bench.json
+
+# On a CUDA machine, in under 5 minutes: the paper config's tuning steps/s (fp32, bf16, torch.compile),
+# batched evaluation throughput, peak GPU memory and a short pipeline on the GPU; a CPU dry mode without CUDA.
+gpu-check: setup
+	@mkdir -p dist
+	$(BIN)/python -m apt_uss.gpu_check --json dist/gpu_check.json
 
 s3-up: setup
 	@if [ -n "$(AWS_ENDPOINT_URL)$(AWS_ENDPOINT_URL_S3)" ]; then \
