@@ -149,14 +149,18 @@ $(VENV)/.installed: pyproject.toml requirements.lock requirements-dev.lock
 
 # The full suite (what CI runs); test-fast leaves out the tests marked slow (whole pipelines, containers,
 # real servers); test-kernels runs the fast lane under each CPU kernel family (tests/kernel_sweep.sh).
+# TEST_WORKERS pytest-xdist processes share the tests (the container tests stay in one of them).
+TEST_WORKERS ?= 2
+PYTEST = $(BIN)/python -m pytest -q $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup)
+
 test: setup
-	$(BIN)/python -m pytest -q tests
+	$(PYTEST) tests
 
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(PYTEST) -m "not slow" tests
 
 test-kernels: setup
-	PYTHON=$(BIN)/python tests/kernel_sweep.sh
+	PYTHON=$(BIN)/python TEST_WORKERS=$(TEST_WORKERS) tests/kernel_sweep.sh
 
 bench: setup
 	@mkdir -p dist

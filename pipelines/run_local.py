@@ -57,13 +57,15 @@ def run_pipeline(params: dict, pipeline_root: Path, runner: str = "subprocess") 
 
     if runner == "docker":
         from apt_uss import container_runner
+        from components.apt_uss_components import CPU_IMAGE, GPU_IMAGE
 
         env = container_runner.forwarded_environment()
         # Caches and default state of the steps persist in the mounted outputs folder, not in a container.
         env["APT_USS_HOME"] = str(pipeline_root / ".state")
         env["HOME"] = "/tmp"
         container_runner.install_exit_code_guard(env)
-        user = container_runner.container_user(pipeline_root)
+        # The image's unprivileged user where it can write the outputs inside the containers, else the caller.
+        user = container_runner.container_user(pipeline_root, env, images=[CPU_IMAGE, GPU_IMAGE])
         local.init(runner=local.DockerRunner(network_mode="host", user=user), pipeline_root=str(pipeline_root))
     else:
         local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))

@@ -6,7 +6,10 @@ import pytest
 from apt_uss import local_s3
 from apt_uss.data.dataset import fetch_dataset
 
-TEST_S3_PORT = int(os.environ.get("APT_USS_TEST_S3_PORT", "8633"))
+# One SeaweedFS server per test process: under pytest-xdist (make test runs two workers) each
+# worker's server moves all its listeners by 100 ports (local_s3 shifts them together).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+TEST_S3_PORT = int(os.environ.get("APT_USS_TEST_S3_PORT", "8633")) + 100 * int(_WORKER.removeprefix("gw") or 0)
 
 
 @pytest.fixture(scope="session")

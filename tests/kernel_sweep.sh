@@ -5,14 +5,16 @@
 #   (unset)                       the machine's best (AVX-512 where the CPU has it, NEON on arm64)
 #   ONEDNN_MAX_CPU_ISA=AVX2       oneDNN's convolutions and matmuls capped at AVX2
 # float32 results differ between them in the last bits; every numerical test must hold under all.
-# Usage: tests/kernel_sweep.sh [pytest args...]   (default: the fast lane, -m "not slow")
+# Usage: tests/kernel_sweep.sh [pytest args...]   (default: the fast lane, -m "not slow"; TEST_WORKERS=2)
 # Prints one line per setting (the capability torch reports, passed/failed, seconds) and exits
 # non-zero if any setting failed. make test-kernels runs it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 args=("$@")
+workers=${TEST_WORKERS:-2}
 [ ${#args[@]} -gt 0 ] || args=(-m "not slow" tests)
+[ "$workers" -le 1 ] || args=(-n "$workers" "${args[@]}")
 log_dir=${KERNEL_SWEEP_LOGS:-dist/kernel-sweep}
 mkdir -p "$log_dir"
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from apt_uss.bench import task_durations
 
@@ -22,6 +23,7 @@ def test_task_durations_come_from_the_local_runners_log_lines():
                                      {"task": "tune-prompts", "seconds": 10.0, "status": "SUCCESS"}]  # past midnight
 
 
+@pytest.mark.slow
 def test_separation_and_embedding_benches_report_rates_of_equal_computations(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, "-m", "apt_uss.bench", "--only", "separation", "embedding",

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import mlflow
@@ -18,6 +19,9 @@ import pytest
 
 from apt_uss import container_runner, local_mlflow, storage
 from apt_uss.errors import AptUssError
+
+# One xdist worker runs them all: they share the images the module fixture builds.
+pytestmark = pytest.mark.xdist_group("containers")
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--backbone", "tiny", "--n-classes", "3", "--epochs", "2", "--n-shot", "5", "--seed", "0"]
@@ -107,11 +111,62 @@ def test_a_step_that_raises_fails_the_containerized_run(images, tmp_path, monkey
 
     root = tmp_path / "outputs"
     container_runner.install_exit_code_guard({})
-    local.init(runner=local.DockerRunner(network_mode="none", user=container_runner.container_user(root)),
-               pipeline_root=str(root))
+    user = container_runner.container_user(root)
+    # tmp_path's folders are not in the image (Docker creates them, 0755): as root, the steps stay unprivileged.
+    assert user == ("1000:1000" if os.geteuid() == 0 else f"{os.geteuid()}:{os.getegid()}")
+    local.init(runner=local.DockerRunner(network_mode="none", user=user), pipeline_root=str(root))
     for _ in range(3):  # the unguarded runner loses the exit code in a fraction of runs
         with pytest.raises(RuntimeError, match="broken-step"):
             broken_pipeline()
+
+
+@pytest.fixture
+def locked_folder(tmp_path):
+    """A 0700 folder (as root: under /root, which is 0700 in the image too, so the image's uid
+    1000 cannot reach anything below it inside a container; otherwise under tmp_path)."""
+    if os.geteuid() == 0:
+        folder = Path(tempfile.mkdtemp(prefix="apt-uss-test-", dir="/root"))
+    else:
+        folder = tmp_path / "locked"
+        folder.mkdir()
+    folder.chmod(0o700)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_step_writes_its_outputs_under_a_folder_the_image_user_cannot_reach(images, locked_folder, monkeypatch):
+    """A clone under /root (0700, also in the image) as root, or anywhere as another user: the
+    steps still write their outputs, and the caller can read and delete them."""
+    from kfp import dsl, local
+    from kfp.local import config, docker_task_handler
+
+    monkeypatch.setattr(docker_task_handler, "run_docker_container", docker_task_handler.run_docker_container)
+    monkeypatch.setattr(config.LocalExecutionConfig, "instance", config.LocalExecutionConfig.instance)
+
+    @dsl.component(base_image="apt-uss:0.1.0", install_kfp_package=False)
+    def write_step(text: str, out: dsl.Output[dsl.Dataset]) -> str:
+        import os
+
+        os.makedirs(os.path.join(os.environ["APT_USS_HOME"], "cache"), exist_ok=True)  # as the steps' caches do
+        with open(out.path, "w") as f:
+            f.write(text)
+        return str(os.getuid())
+
+    @dsl.pipeline(name="writes")
+    def writes_pipeline() -> dsl.Dataset:
+        return write_step(text="written in a container").outputs["out"]
+
+    root = locked_folder / "outputs"
+    container_runner.install_exit_code_guard({"APT_USS_HOME": str(root / ".state"), "HOME": "/tmp"})
+    local.init(runner=local.DockerRunner(network_mode="none", user=container_runner.container_user(root)),
+               pipeline_root=str(root))
+    task = writes_pipeline()
+    out = Path(task.output.path)
+    assert out.is_relative_to(root) and out.read_text() == "written in a container"
+    assert out.stat().st_uid == os.geteuid()  # unreachable for uid 1000: the steps ran as the caller
+    assert (root / ".state" / "cache").is_dir()
+    shutil.rmtree(root)  # the caller can delete what the steps wrote
 
 
 @pytest.fixture

@@ -117,7 +117,31 @@ def test_a_failing_step_fails_the_run_with_one_line(run_env, tmp_path):
     assert "Per-class" not in result.stdout
 
 
-@pytest.mark.parametrize("args, message", [
+def _run_in_process(args, env, monkeypatch, capsys):
+    """``python -m pipelines.run_local ARGS`` in this interpreter (its imports paid once for all the
+    probes below): (exit code, stdout, stderr). The logging set-up main() changes is put back."""
+    import logging
+
+    from pipelines import run_local
+
+    for key in [k for k in os.environ if k not in env]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    capsys.readouterr()
+    try:
+        code = run_local.main(args)
+    except SystemExit as exc:  # argparse's own refusals
+        code = exc.code
+    finally:
+        root.handlers[:], root.level = handlers, level
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+BAD_INPUT = [
     (["--n-shot", "0"], "n_shot='0' is not valid"),
     (["--n-shot", "25"], "n_shot=25 is larger than the 24 training clips per class of synthetic"),
     (["--n-shot", "101", "--dataset", "musdb18", "--dataset-uri", "/x"],
@@ -131,23 +155,35 @@ def test_a_failing_step_fails_the_run_with_one_line(run_env, tmp_path):
     (["--lr-schedule", "step"], "lr_schedule='step' is not valid: use one of constant, cosine"),
     (["--loss-function", "mse"], "loss_function='mse' is not valid: use one of l1, snr"),
     (["--crop-rule", "quiet"], "crop_rule='quiet' is unknown: allowed are random, loud"),
-])
-def test_bad_input_is_one_error_line_and_nonzero_exit(run_env, args, message):
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_INPUT)
+def test_bad_input_is_one_error_line_and_nonzero_exit(run_env, args, message, monkeypatch, capsys):
+    code, _, err = _run_in_process(args, run_env, monkeypatch, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1]
+    assert "Traceback" not in err
+
+
+def test_bad_input_through_the_command_line_is_one_error_line_and_exit_code_2(run_env):
+    """The same refusal as above, through the real entry point (the probes run main() in-process)."""
+    args, message = BAD_INPUT[0]
     result = _run(args, run_env, timeout=120)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith("error: ") and message in lines[-1]
-    assert "Traceback" not in result.stderr
+    assert lines[-1].startswith("error: ") and message in lines[-1] and "Traceback" not in result.stderr
 
 
-def test_wrong_s3_keys_and_dead_endpoint_are_named(run_env):
+def test_wrong_s3_keys_and_dead_endpoint_are_named(run_env, monkeypatch, capsys):
     bad_key = dict(run_env, AWS_SECRET_ACCESS_KEY="wrong-secret-123")
-    result = _run([], bad_key, timeout=120)
-    assert result.returncode == 2 and "rejected the credentials" in result.stderr
-    assert "wrong-secret-123" not in result.stderr + result.stdout
+    code, out, err = _run_in_process([], bad_key, monkeypatch, capsys)
+    assert code == 2 and "rejected the credentials" in err
+    assert "wrong-secret-123" not in err + out
     dead = dict(run_env, AWS_ENDPOINT_URL="http://127.0.0.1:9")
-    result = _run([], dead, timeout=120)
-    assert result.returncode == 2 and "S3 endpoint http://127.0.0.1:9 does not answer" in result.stderr
+    code, _, err = _run_in_process([], dead, monkeypatch, capsys)
+    assert code == 2 and "S3 endpoint http://127.0.0.1:9 does not answer" in err
 
 
 def test_cli_step_reports_bad_input_in_one_line(tmp_path, tiny_dataset):

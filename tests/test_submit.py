@@ -92,6 +92,7 @@ def test_submit_uploads_then_adds_a_version_and_runs_with_every_parameter(packag
     assert pipeline["pipeline_id"] in first.stdout and versions[0]["pipeline_version_id"] in first.stdout
 
 
+@pytest.mark.slow
 def test_token_is_sent_and_a_rejected_token_is_one_clear_line(package, env):
     with KfpStandIn(token=TOKEN) as api:
         ok = _submit(api.url, package, dict(env, KFP_TOKEN=TOKEN))
@@ -111,6 +112,7 @@ def test_token_is_sent_and_a_rejected_token_is_one_clear_line(package, env):
     assert sum(c["operation"] == "UploadPipeline" for c in api.calls) == 1
 
 
+@pytest.mark.slow
 def test_token_file_and_upload_only_cli(package, env, tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
@@ -130,6 +132,7 @@ def test_token_file_and_upload_only_cli(package, env, tmp_path):
     assert absent.returncode == 2 and "cannot read the token file" in _error_lines(absent)[0]
 
 
+@pytest.mark.slow
 def test_multi_user_needs_a_namespace_and_puts_everything_in_it(package, env):
     with KfpStandIn(multi_user=True) as api:
         without = _submit(api.url, package, env)

@@ -42,6 +42,7 @@ def _band(audio, sr=32000):
     return freqs[np.searchsorted(cdf, 0.1)], freqs[np.searchsorted(cdf, 0.9)]
 
 
+@pytest.mark.slow
 def test_classes_overlap_in_frequency_and_vary_within(tmp_path):
     meta = write_synthetic_dataset(tmp_path / "d", n_classes=10, seed=0)
     bands, centroid_spread = {}, []
