@@ -106,6 +106,16 @@ SWEEP_SHOTS ?= 1 5 10 full
 # Container images and the local Docker engine: make docker-up, base-image, images, images-push.
 include images/images.mk
 
+# A variable given on the command line that no makefile here assigns or reads is a misspelling
+# (make pipeline-run NSHOT=10 would otherwise run 5 shots): stop, naming it and the closest name.
+COMMAND_LINE_VARIABLES := $(strip $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v))))
+ifneq ($(COMMAND_LINE_VARIABLES),)
+  UNKNOWN_VARIABLES_ERROR := $(shell python3 pipelines/make_variables.py $(COMMAND_LINE_VARIABLES) -- $(MAKEFILE_LIST))
+  ifneq ($(UNKNOWN_VARIABLES_ERROR),)
+    $(error $(UNKNOWN_VARIABLES_ERROR))
+  endif
+endif
+
 .PHONY: help setup test test-fast test-kernels bench gpu-check backbone sweep compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down \
         mlflow-server-up mlflow-server-down pipeline-submit kfp-host-given clean
 

@@ -49,3 +49,24 @@ def test_an_unknown_profile_is_refused_by_name():
     out = subprocess.run(["make", "-n", "pipeline-run", "PROFILE=fast"], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode != 0 and "PROFILE=fast is unknown: use demo or paper" in out.stderr
+
+
+@pytest.mark.parametrize("given, message", [
+    (["NSHOT=10"], "NSHOT is not a variable of this Makefile (did you mean N_SHOT?)"),
+    (["crop_rule=loud"], "crop_rule is not a variable of this Makefile (did you mean CROP_RULE?)"),
+    (["N_SHOT=10", "FROBNICATE=1"], "FROBNICATE is not a variable of this Makefile;"),
+])
+def test_a_misspelled_variable_stops_make_naming_it_and_the_closest_name(given, message):
+    out = subprocess.run(["make", "-n", "--no-print-directory", "pipeline-run", *given], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and message in out.stderr and "pipelines.run_local" not in out.stdout
+
+
+def test_every_variable_the_readme_and_tests_pass_to_make_is_known():
+    """The spelled-out variables (profiles, images, ports, cluster settings, environment) still pass."""
+    given = ["N_SHOT=10", "PROFILE=paper", "LR=1e-3", "RUNNER=docker", "S3_PORT=18333", "MLFLOW_PORT=15000",
+             "MLFLOW_DB_PORT=15433", "BASE_IMAGE=x", "GPU_BASE_IMAGE=y", "EXTRA_CA_CERTS_DIR=z", "TAG=1",
+             "REGISTRY=r", "KFP_HOST=h", "TUNE_GPUS=2", "PURGE=1", "STATE=s", "TEST_WORKERS=1", "RUNS=a b"]
+    out = subprocess.run(["make", "-n", "--no-print-directory", "pipeline-run", *given], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
