@@ -24,7 +24,8 @@ def fetch_dataset(dataset: str, dataset_uri: str, dataset_sha256: str, n_classes
     from apt_uss.steps import fetch_dataset_step
 
     configure_logging()
-    manifest = fetch_dataset_step(dataset, dataset_dir.path, dataset_uri, n_classes, seed, dataset_sha256)
+    manifest = fetch_dataset_step(dataset=dataset, out_dataset=dataset_dir.path, dataset_uri=dataset_uri,
+                                  n_classes=n_classes, seed=seed, dataset_sha256=dataset_sha256)
     dataset_dir.metadata.update({k: manifest[k] for k in ("dataset", "source_uri", "sha256", "n_clips",
                                                           "n_classes", "n_silent")})
 
@@ -36,7 +37,8 @@ def split_folds(dataset_dir: Input[Dataset], n_shot: str, seed: int, train_folds
     from apt_uss.steps import split_folds_step
 
     configure_logging()
-    table = split_folds_step(dataset_dir.path, splits.path, n_shot, seed, train_folds, test_folds)
+    table = split_folds_step(dataset_dir=dataset_dir.path, out_splits=splits.path, n_shot=n_shot, seed=seed,
+                             train_folds=train_folds, test_folds=test_folds)
     splits.metadata.update({k: int(v) for k, v in table.groupby("split").size().items()})
 
 
@@ -47,8 +49,9 @@ def simulate_mixtures(dataset_dir: Input[Dataset], splits: Input[Dataset], seed:
     from apt_uss.steps import simulate_mixtures_step
 
     configure_logging()
-    info = simulate_mixtures_step(dataset_dir.path, splits.path, mixtures.path, seed, epochs, crop_seconds, mix_rule,
-                                  crop_rule)
+    info = simulate_mixtures_step(dataset_dir=dataset_dir.path, splits_path=splits.path, out_mixtures=mixtures.path,
+                                  seed=seed, epochs=epochs, crop_seconds=crop_seconds, mix_rule=mix_rule,
+                                  crop_rule=crop_rule)
     mixtures.metadata.update(info)
 
 
@@ -60,8 +63,10 @@ def init_prompts(dataset_dir: Input[Dataset], splits: Input[Dataset], backbone: 
     from apt_uss.steps import init_prompts_step
 
     configure_logging()
-    table = init_prompts_step(dataset_dir.path, splits.path, prompts.path, embeddings.path, backbone,
-                              sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed, device)
+    table = init_prompts_step(dataset_dir=dataset_dir.path, splits_path=splits.path, out_prompts=prompts.path,
+                              out_embeddings=embeddings.path, backbone=backbone, sed_checkpoint_uri=sed_checkpoint_uri,
+                              separator_checkpoint_uri=separator_checkpoint_uri, backbone_seed=backbone_seed,
+                              device=device)
     prompts.metadata.update({"classes": int(table.shape[0]), "dims": int(table.shape[1])})
 
 
@@ -78,11 +83,13 @@ def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_
 
     configure_logging()
     state_uri = default_state_uri(artifact_uri, run_name, checkpoint_uri)
-    _, history = tune_prompts_step(dataset_dir.path, mixtures.path, initial_prompts.path, tuned_prompts.path,
-                                   loss.path, backbone, sed_checkpoint_uri, separator_checkpoint_uri,
-                                   backbone_seed, lr, batch_size, device, tune, precision,
-                                   separator_weights.path, state_uri, run_name, tracking_uri, experiment,
-                                   lr_schedule, loss_function)
+    _, history = tune_prompts_step(
+        dataset_dir=dataset_dir.path, mixtures_dir=mixtures.path, prompts_path=initial_prompts.path,
+        out_prompts=tuned_prompts.path, out_loss=loss.path, backbone=backbone, sed_checkpoint_uri=sed_checkpoint_uri,
+        separator_checkpoint_uri=separator_checkpoint_uri, backbone_seed=backbone_seed, lr=lr, batch_size=batch_size,
+        device=device, tune=tune, precision=precision, out_separator=separator_weights.path, state_uri=state_uri,
+        run_name=run_name, tracking_uri=tracking_uri, experiment=experiment, lr_schedule=lr_schedule,
+        loss_function=loss_function)
     separator_weights.metadata["tuned"] = tune == "joint"
     if len(history):
         loss.metadata["final_loss"] = float(history["loss"].iloc[-1])
@@ -96,9 +103,11 @@ def evaluate_sdr(dataset_dir: Input[Dataset], mixtures: Input[Dataset], prompts:
     from apt_uss.steps import evaluate_step
 
     configure_logging()
-    table = evaluate_step(dataset_dir.path, mixtures.path, prompts.path, evaluation.path, system, backbone,
-                          sed_checkpoint_uri, separator_checkpoint_uri, backbone_seed, device,
-                          separator_weights.path if separator_weights is not None else "")
+    table = evaluate_step(dataset_dir=dataset_dir.path, mixtures_dir=mixtures.path, prompts_path=prompts.path,
+                          out_dir=evaluation.path, system=system, backbone=backbone,
+                          sed_checkpoint_uri=sed_checkpoint_uri, separator_checkpoint_uri=separator_checkpoint_uri,
+                          backbone_seed=backbone_seed, device=device,
+                          separator_weights=separator_weights.path if separator_weights is not None else "")
     evaluation.metadata.update({"system": system, "n_scored": int(len(table))})
     if len(table):
         evaluation.metadata["sdr_pooled_median"] = float(table["sdr"].median())
@@ -113,10 +122,12 @@ def audio_examples(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initia
     from apt_uss.steps import audio_examples_step
 
     configure_logging()
-    table = audio_examples_step(dataset_dir.path, mixtures.path, initial_prompts.path, tuned_prompts.path,
-                                baseline.path, apt.path, examples.path, per_class, backbone, sed_checkpoint_uri,
-                                separator_checkpoint_uri, backbone_seed, device,
-                                separator_weights.path if separator_weights is not None else "")
+    table = audio_examples_step(
+        dataset_dir=dataset_dir.path, mixtures_dir=mixtures.path, initial_prompts_path=initial_prompts.path,
+        tuned_prompts_path=tuned_prompts.path, baseline_dir=baseline.path, apt_dir=apt.path, out_dir=examples.path,
+        per_class=per_class, backbone=backbone, sed_checkpoint_uri=sed_checkpoint_uri,
+        separator_checkpoint_uri=separator_checkpoint_uri, backbone_seed=backbone_seed, device=device,
+        separator_weights=separator_weights.path if separator_weights is not None else "")
     examples.metadata.update({"mixtures": int(len(table)), "per_class": int(per_class)})
 
 
@@ -133,9 +144,11 @@ def report_results(baseline: Input[Dataset], apt: Input[Dataset], initial_prompt
     from apt_uss.steps import report_step
 
     configure_logging()
-    result = report_step(baseline.path, apt.path, initial_prompts.path, tuned_prompts.path, loss.path,
-                         report.path, run_params, run_name, tracking_uri, experiment, artifact_uri,
-                         embeddings.path, examples.path, html_report.path)
+    result = report_step(baseline_dir=baseline.path, apt_dir=apt.path, initial_prompts_path=initial_prompts.path,
+                         tuned_prompts_path=tuned_prompts.path, loss_path=loss.path, out_report=report.path,
+                         run_params=run_params, run_name=run_name, tracking_uri=tracking_uri, experiment=experiment,
+                         artifact_uri=artifact_uri, embeddings_path=embeddings.path, examples_dir=examples.path,
+                         out_html=html_report.path)
     for name, value in result["summary"].items():
         metrics.log_metric(name, value)
     outputs = namedtuple("ReportOutputs", ["mlflow_run_id", "s3_prefix"])

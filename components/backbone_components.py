@@ -14,8 +14,9 @@ def pretrain_sed(config: str, n_classes: int, clips_per_class: int, val_clips: i
     from apt_uss.logs import configure_logging
 
     configure_logging()
-    sed.metadata.update(pretrain_sed_step(sed.path, config, n_classes, clips_per_class, val_clips, seed, steps,
-                                          batch_size, lr))
+    sed.metadata.update(pretrain_sed_step(out_sed=sed.path, config=config, n_classes=n_classes,
+                                          clips_per_class=clips_per_class, val_clips=val_clips, seed=seed, steps=steps,
+                                          batch_size=batch_size, lr=lr))
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
@@ -26,6 +27,7 @@ def pretrain_separator(sed: Input[Model], config: str, n_classes: int, clips_per
     from apt_uss.logs import configure_logging
 
     configure_logging()
-    record = pretrain_separator_step(sed.path, backbone.path, config, n_classes, clips_per_class, val_clips, seed,
-                                     steps, batch_size, lr, compiled)
+    record = pretrain_separator_step(sed_dir=sed.path, out_dir=backbone.path, config=config, n_classes=n_classes,
+                                     clips_per_class=clips_per_class, val_clips=val_clips, seed=seed, steps=steps,
+                                     batch_size=batch_size, lr=lr, compiled=compiled)
     backbone.metadata.update({k: v for k, v in record.items() if isinstance(v, (int, float, str))})
