@@ -12,9 +12,9 @@ export APT_USS_HOME := $(abspath $(STATE))
 # given on its own.
 #   demo:  the shipped CPU backbone, 20 epochs. It takes about 25x fewer tuning steps than the
 #          paper's 100 epochs over ESC-50's 50 classes, so its lr is raised to keep the paper's
-#          lr x steps (README, "The demo backbone", has the measured lr comparison). It tunes on the
+#          lr x steps (docs/demo-backbone.md has the measured lr comparison). It tunes on the
 #          negative SNR of loud crops: under the paper's L1 the demo separator mutes sparse targets
-#          (README, "Why the demo tunes on the SNR of loud crops").
+#          (docs/demo-backbone.md, "Why the demo tunes on the SNR of loud crops").
 #   paper: the official checkpoints' shape and the paper's settings (pass the checkpoint URIs).
 PROFILE ?= demo
 ifeq ($(PROFILE),demo)

@@ -36,7 +36,7 @@ SEEN_CLASSES, CLIPS_PER_CLASS, VAL_CLIPS = 128, 10, 2
 SED_STEPS, SED_BATCH_SIZE, SED_LR = 1500, 16, 1e-3
 # A compiled training step (0.71 s with its mixtures and queries, against about 1.1 s eager) fits 4,000
 # separator steps in the budget (`make backbone`: 56.5 min on 2 cores);
-# more steps are what gave APT more room (README, "Where the full-data gain is lost").
+# more steps are what gave APT more room (docs/demo-backbone.md, "Where the full-data gain is lost").
 SEPARATOR_STEPS, SEPARATOR_BATCH_SIZE, SEPARATOR_LR, SEPARATOR_COMPILED = 4000, 8, 2e-3, True
 
 

@@ -11,7 +11,7 @@ from .errors import AptUssError
 # SNR_CAP_DB. Why it exists: L1 charges a leak of a dense interferer over every sample, but a missed
 # sparse target (clicks, short events) only over the few samples it occupies, so under L1 muting such a
 # target is nearly optimal, and the demo separator, trained with L1, returns near-silence for its pulse
-# trains (README, "Why the demo tunes on the SNR of loud crops"). The SNR weighs each mixture by its own
+# trains (docs/demo-backbone.md, "Why the demo tunes on the SNR of loud crops"). The SNR weighs each mixture by its own
 # target's energy, so missing a target costs the same whatever its shape.
 LOSSES = ("l1", "snr")
 SNR_CAP_DB = 30.0
