@@ -189,6 +189,12 @@ def _pretrain_args(p: argparse.ArgumentParser, stage: str) -> None:
 
 
 def _pretrain(a) -> tuple:
+    from .params import check_positive, check_seed
+
+    check_positive("lr", a.lr)
+    check_positive("steps", a.steps, integer=True)
+    check_positive("batch_size", a.batch_size, integer=True)
+    check_seed("seed", a.seed)
     return a.config, a.n_classes, a.clips_per_class, a.val_clips, a.seed, a.steps, a.batch_size, a.lr
 
 

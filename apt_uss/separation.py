@@ -72,17 +72,45 @@ def prompt_of_class(prompts: np.ndarray, class_names: np.ndarray, name: str, sou
     return prompts[names.index(name)]
 
 
+def check_separate_options(input_path, output_path, chunk_seconds: float = CHUNK_SECONDS,
+                           overlap: float = OVERLAP) -> None:
+    """The arguments of ``python -m apt_uss separate`` that need no model, checked before the model loads."""
+    from .params import check_finite, check_positive
+
+    check_positive("chunk_seconds", chunk_seconds)
+    if not 0.0 <= check_finite("overlap", overlap) < 1.0:
+        raise AptUssError(f"overlap={overlap!r} is not valid: use 0 <= overlap < 1")
+    check_input_file(input_path)
+    check_output_format(output_path)
+
+
+def check_input_file(input_path) -> None:
+    path = Path(input_path)
+    if not path.exists():
+        raise AptUssError(f"input audio file {input_path} does not exist")
+    if not path.is_file():
+        raise AptUssError(f"input audio file {input_path} is not a file")
+
+
+def check_output_format(output_path) -> str:
+    output_path = Path(output_path)
+    out_format = output_path.suffix.lstrip(".").upper()
+    if out_format not in sf.available_formats():  # before the work, not after it
+        raise AptUssError(f"output {output_path}: unknown audio format {output_path.suffix!r}: use .wav or .flac")
+    return out_format
+
+
 def separate_file(separator, query: np.ndarray, input_path, output_path, model_rate: int,
                   chunk_seconds: float = CHUNK_SECONDS, overlap: float = OVERLAP, device="cpu") -> dict:
     """Separate each channel of ``input_path`` and write ``output_path`` with the input's rate, channels and length."""
     import torchaudio.functional as AF
 
-    if chunk_seconds <= 0:
-        raise AptUssError(f"chunk_seconds={chunk_seconds!r} is not valid: it must be positive")
+    from .params import check_positive
+
+    check_positive("chunk_seconds", chunk_seconds)
     output_path = Path(output_path)
-    out_format = output_path.suffix.lstrip(".").upper()
-    if out_format not in sf.available_formats():  # before the work, not after it
-        raise AptUssError(f"output {output_path}: unknown audio format {output_path.suffix!r}: use .wav or .flac")
+    out_format = check_output_format(output_path)
+    check_input_file(input_path)
     try:
         info = sf.info(str(input_path))
         audio, rate = sf.read(str(input_path), dtype="float32", always_2d=True)

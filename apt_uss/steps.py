@@ -27,7 +27,8 @@ from .errors import AptUssError
 from .evaluation import compare_systems, evaluate_prompts
 from .metrics import SDR_DEFINITION, SYSTEMS, median_sdr_by_class, per_track_medians, summarise
 from .models import load_backbone
-from .params import check_crop_rule, check_mix_rule, check_positive, parse_folds, parse_n_shot
+from .params import (check_crop_fits, check_crop_rule, check_mix_rule, check_positive, check_seed, parse_folds,
+                     parse_n_shot)
 from .examples import EXAMPLES_TABLE, pick_examples, render_examples
 from .html_report import write_html_report
 from .prompts import embed_clips, initial_prompts, load_embeddings, load_prompts, save_embeddings, save_prompts
@@ -49,12 +50,14 @@ def _clip_store(dataset_dir: str, mixtures: pd.DataFrame) -> ClipStore:
 
 def fetch_dataset_step(dataset: str, out_dataset: str, dataset_uri: str = "", n_classes: int = 10,
                        seed: int = 0, dataset_sha256: str = "") -> dict:
+    check_seed("seed", seed)
     return fetch_dataset(dataset, out_dataset, dataset_uri=dataset_uri, n_classes=n_classes, seed=seed,
                          dataset_sha256=dataset_sha256)
 
 
 def split_folds_step(dataset_dir: str, out_splits: str, n_shot="5", seed: int = 0,
                      train_folds="1,2,3", test_folds="4,5") -> pd.DataFrame:
+    check_seed("seed", seed)
     meta = load_metadata(dataset_dir)
     if is_musdb(meta):  # the official train/test split; n_shot counts training tracks
         splits = split_tracks(meta, parse_n_shot(n_shot), int(seed))
@@ -75,13 +78,18 @@ def simulate_mixtures_step(dataset_dir: str, splits_path: str, out_mixtures: str
     check_crop_rule(crop_rule)
     check_positive("epochs", epochs, integer=True)
     check_positive("crop_seconds", crop_seconds)
+    check_seed("seed", seed)
     splits = pd.read_csv(splits_path, keep_default_na=False)
     crop = int(round(crop_seconds * SAMPLE_RATE))
     clips = ClipStore(dataset_dir)  # read only by crop_rule="loud"
+    train = splits["split"] == "train"
     if is_musdb(splits):
+        check_crop_fits(crop_seconds, dict(zip(splits.loc[train, "filename"], splits.loc[train, "samples"])),
+                        SAMPLE_RATE, "training track")
         train_mix, test_mix = simulate_stem_mixtures(splits, int(seed), int(epochs), crop, crop_rule, clips)
     else:
         lengths = {f: sf.info(Path(dataset_dir) / "audio" / f).frames for f in splits["filename"]}
+        check_crop_fits(crop_seconds, {f: lengths[f] for f in splits.loc[train, "filename"]}, SAMPLE_RATE)
         if crop_rule == "loud":
             clips.preload(splits.loc[splits["split"] == "train", "filename"])
         train_mix, test_mix = simulate_mixtures(splits, lengths, int(seed), int(epochs), crop, crop_rule, clips)
@@ -271,8 +279,9 @@ def separate_step(prompts_uri: str, class_name: str, input_path: str, output_pat
                   device: str = "auto", chunk_seconds: float = 5.0, overlap: float = 0.5) -> dict:
     """Separate ``class_name`` out of an audio file of any length with a prompt table from a path or S3."""
     from .download import fetch_uri
-    from .separation import prompt_of_class, separate_file
+    from .separation import check_separate_options, prompt_of_class, separate_file
 
+    check_separate_options(input_path, output_path, chunk_seconds, overlap)
     use_available_cores()
     dev = resolve_device(device)
     prompts, _, names = load_prompts(fetch_uri(prompts_uri, what="prompts"))

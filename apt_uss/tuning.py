@@ -47,6 +47,11 @@ def scheduled_lr(lr: float, lr_schedule: str, step: int, total_steps: int) -> fl
     raise AptUssError(f"lr_schedule={lr_schedule!r} is not valid: use one of {', '.join(LR_SCHEDULES)}")
 
 
+def _diverged(what: str, epoch: int, epochs: int, step: int, steps: int, lr: float, lr_schedule: str) -> None:
+    raise AptUssError(f"tuning diverged at epoch {epoch}/{epochs}, step {step}/{steps}: {what} "
+                      f"(lr={lr:g}, lr_schedule={lr_schedule}); the tuned prompts are not saved: use a smaller lr")
+
+
 def _autocast(device: torch.device, precision: str):
     if precision == "bf16":
         # Weights and prompts stay fp32 (the optimizer's master copy); only the forward math runs in bf16.
@@ -135,8 +140,17 @@ def tune_prompts(
             loss.backward()
             for group in optimizer.param_groups:
                 group["lr"] = scheduled_lr(lr, lr_schedule, step, run_steps)
-            optimizer.step()
+            try:
+                optimizer.step()
+            except RuntimeError as exc:  # an lr near float32's limit: "value cannot be converted ... overflow"
+                if "overflow" not in str(exc):
+                    raise
+                _diverged("the optimizer's step overflows float32", len(history) + 1, len(epochs),
+                          len(losses) + 1, steps_of[epoch], lr, lr_schedule)
             losses.append(loss.item())
+            if not math.isfinite(losses[-1]):  # nan prompts would be written and scored as if tuned
+                _diverged(f"the {loss_function} loss is {losses[-1]}", len(history) + 1, len(epochs),
+                          len(losses), steps_of[epoch], lr, lr_schedule)
             steps_done += 1
             step += 1
             if time.monotonic() - last_line > PROGRESS_SECONDS:  # long epochs (paper config) show life too
@@ -144,6 +158,9 @@ def tune_prompts(
                 rate = steps_done / (last_line - started)
                 log.info("tune: epoch %d/%d step %d/%d, %.2f steps/s, ETA %.0f s", len(history) + 1, len(epochs),
                          steps_done, steps_total, rate, (steps_total - steps_done) / rate)
+        if not all(bool(torch.isfinite(p).all()) for p in trained):  # the last step can still overflow them
+            _diverged("the tuned " + ("weights" if mode == "joint" else "prompts") + " are no longer finite",
+                      len(history) + 1, len(epochs), len(losses), steps_of[epoch], lr, lr_schedule)
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "steps": len(losses)})
         if state is not None:
             snapshot = {"prompts": prompts.detach().cpu(), "optimizer": optimizer.state_dict(),

@@ -9,6 +9,10 @@ A key that is missing, unexpected or of another shape is an error listing them:
 
 from __future__ import annotations
 
+import re
+import warnings
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -36,20 +40,46 @@ def split_checksum(uri: str) -> tuple[str, str]:
     return base, fragment.removeprefix("sha256=")
 
 
+PLAIN = "a plain state dict of tensors, as torch.save(model.state_dict(), path) writes"
+
+
+def _unreadable(exc: Exception, path) -> str:
+    """Why torch.load refused a file, in one line, without torch's own advice (which is to turn
+    the safe loader off, and would run whatever code the file holds)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        return f"is an empty file, not {PLAIN}"
+    blocked = re.search(r"GLOBAL ([\w.]+)", text)
+    if blocked:
+        return (f"is not {PLAIN}: it holds a pickled Python object ({blocked.group(1)}), which is never loaded, "
+                "as unpickling it can run code")
+    if "Weights only load failed" in text:  # neither a zip archive nor a pickle of tensors
+        detail = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0] \
+            if "WeightsUnpickler error:" in text else ""
+        return f"is not {PLAIN}: its bytes are not a pickle of tensors" + (f" ({detail.strip()})" if detail else "")
+    lines = [line for line in text.strip().splitlines() if line.strip() and "weights_only" not in line]
+    first = lines[0].strip() if lines else ""
+    first = re.split(r"(?<=\.) ", first, maxsplit=1)[0][:200]  # its first sentence, whole
+    return f"is not a readable PyTorch checkpoint ({PLAIN}): {type(exc).__name__}" + (f": {first}" if first else "")
+
+
 def read_state_dict(uri: str, slot: str) -> dict[str, torch.Tensor]:
     """The weights in a checkpoint at ``uri`` (a path or file/https/s3 URI, optionally ``#sha256=...``)."""
     from ..params import check_sha256
 
     base, sha256 = split_checksum(uri)
     path = fetch_uri(base, sha256=check_sha256(sha256, f"{slot}_checkpoint_uri #sha256"), what=f"{slot}_checkpoint_uri")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated or foreign files raise many different types
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise AptUssError(f"{slot} checkpoint {uri!r} is not a readable PyTorch checkpoint: {first}") from None
+    with warnings.catch_warnings(record=True) as caught:  # the unpickler's warnings on a foreign file are noise
+        warnings.simplefilter("always")
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated or foreign files raise many different types
+            raise AptUssError(f"{slot} checkpoint {uri!r} {_unreadable(exc, path)}") from None
+    for w in caught:  # a checkpoint that loads keeps its warnings
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise AptUssError(f"{slot} checkpoint {uri!r} holds no state dict of tensors")
+        raise AptUssError(f"{slot} checkpoint {uri!r} holds no state dict of tensors: it must be {PLAIN}")
     return state
 
 
