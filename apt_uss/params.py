@@ -104,25 +104,23 @@ def check_crop_rule(rule: str) -> str:
     return rule
 
 
-def check_finite(name: str, value: object) -> float:
-    """A number that is not nan or inf (which would train to nan, or fail to serialise as a pipeline parameter)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise AptUssError(f"{name}={value!r} is not valid: it must be a number") from None
-    if not math.isfinite(number):
-        raise AptUssError(f"{name}={value!r} is not valid: it must be a finite number (not nan or inf)")
-    return number
-
-
-def check_positive(name: str, value: float, integer: bool = False) -> float:
-    what = "a positive integer" if integer else "a finite positive number"
+def _finite_number(name: str, value: object, what: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise AptUssError(f"{name}={value!r} is not valid: it must be {what}") from None
     if not math.isfinite(number):
         raise AptUssError(f"{name}={value!r} is not valid: it must be {what} (not nan or inf)")
+    return number
+
+
+def check_finite(name: str, value: object) -> float:
+    """A number that is not nan or inf (which would train to nan, or fail to serialise as a pipeline parameter)."""
+    return _finite_number(name, value, "a finite number")
+
+
+def check_positive(name: str, value: float, integer: bool = False) -> float:
+    number = _finite_number(name, value, "a positive integer" if integer else "a finite positive number")
     if integer and (not number.is_integer()):
         raise AptUssError(f"{name}={value!r} is not valid: it must be a positive integer")
     if number <= 0:

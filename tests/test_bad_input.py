@@ -23,24 +23,15 @@ from apt_uss import cli
 from apt_uss.errors import AptUssError
 from apt_uss.params import check_crop_fits, check_pipeline_params, check_positive
 from apt_uss.prompts import save_prompts
+from tests.cli_runner import call_main
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 32000
 
 
 def _cli(argv, capsys):
-    """``python -m apt_uss ARGV`` in this interpreter: (exit code, stdout, stderr); logging set-up put back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    capsys.readouterr()
-    try:
-        code = cli.main(argv)
-    except SystemExit as exc:  # argparse's own refusals
-        code = exc.code
-    finally:
-        root.handlers[:], root.level = handlers, level
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    """``python -m apt_uss ARGV`` in this interpreter: (exit code, stdout, stderr)."""
+    return call_main(cli.main, argv, capsys)
 
 
 def _one_error_line(err: str) -> str:

@@ -13,6 +13,7 @@ import pytest
 
 from apt_uss import storage
 from apt_uss.prompts import load_prompts
+from tests.cli_runner import call_main
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--backbone", "tiny", "--n-classes", "3", "--epochs", "2", "--n-shot", "5"]
@@ -118,27 +119,15 @@ def test_a_failing_step_fails_the_run_with_one_line(run_env, tmp_path):
 
 
 def _run_in_process(args, env, monkeypatch, capsys):
-    """``python -m pipelines.run_local ARGS`` in this interpreter (its imports paid once for all the
-    probes below): (exit code, stdout, stderr). The logging set-up main() changes is put back."""
-    import logging
-
+    """``python -m pipelines.run_local ARGS`` in this interpreter, under ``env`` (its imports paid once
+    for all the probes below): (exit code, stdout, stderr)."""
     from pipelines import run_local
 
     for key in [k for k in os.environ if k not in env]:
         monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    capsys.readouterr()
-    try:
-        code = run_local.main(args)
-    except SystemExit as exc:  # argparse's own refusals
-        code = exc.code
-    finally:
-        root.handlers[:], root.level = handlers, level
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return call_main(run_local.main, args, capsys)
 
 
 BAD_INPUT = [
