@@ -27,7 +27,7 @@ from .errors import AptUssError
 from .evaluation import compare_systems, evaluate_prompts
 from .metrics import SDR_DEFINITION, SYSTEMS, median_sdr_by_class, per_track_medians, summarise
 from .models import load_backbone
-from .params import (check_crop_fits, check_crop_rule, check_mix_rule, check_positive, check_seed, parse_folds,
+from .params import (check_crop_fits, check_pipeline_params, check_crop_rule, check_mix_rule, check_positive, check_seed, parse_folds,
                      parse_n_shot)
 from .examples import EXAMPLES_TABLE, pick_examples, render_examples
 from .html_report import write_html_report
@@ -46,6 +46,22 @@ def _clip_store(dataset_dir: str, mixtures: pd.DataFrame) -> ClipStore:
     if "mixture_file" not in mixtures.columns:
         store.preload(pd.concat([mixtures["target_file"], mixtures["interferer_file"]]))
     return store
+
+
+# Pipeline parameters of integer type: a parameter dict reaches a step as JSON, where 20 may read 20.0.
+INTEGER_PARAMETERS = ("seed", "epochs", "batch_size", "n_classes", "backbone_seed", "audio_examples_per_class",
+                      "tune_gpus")
+
+
+def validate_parameters_step(params: dict) -> dict:
+    """The pipeline's first task: every value checked before any data moves or a GPU is asked for,
+    also for a run started or edited in the Kubeflow UI (run_local and submit check the same way
+    before they start a run). Returns the checked parameters."""
+    typed = {k: int(v) if k in INTEGER_PARAMETERS and isinstance(v, float) and v.is_integer() else v
+             for k, v in params.items()}
+    checked = check_pipeline_params(typed)
+    log.info("parameters checked: %d values", len(checked))
+    return checked
 
 
 def fetch_dataset_step(dataset: str, out_dataset: str, dataset_uri: str = "", n_classes: int = 10,

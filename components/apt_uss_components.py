@@ -18,6 +18,23 @@ GPU_IMAGE = os.environ.get("APT_USS_GPU_IMAGE", "apt-uss-gpu:0.1.0")
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+def validate_parameters(params: dict):
+    """Fails the run, with one error line in its log, on any value the pipeline cannot use."""
+    import logging
+
+    from apt_uss.errors import AptUssError
+    from apt_uss.logs import configure_logging
+    from apt_uss.steps import validate_parameters_step
+
+    configure_logging()
+    try:
+        validate_parameters_step(params=params)
+    except AptUssError as exc:
+        logging.getLogger("apt_uss.steps").error("error: %s", exc)
+        raise
+
+
+@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
 def fetch_dataset(dataset: str, dataset_uri: str, dataset_sha256: str, n_classes: int, seed: int,
                   dataset_dir: Output[Dataset]):
     from apt_uss.logs import configure_logging

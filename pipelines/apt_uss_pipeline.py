@@ -1,4 +1,4 @@
-"""The APT pipeline: fetch -> split -> simulate -> init prompts -> tune (GPU) -> evaluate x2 -> audio examples
+"""The APT pipeline: parameter check -> fetch -> split -> simulate -> init prompts -> tune (GPU) -> evaluate x2 -> audio examples
 -> report (tables, figures, HTML page, MLflow, S3).
 
 The baseline (initial prompts) and APT (tuned prompts) evaluations are two tasks of one
@@ -19,6 +19,7 @@ from components.apt_uss_components import (
     simulate_mixtures,
     split_folds,
     tune_prompts,
+    validate_parameters,
 )
 
 PIPELINE_NAME = "apt-uss"
@@ -81,9 +82,23 @@ def apt_uss_pipeline(
     ``credentials_secret`` and ``config_map`` name the Secret (S3 keys) and ConfigMap (S3
     endpoint, region, MLflow URI) that every pod reads (charts/apt-uss creates both)."""
     cluster = dict(credentials_secret=credentials_secret, config_map=config_map)
+    run_params = {"n_shot": n_shot, "seed": seed, "epochs": epochs, "lr": lr, "lr_schedule": lr_schedule,
+                  "loss_function": loss_function, "batch_size": batch_size,
+                  "tune": tune, "precision": precision, "dataset": dataset, "dataset_uri": dataset_uri,
+                  "dataset_sha256": dataset_sha256, "n_classes": n_classes, "train_folds": train_folds,
+                  "test_folds": test_folds, "crop_seconds": crop_seconds, "mix_rule": mix_rule,
+                  "crop_rule": crop_rule, "backbone": backbone, "backbone_seed": backbone_seed,
+                  "sed_checkpoint_uri": sed_checkpoint_uri,
+                  "separator_checkpoint_uri": separator_checkpoint_uri, "device": device,
+                  "audio_examples_per_class": audio_examples_per_class}
+    # First, so a run started or edited in the Kubeflow UI is checked before data moves or a GPU is asked for.
+    validated = validate_parameters(params={**run_params, "checkpoint_uri": checkpoint_uri, "tune_gpus": tune_gpus})
+    validated.set_display_name("parameter check")
+    _for_cluster(validated, "light", retries=0, **cluster)
     fetched = fetch_dataset(dataset=dataset, dataset_uri=dataset_uri, dataset_sha256=dataset_sha256,
                             n_classes=n_classes, seed=seed)
     fetched.set_display_name("dataset fetch")
+    fetched.after(validated)
     _for_cluster(fetched, "light", **cluster)
     split = split_folds(dataset_dir=fetched.output, n_shot=n_shot, seed=seed, train_folds=train_folds,
                         test_folds=test_folds)
@@ -132,15 +147,7 @@ def apt_uss_pipeline(
         initial_prompts=initial.outputs["prompts"], tuned_prompts=tuned.outputs["tuned_prompts"],
         loss=tuned.outputs["loss"], embeddings=initial.outputs["embeddings"],
         examples=examples.outputs["examples"],
-        run_params={"n_shot": n_shot, "seed": seed, "epochs": epochs, "lr": lr, "lr_schedule": lr_schedule,
-                    "loss_function": loss_function, "batch_size": batch_size,
-                    "tune": tune, "precision": precision, "dataset": dataset, "dataset_uri": dataset_uri,
-                    "dataset_sha256": dataset_sha256, "n_classes": n_classes, "train_folds": train_folds,
-                    "test_folds": test_folds, "crop_seconds": crop_seconds, "mix_rule": mix_rule,
-                    "crop_rule": crop_rule, "backbone": backbone, "backbone_seed": backbone_seed,
-                    "sed_checkpoint_uri": sed_checkpoint_uri,
-                    "separator_checkpoint_uri": separator_checkpoint_uri, "device": device,
-                    "audio_examples_per_class": audio_examples_per_class},
+        run_params=run_params,
         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=tracking_uri, experiment=experiment,
         artifact_uri=artifact_uri,
     )

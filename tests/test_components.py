@@ -37,3 +37,48 @@ def test_steps_are_called_with_keyword_arguments_their_signature_has(file, call)
     accepted = set(inspect.signature(STEPS[call.func.id]).parameters)
     given = {k.arg for k in call.keywords}
     assert given <= accepted, f"{call.func.id} has no parameter {sorted(given - accepted)}"
+
+
+def _defaults():
+    from pipelines.apt_uss_pipeline import apt_uss_pipeline
+
+    return {name: p.default for name, p in inspect.signature(apt_uss_pipeline.pipeline_func).parameters.items()}
+
+
+def test_the_parameter_check_reads_integers_that_arrive_as_json_floats_and_refuses_bad_values():
+    from apt_uss.errors import AptUssError
+    from apt_uss.steps import INTEGER_PARAMETERS, validate_parameters_step
+
+    params = {k: v for k, v in _defaults().items() if not isinstance(v, (list, dict))}
+    as_json = {k: float(v) if k in INTEGER_PARAMETERS else v for k, v in params.items()}
+    assert validate_parameters_step(as_json)["epochs"] == params["epochs"]
+    with pytest.raises(AptUssError, match="crop_rule='quiet' is unknown"):
+        validate_parameters_step(dict(as_json, crop_rule="quiet"))
+
+
+def test_the_compiled_pipeline_checks_its_parameters_before_anything_else(tmp_path):
+    import yaml
+    from kfp import compiler
+
+    from pipelines.apt_uss_pipeline import apt_uss_pipeline
+
+    compiler.Compiler().compile(apt_uss_pipeline, str(tmp_path / "p.yaml"))
+    spec = next(d for d in yaml.safe_load_all((tmp_path / "p.yaml").read_text()) if d and "root" in d)
+    tasks = spec["root"]["dag"]["tasks"]
+    assert "dependentTasks" not in tasks["validate-parameters"]
+    assert "validate-parameters" in tasks["fetch-dataset"]["dependentTasks"]
+    # every other task waits for the fetch, so for the check
+    given = tasks["validate-parameters"]["inputs"]["parameters"]["params"]
+    assert given, "the check is given the run's parameters"
+
+
+def test_a_run_with_a_bad_value_given_straight_to_the_pipeline_stops_at_the_check(tmp_path):
+    """As a Kubeflow UI run would: no run_local check before it, the DAG's first task refuses it."""
+    from kfp import local
+
+    from pipelines.apt_uss_pipeline import apt_uss_pipeline
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "outputs"))
+    with pytest.raises(RuntimeError, match="validate-parameters"):
+        apt_uss_pipeline(crop_rule="quiet", artifact_uri="", backbone="tiny", n_classes=3)
+    assert not list((tmp_path / "outputs").glob("*/fetch-dataset"))

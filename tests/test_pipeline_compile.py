@@ -2,8 +2,8 @@ import yaml
 
 from pipelines.compile import compile_pipeline
 
-COMPONENTS = {"fetch-dataset", "split-folds", "simulate-mixtures", "init-prompts", "tune-prompts", "evaluate-sdr",
-              "audio-examples", "report-results"}
+COMPONENTS = {"validate-parameters", "fetch-dataset", "split-folds", "simulate-mixtures", "init-prompts",
+              "tune-prompts", "evaluate-sdr", "audio-examples", "report-results"}
 TASKS = COMPONENTS | {"evaluate-sdr-2"}  # the compiler names the second use of a component "-2"
 
 
@@ -102,11 +102,12 @@ def test_credentials_reach_every_step_from_a_secret_never_the_yaml(tmp_path, mon
 
 def test_network_steps_retry_with_backoff_and_pure_steps_do_not(tmp_path):
     tasks = _spec(tmp_path)["root"]["dag"]["tasks"]
-    for name in TASKS - {"split-folds", "simulate-mixtures"}:
+    pure = {"validate-parameters", "split-folds", "simulate-mixtures"}
+    for name in TASKS - pure:
         policy = tasks[name]["retryPolicy"]
         assert policy["maxRetryCount"] == 2 and policy["backoffFactor"] == 2.0, name
         assert policy["backoffDuration"] == "30s"
-    for name in ("split-folds", "simulate-mixtures"):
+    for name in pure:
         assert "retryPolicy" not in tasks[name]
 
 
