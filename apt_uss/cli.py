@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m apt_uss", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    p = sub.add_parser("validate-parameters", help="check a run's parameters, as the pipeline's first task does")
+    p.add_argument("--params", required=True, help="the pipeline parameters as a JSON object, or @FILE holding one")
+
     p = sub.add_parser("fetch-dataset", help="produce the dataset artifact (ESC-50 layout)")
     p.add_argument("--dataset", default="synthetic")
     p.add_argument("--dataset-uri", default="", help="esc50: archive (https, s3, file) or directory")
@@ -204,6 +207,24 @@ def _backbone(a) -> dict:
             "device": a.device}
 
 
+def _json_object(flag: str, value: str) -> dict:
+    """A JSON object given inline or as @FILE."""
+    from pathlib import Path
+
+    if value.startswith("@"):
+        path = Path(value[1:])
+        if not path.is_file():
+            raise AptUssError(f"{flag}: file {path} does not exist")
+        value = path.read_text()
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise AptUssError(f"{flag} is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise AptUssError(f"{flag} must be a JSON object of parameter names and values")
+    return parsed
+
+
 def _write_csv(table, path: str) -> None:
     if path:
         from .atomic import atomic_path
@@ -214,7 +235,9 @@ def _write_csv(table, path: str) -> None:
 
 def run(argv: list[str]) -> None:
     a = build_parser().parse_args(argv)
-    if a.command == "fetch-dataset":
+    if a.command == "validate-parameters":
+        print(json.dumps(steps.validate_parameters_step(_json_object("--params", a.params))))
+    elif a.command == "fetch-dataset":
         manifest = steps.fetch_dataset_step(a.dataset, a.out, a.dataset_uri, a.n_classes, a.seed,
                                             a.dataset_sha256)
         print(json.dumps({k: manifest[k] for k in ("dataset", "n_clips", "n_classes")}))

@@ -52,11 +52,20 @@ def _clip_store(dataset_dir: str, mixtures: pd.DataFrame) -> ClipStore:
 INTEGER_PARAMETERS = ("seed", "epochs", "batch_size", "n_classes", "backbone_seed", "audio_examples_per_class",
                       "tune_gpus")
 
+# What check_pipeline_params reads.
+REQUIRED_PARAMETERS = ("n_shot", "seed", "epochs", "lr", "lr_schedule", "loss_function", "batch_size", "tune",
+                       "precision", "checkpoint_uri", "dataset", "dataset_uri", "dataset_sha256", "n_classes",
+                       "train_folds", "test_folds", "crop_seconds", "mix_rule", "crop_rule", "backbone",
+                       "sed_checkpoint_uri", "separator_checkpoint_uri", "audio_examples_per_class")
+
 
 def validate_parameters_step(params: dict) -> dict:
     """The pipeline's first task: every value checked before any data moves or a GPU is asked for,
     also for a run started or edited in the Kubeflow UI (run_local and submit check the same way
     before they start a run). Returns the checked parameters."""
+    missing = [k for k in REQUIRED_PARAMETERS if k not in params]
+    if missing:
+        raise AptUssError(f"the parameters lack {', '.join(missing)}: give every pipeline parameter the check reads")
     typed = {k: int(v) if k in INTEGER_PARAMETERS and isinstance(v, float) and v.is_integer() else v
              for k, v in params.items()}
     checked = check_pipeline_params(typed)

@@ -82,3 +82,21 @@ def test_a_run_with_a_bad_value_given_straight_to_the_pipeline_stops_at_the_chec
     with pytest.raises(RuntimeError, match="validate-parameters"):
         apt_uss_pipeline(crop_rule="quiet", artifact_uri="", backbone="tiny", n_classes=3)
     assert not list((tmp_path / "outputs").glob("*/fetch-dataset"))
+
+
+def test_the_parameter_check_is_a_command_too(capsys):
+    import json
+
+    from apt_uss import cli
+    from tests.cli_runner import call_main
+
+    params = {k: v for k, v in _defaults().items() if not isinstance(v, (list, dict))}
+    code, out, _ = call_main(cli.main, ["validate-parameters", "--params", json.dumps(params)], capsys)
+    assert code == 0 and json.loads(out)["crop_rule"] == params["crop_rule"]
+    code, _, err = call_main(cli.main, ["validate-parameters", "--params", json.dumps(dict(params, lr=-1))], capsys)
+    assert code == 2 and err.strip().splitlines()[-1] == "error: lr=-1 is not valid: it must be positive"
+    del params["seed"]
+    code, _, err = call_main(cli.main, ["validate-parameters", "--params", json.dumps(params)], capsys)
+    assert code == 2 and "lack seed" in err
+    code, _, err = call_main(cli.main, ["validate-parameters", "--params", "[1]"], capsys)
+    assert code == 2 and "must be a JSON object" in err
