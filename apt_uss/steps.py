@@ -48,15 +48,30 @@ def _clip_store(dataset_dir: str, mixtures: pd.DataFrame) -> ClipStore:
     return store
 
 
-# Pipeline parameters of integer type: a parameter dict reaches a step as JSON, where 20 may read 20.0.
+# Pipeline parameters of number type. Inside a dict parameter, KFP hands a step the pipeline's values
+# as text ("20.0" for 20, "0.0003"); the check reads them back as the numbers they are.
 INTEGER_PARAMETERS = ("seed", "epochs", "batch_size", "n_classes", "backbone_seed", "audio_examples_per_class",
                       "tune_gpus")
+FLOAT_PARAMETERS = ("lr", "crop_seconds")
 
 # What check_pipeline_params reads.
 REQUIRED_PARAMETERS = ("n_shot", "seed", "epochs", "lr", "lr_schedule", "loss_function", "batch_size", "tune",
                        "precision", "checkpoint_uri", "dataset", "dataset_uri", "dataset_sha256", "n_classes",
                        "train_folds", "test_folds", "crop_seconds", "mix_rule", "crop_rule", "backbone",
                        "sed_checkpoint_uri", "separator_checkpoint_uri", "audio_examples_per_class")
+
+
+def _as_number(name: str, value):
+    """``value`` of pipeline parameter ``name`` as its number type, where it has one (text or JSON float in)."""
+    if name not in INTEGER_PARAMETERS + FLOAT_PARAMETERS or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float) and name in FLOAT_PARAMETERS:
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise AptUssError(f"{name}={value!r} is not valid: it must be a number") from None
+    return int(number) if name in INTEGER_PARAMETERS and number.is_integer() else number
 
 
 def validate_parameters_step(params: dict) -> dict:
@@ -66,9 +81,7 @@ def validate_parameters_step(params: dict) -> dict:
     missing = [k for k in REQUIRED_PARAMETERS if k not in params]
     if missing:
         raise AptUssError(f"the parameters lack {', '.join(missing)}: give every pipeline parameter the check reads")
-    typed = {k: int(v) if k in INTEGER_PARAMETERS and isinstance(v, float) and v.is_integer() else v
-             for k, v in params.items()}
-    checked = check_pipeline_params(typed)
+    checked = check_pipeline_params({k: _as_number(k, v) for k, v in params.items()})
     log.info("parameters checked: %d values", len(checked))
     return checked
 

@@ -45,15 +45,21 @@ def _defaults():
     return {name: p.default for name, p in inspect.signature(apt_uss_pipeline.pipeline_func).parameters.items()}
 
 
-def test_the_parameter_check_reads_integers_that_arrive_as_json_floats_and_refuses_bad_values():
+def test_the_parameter_check_reads_numbers_as_kfp_hands_them_over_and_refuses_bad_values():
     from apt_uss.errors import AptUssError
     from apt_uss.steps import INTEGER_PARAMETERS, validate_parameters_step
 
     params = {k: v for k, v in _defaults().items() if not isinstance(v, (list, dict))}
+    as_text = {k: str(float(v)) if k in INTEGER_PARAMETERS else str(v) for k, v in params.items()}  # "20.0", "0.0003"
     as_json = {k: float(v) if k in INTEGER_PARAMETERS else v for k, v in params.items()}
-    assert validate_parameters_step(as_json)["epochs"] == params["epochs"]
+    for given in (params, as_text, as_json):
+        checked = validate_parameters_step(given)
+        assert checked["epochs"] == params["epochs"] and isinstance(checked["epochs"], int)
+        assert checked["lr"] == params["lr"] and checked["seed"] == params["seed"]
     with pytest.raises(AptUssError, match="crop_rule='quiet' is unknown"):
-        validate_parameters_step(dict(as_json, crop_rule="quiet"))
+        validate_parameters_step(dict(as_text, crop_rule="quiet"))
+    with pytest.raises(AptUssError, match="epochs='many' is not valid: it must be a number"):
+        validate_parameters_step(dict(as_text, epochs="many"))
 
 
 def test_the_compiled_pipeline_checks_its_parameters_before_anything_else(tmp_path):
@@ -72,7 +78,7 @@ def test_the_compiled_pipeline_checks_its_parameters_before_anything_else(tmp_pa
     assert given, "the check is given the run's parameters"
 
 
-def test_a_run_with_a_bad_value_given_straight_to_the_pipeline_stops_at_the_check(tmp_path):
+def test_a_run_with_a_bad_value_given_straight_to_the_pipeline_stops_at_the_check(tmp_path, capfd):
     """As a Kubeflow UI run would: no run_local check before it, the DAG's first task refuses it."""
     from kfp import local
 
@@ -81,6 +87,8 @@ def test_a_run_with_a_bad_value_given_straight_to_the_pipeline_stops_at_the_chec
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "outputs"))
     with pytest.raises(RuntimeError, match="validate-parameters"):
         apt_uss_pipeline(crop_rule="quiet", artifact_uri="", backbone="tiny", n_classes=3)
+    logged = capfd.readouterr()
+    assert "error: crop_rule='quiet' is unknown: allowed are random, loud" in logged.out + logged.err
     assert not list((tmp_path / "outputs").glob("*/fetch-dataset"))
 
 

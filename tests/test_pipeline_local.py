@@ -206,8 +206,10 @@ def test_pipeline_on_an_esc50_archive_served_over_https_like_url(run_env, tmp_pa
         env = dict(run_env, APT_USS_CACHE=str(tmp_path / "cache"))
         uri = f"http://127.0.0.1:{server.server_address[1]}/ESC-50-master.zip"
         digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+        # the mini archive's clips are 0.5 s: a longer training crop is refused at the mixture step
         result = _run(["--backbone", "tiny", "--epochs", "2", "--n-shot", "1", "--dataset", "esc50",
-                       "--dataset-uri", uri, "--dataset-sha256", digest, "--artifact-uri", ""], env)
+                       "--dataset-uri", uri, "--dataset-sha256", digest, "--artifact-uri", "",
+                       "--crop-seconds", "0.5"], env)
     finally:
         server.shutdown()
     assert result.returncode == 0, result.stderr[-3000:]
