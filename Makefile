@@ -8,94 +8,31 @@ BIN    := $(VENV)/bin
 STATE  ?= .apt-uss
 export APT_USS_HOME := $(abspath $(STATE))
 
-# A profile sets the defaults of BACKBONE, EPOCHS, LR, LOSS_FUNCTION and CROP_RULE; each can still be
-# given on its own.
-#   demo:  the shipped CPU backbone, 20 epochs. It takes about 25x fewer tuning steps than the
-#          paper's 100 epochs over ESC-50's 50 classes, so its lr is raised to keep the paper's
-#          lr x steps (docs/demo-backbone.md has the measured lr comparison). It tunes on the
-#          negative SNR of loud crops: under the paper's L1 the demo separator mutes sparse targets
-#          (docs/demo-backbone.md, "Why the demo tunes on the SNR of loud crops").
-#   paper: the official checkpoints' shape and the paper's settings (pass the checkpoint URIs).
+# Pipeline parameters: each one of apt_uss/params/spec.py, as its upper-case name (make pipeline-run N_SHOT=10
+# LR=3e-3); README, Parameters lists them. A profile (data in the same spec) sets the defaults of the ones not
+# given: demo (the shipped CPU backbone) or paper (the paper's settings; pass the checkpoint URIs).
 PROFILE ?= demo
-ifeq ($(PROFILE),demo)
-  PROFILE_BACKBONE := demo
-  PROFILE_EPOCHS := 20
-  PROFILE_LR := 1e-2
-  PROFILE_LOSS_FUNCTION := snr
-  PROFILE_CROP_RULE := loud
-else ifeq ($(PROFILE),paper)
-  PROFILE_BACKBONE := paper
-  PROFILE_EPOCHS := 100
-  PROFILE_LR := 3e-4
-  PROFILE_LOSS_FUNCTION := l1
-  PROFILE_CROP_RULE := random
-else
-  $(error PROFILE=$(PROFILE) is unknown: use demo or paper)
+ifeq ($(filter $(PROFILE),$(shell python3 -m apt_uss.params.spec profiles)),)
+  $(error PROFILE=$(PROFILE) is unknown: use $(shell python3 -m apt_uss.params.spec profiles | sed 's/ / or /g'))
 endif
+# NAME=--flag pairs, read from the spec (standard library only: it runs before the virtual environment exists).
+PIPELINE_VARIABLE_FLAGS := $(shell python3 -m apt_uss.params.spec make-variables)
+# The flags of the parameters given on the command line (or in the environment); the others take the profile's.
+given_flag = $(if $(filter command line environment override,$(origin $(1))),$(2) '$($(1))')
+PIPELINE_FLAGS = --profile "$(PROFILE)" $(foreach pair,$(PIPELINE_VARIABLE_FLAGS),\
+	$(call given_flag,$(firstword $(subst =, ,$(pair))),$(lastword $(subst =, ,$(pair)))))
 
-# Pipeline parameters (upper case of the pipeline's own names).
-N_SHOT      ?= 5
-SEED        ?= 0
-EPOCHS      ?= $(PROFILE_EPOCHS)
-LR          ?= $(PROFILE_LR)
-LR_SCHEDULE ?= constant
-LOSS_FUNCTION ?= $(PROFILE_LOSS_FUNCTION)
-BATCH_SIZE  ?= 4
-TUNE        ?= prompts
-PRECISION   ?= fp32
-CHECKPOINT_URI ?=
-DATASET     ?= synthetic
-DATASET_URI ?=
-DATASET_SHA256 ?=
-N_CLASSES   ?= 10
-TRAIN_FOLDS ?= 1,2,3
-TEST_FOLDS  ?= 4,5
-CROP_SECONDS ?= 2.0
-MIX_RULE    ?= energy_match
-CROP_RULE   ?= $(PROFILE_CROP_RULE)
-BACKBONE    ?= $(PROFILE_BACKBONE)
-SED_CHECKPOINT_URI ?=
-SEPARATOR_CHECKPOINT_URI ?=
-BACKBONE_SEED ?= 0
-DEVICE      ?= auto
-TRACKING_URI ?=
-EXPERIMENT  ?= apt-uss
-ARTIFACT_URI ?= s3://apt-uss/runs
-AUDIO_EXAMPLES ?= 2
 RUNS        ?=
 RUNNER      ?= subprocess
 S3_PORT     ?= 8333
 MLFLOW_PORT ?= 5000
 PIPELINE_YAML ?= dist/apt_uss_pipeline.yaml
 
-# Cluster runs (make pipeline-submit): the GPUs of the tuning pod, and the Secret and ConfigMap
-# every pod reads (charts/apt-uss creates them).
-TUNE_GPUS   ?= 1
-# JSON; empty: the pipeline's defaults (tolerate nvidia.com/gpu:NoSchedule; no node selector).
-GPU_TOLERATIONS ?=
-GPU_NODE_SELECTOR ?=
-CREDENTIALS_SECRET ?= apt-uss-credentials
-CONFIG_MAP  ?= apt-uss-config
+# Cluster runs (make pipeline-submit); the tuning pod's GPUs, tolerations and node selector and the names of
+# the Secret and ConfigMap every pod reads are pipeline parameters (TUNE_GPUS, GPU_TOLERATIONS, ...).
 KFP_HOST    ?=
 KFP_NAMESPACE ?=
 PIPELINE_NAME ?= apt-uss
-
-# The pipeline parameters as flags of pipelines.run_local and pipelines.submit.
-PIPELINE_FLAGS = \
-	  --n-shot "$(N_SHOT)" --seed "$(SEED)" --epochs "$(EPOCHS)" --lr "$(LR)" --lr-schedule "$(LR_SCHEDULE)" \
-	  --loss-function "$(LOSS_FUNCTION)" --batch-size "$(BATCH_SIZE)" --tune "$(TUNE)" --precision "$(PRECISION)" \
-	  --checkpoint-uri "$(CHECKPOINT_URI)" \
-	  --dataset "$(DATASET)" --dataset-uri "$(DATASET_URI)" \
-	  --dataset-sha256 "$(DATASET_SHA256)" --n-classes "$(N_CLASSES)" \
-	  --train-folds "$(TRAIN_FOLDS)" --test-folds "$(TEST_FOLDS)" --crop-seconds "$(CROP_SECONDS)" \
-	  --mix-rule "$(MIX_RULE)" --crop-rule "$(CROP_RULE)" --backbone "$(BACKBONE)" \
-	  --sed-checkpoint-uri "$(SED_CHECKPOINT_URI)" \
-	  --separator-checkpoint-uri "$(SEPARATOR_CHECKPOINT_URI)" --backbone-seed "$(BACKBONE_SEED)" \
-	  --device "$(DEVICE)" --tracking-uri "$(TRACKING_URI)" --experiment "$(EXPERIMENT)" \
-	  --artifact-uri "$(ARTIFACT_URI)" --audio-examples-per-class "$(AUDIO_EXAMPLES)" \
-	  --tune-gpus "$(TUNE_GPUS)" --credentials-secret "$(CREDENTIALS_SECRET)" --config-map "$(CONFIG_MAP)" \
-	  $(if $(GPU_TOLERATIONS),--gpu-tolerations '$(GPU_TOLERATIONS)') \
-	  $(if $(GPU_NODE_SELECTOR),--gpu-node-selector '$(GPU_NODE_SELECTOR)')
 
 # Use the local SeaweedFS server unless the user points at an S3 endpoint of their own.
 S3_ENV = $(if $(AWS_ENDPOINT_URL)$(AWS_ENDPOINT_URL_S3),,set -a && . $(APT_USS_HOME)/s3/s3.env && set +a &&)
@@ -174,13 +111,13 @@ test-kernels: setup
 
 bench: setup
 	@mkdir -p dist
-	$(BIN)/python -m apt_uss.bench --configs small paper --json dist/bench.json
+	$(BIN)/python -m apt_uss.tools.bench --configs small paper --json dist/bench.json
 
 # On a CUDA machine, in under 5 minutes: the paper config's tuning steps/s (fp32, bf16, torch.compile),
 # batched evaluation throughput, peak GPU memory and a short pipeline on the GPU; a CPU dry mode without CUDA.
 gpu-check: setup
 	@mkdir -p dist
-	$(BIN)/python -m apt_uss.gpu_check --json dist/gpu_check.json
+	$(BIN)/python -m apt_uss.tools.gpu_check --json dist/gpu_check.json
 
 s3-up: setup
 	@if [ -n "$(AWS_ENDPOINT_URL)$(AWS_ENDPOINT_URL_S3)" ]; then \
@@ -212,7 +149,7 @@ sweep: setup s3-up
 	  --plot dist/few_shot.png --log
 
 compare: setup
-	$(BIN)/python -m apt_uss compare $(RUNS) --experiment "$(EXPERIMENT)" --tracking-uri "$(TRACKING_URI)"
+	$(BIN)/python -m apt_uss compare $(RUNS) --experiment "$(or $(EXPERIMENT),apt-uss)" --tracking-uri "$(TRACKING_URI)"
 
 # The compiled pipeline names the images `make images` builds (with REGISTRY: as `make images-push` pushes them).
 PIPELINE_IMAGES = APT_USS_IMAGE="$(if $(REGISTRY),$(REGISTRY)/)$(IMAGE):$(TAG)" \
@@ -221,7 +158,7 @@ PIPELINE_IMAGES = APT_USS_IMAGE="$(if $(REGISTRY),$(REGISTRY)/)$(IMAGE):$(TAG)" 
 PIPELINE_IMAGES_LOCAL = APT_USS_IMAGE="$(IMAGE):$(TAG)" APT_USS_GPU_IMAGE="$(GPU_IMAGE):$(TAG)"
 
 pipeline-compile: setup
-	$(PIPELINE_IMAGES) $(BIN)/python -m pipelines.compile --out $(PIPELINE_YAML)
+	$(PIPELINE_IMAGES) $(BIN)/python -m pipelines.compile --out $(PIPELINE_YAML) --profile "$(PROFILE)"
 
 kfp-host-given:
 	@test -n "$(KFP_HOST)" || { echo "pipeline-submit: set KFP_HOST (e.g. KFP_HOST=http://localhost:8080)" >&2; exit 2; }

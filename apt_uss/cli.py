@@ -6,17 +6,38 @@ import argparse
 import json
 import sys
 
-from . import steps
-from .errors import AptUssError
-from .logs import configure_logging
+from apt_uss.errors import AptUssError
+from apt_uss.logs import configure_logging
+from apt_uss.params import spec
+from apt_uss.steps import pipeline as steps
+from apt_uss.steps.validation import validate_parameters_step
+
+# Flags of pipeline parameters come from the spec (apt_uss.params.spec): type, allowed values, help, and the
+# demo profile's default, as the compiled pipeline has them.
+DEMO = spec.defaults("demo")
+
+
+def _param(p: argparse.ArgumentParser, name: str) -> None:
+    q = spec.BY_NAME[name]
+
+    def parse(text: str):
+        try:
+            return spec.check_choice(name, spec.parse_value(name, text))
+        except AptUssError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = q.type.__name__
+    text = f"{q.help} (default: %(default)s)".replace("`", "")
+    if q.type is bool:  # a switch: given means true
+        p.add_argument(q.flag, dest=name, action="store_true", default=DEMO[name], help=text)
+    else:
+        p.add_argument(q.flag, dest=name, type=parse, default=DEMO[name], help=text,
+                       metavar="|".join(q.choices) if q.choices else None)
 
 
 def _backbone_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backbone", default="demo", help="named backbone config (demo, tiny, small, paper)")
-    p.add_argument("--sed-checkpoint-uri", default="")
-    p.add_argument("--separator-checkpoint-uri", default="")
-    p.add_argument("--backbone-seed", type=int, default=0, help="init seed for parts without checkpoint")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    for name in spec.BACKBONE_PARAMETERS:
+        _param(p, name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,29 +48,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", required=True, help="the pipeline parameters as a JSON object, or @FILE holding one")
 
     p = sub.add_parser("fetch-dataset", help="produce the dataset artifact (ESC-50 layout)")
-    p.add_argument("--dataset", default="synthetic")
-    p.add_argument("--dataset-uri", default="", help="esc50: archive (https, s3, file) or directory")
-    p.add_argument("--dataset-sha256", default="", help="expected sha256 of the archive")
-    p.add_argument("--n-classes", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
+    _param(p, "dataset")
+    _param(p, "dataset_uri")
+    _param(p, "dataset_sha256")
+    _param(p, "n_classes")
+    _param(p, "seed")
     p.add_argument("--out", required=True, help="output dataset directory")
 
     p = sub.add_parser("split-folds", help="train/test folds and the n-shot training set")
     p.add_argument("--dataset-dir", required=True)
-    p.add_argument("--n-shot", default="5", help="positive integer or 'full'")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train-folds", default="1,2,3")
-    p.add_argument("--test-folds", default="4,5")
+    _param(p, "n_shot")
+    _param(p, "seed")
+    _param(p, "train_folds")
+    _param(p, "test_folds")
     p.add_argument("--out", required=True, help="output splits CSV")
 
     p = sub.add_parser("simulate-mixtures", help="training (per epoch) and test mixture tables")
     p.add_argument("--dataset-dir", required=True)
     p.add_argument("--splits", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--crop-seconds", type=float, default=2.0)
-    p.add_argument("--mix-rule", default="energy_match", help="energy_match or sum")
-    p.add_argument("--crop-rule", default="random", help="random (the paper's) or loud (loudest of 3 starts)")
+    _param(p, "seed")
+    _param(p, "epochs")
+    _param(p, "crop_seconds")
+    _param(p, "mix_rule")
+    _param(p, "crop_rule")
     p.add_argument("--out", required=True, help="output mixtures directory")
 
     p = sub.add_parser("init-prompts", help="initial prompts: mean SED embedding per class")
@@ -66,16 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-prompts", required=True)
     p.add_argument("--out-loss", required=True)
     p.add_argument("--out-separator", default="", help="tune=joint: where the tuned separator's weights go")
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--lr-schedule", default="constant", help="constant (the paper's) or cosine (decays to 0)")
-    p.add_argument("--loss-function", default="l1", help="l1 (the paper's waveform L1) or snr (negative SNR, dB)")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--tune", default="prompts", help="prompts (APT) or joint (prompts and separator)")
-    p.add_argument("--precision", default="fp32", help="fp32 or bf16 (autocast)")
+    _param(p, "lr")
+    _param(p, "lr_schedule")
+    _param(p, "loss_function")
+    _param(p, "batch_size")
+    _param(p, "tune")
+    _param(p, "precision")
     p.add_argument("--state-uri", default="", help="folder or s3:// prefix for per-epoch state; resumes from it")
     p.add_argument("--run-name", default="", help="log tune_loss live to this MLflow run (found by name)")
-    p.add_argument("--tracking-uri", default="", help="default: $MLFLOW_TRACKING_URI or .apt-uss/mlflow.db")
-    p.add_argument("--experiment", default="apt-uss")
+    _param(p, "tracking_uri")
+    _param(p, "experiment")
     _backbone_args(p)
 
     p = sub.add_parser("evaluate", help="SDR of one prompt table's estimates on the test mixtures")
@@ -95,9 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", required=True)
     p.add_argument("--out", required=True, help="output report directory")
     p.add_argument("--run-name", default="", help="MLflow run name (default: apt-uss-cli-<time>)")
-    p.add_argument("--tracking-uri", default="", help="default: $MLFLOW_TRACKING_URI or .apt-uss/mlflow.db")
-    p.add_argument("--experiment", default="apt-uss")
-    p.add_argument("--artifact-uri", default="", help="s3://bucket/prefix; empty skips the upload")
+    _param(p, "tracking_uri")
+    _param(p, "experiment")
+    _param(p, "artifact_uri")
     p.add_argument("--params", default="{}", help="JSON object of run parameters to record")
     p.add_argument("--embeddings", default="", help="per-clip embeddings from init-prompts: adds the prompt map")
     p.add_argument("--examples", default="", help="output folder of audio-examples: adds the WAVs and players")
@@ -126,9 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="headline SDRs of chosen MLflow runs side by side")
     p.add_argument("runs", nargs="*", help="MLflow run ids (default: the latest runs of --experiment)")
-    p.add_argument("--experiment", default="apt-uss")
+    _param(p, "experiment")
     p.add_argument("--last", type=int, default=10, help="without run ids: how many of the latest runs")
-    p.add_argument("--tracking-uri", default="", help="default: $MLFLOW_TRACKING_URI or .apt-uss/mlflow.db")
+    _param(p, "tracking_uri")
     p.add_argument("--csv", default="", help="also write the table here")
 
     p = sub.add_parser("pretrain-sed", help="demo backbone, stage 1: the SED as a classifier of seen classes")
@@ -142,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eager", action="store_true", help="train without torch.compile (slower steps, no compile wait)")
 
     p = sub.add_parser("few-shot-table", help="baseline vs APT by n_shot from an experiment's MLflow runs")
-    p.add_argument("--experiment", default="apt-uss-sweep")
-    p.add_argument("--tracking-uri", default="", help="default: $MLFLOW_TRACKING_URI or .apt-uss/mlflow.db")
+    p.add_argument("--experiment", default="apt-uss-sweep", help="MLflow experiment (default: %(default)s)")
+    _param(p, "tracking_uri")
     p.add_argument("--csv", default="", help="also write the table here")
     p.add_argument("--plot", default="", help="also draw the few-shot curves (PNG) here")
     p.add_argument("--log", action="store_true", help="log the table and plot to a summary run of the experiment")
@@ -178,9 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _pretrain_args(p: argparse.ArgumentParser, stage: str) -> None:
-    from . import backbone_steps as recipe
+    from apt_uss.steps import backbone as recipe
 
     prefix = stage.upper()
+    # The backbone recipe's own settings (the backbone pipeline's parameters), not the APT pipeline's.
     p.add_argument("--config", default="demo")
     p.add_argument("--n-classes", type=int, default=recipe.SEEN_CLASSES, help="seen classes")
     p.add_argument("--clips-per-class", type=int, default=recipe.CLIPS_PER_CLASS)
@@ -192,7 +214,7 @@ def _pretrain_args(p: argparse.ArgumentParser, stage: str) -> None:
 
 
 def _pretrain(a) -> tuple:
-    from .params import check_positive, check_seed
+    from apt_uss.params.checks import check_positive, check_seed
 
     check_positive("lr", a.lr)
     check_positive("steps", a.steps, integer=True)
@@ -202,9 +224,8 @@ def _pretrain(a) -> tuple:
 
 
 def _backbone(a) -> dict:
-    return {"backbone": a.backbone, "sed_checkpoint_uri": a.sed_checkpoint_uri,
-            "separator_checkpoint_uri": a.separator_checkpoint_uri, "backbone_seed": a.backbone_seed,
-            "device": a.device}
+    """The step's ``backbone`` argument: the backbone spec from its flags."""
+    return {"backbone": {name: getattr(a, name) for name in spec.BACKBONE_PARAMETERS}}
 
 
 def _json_object(flag: str, value: str) -> dict:
@@ -227,7 +248,7 @@ def _json_object(flag: str, value: str) -> dict:
 
 def _write_csv(table, path: str) -> None:
     if path:
-        from .atomic import atomic_path
+        from apt_uss.io.atomic import atomic_path
 
         with atomic_path(path) as tmp:
             table.to_csv(tmp, index=False)
@@ -236,27 +257,32 @@ def _write_csv(table, path: str) -> None:
 def run(argv: list[str]) -> None:
     a = build_parser().parse_args(argv)
     if a.command == "validate-parameters":
-        print(json.dumps(steps.validate_parameters_step(_json_object("--params", a.params))))
+        print(json.dumps(validate_parameters_step(_json_object("--params", a.params))))
     elif a.command == "fetch-dataset":
-        manifest = steps.fetch_dataset_step(a.dataset, a.out, a.dataset_uri, a.n_classes, a.seed,
-                                            a.dataset_sha256)
+        manifest = steps.fetch_dataset_step(dataset=a.dataset, out_dataset=a.out, dataset_uri=a.dataset_uri,
+                                            n_classes=a.n_classes, seed=a.seed, dataset_sha256=a.dataset_sha256)
         print(json.dumps({k: manifest[k] for k in ("dataset", "n_clips", "n_classes")}))
     elif a.command == "split-folds":
-        steps.split_folds_step(a.dataset_dir, a.out, a.n_shot, a.seed, a.train_folds, a.test_folds)
+        steps.split_folds_step(dataset_dir=a.dataset_dir, out_splits=a.out, n_shot=a.n_shot, seed=a.seed,
+                               train_folds=a.train_folds, test_folds=a.test_folds)
     elif a.command == "simulate-mixtures":
-        print(json.dumps(steps.simulate_mixtures_step(a.dataset_dir, a.splits, a.out, a.seed, a.epochs,
-                                                      a.crop_seconds, a.mix_rule, a.crop_rule)))
+        print(json.dumps(steps.simulate_mixtures_step(
+            dataset_dir=a.dataset_dir, splits_path=a.splits, out_mixtures=a.out, seed=a.seed, epochs=a.epochs,
+            crop_seconds=a.crop_seconds, mix_rule=a.mix_rule, crop_rule=a.crop_rule)))
     elif a.command == "init-prompts":
-        steps.init_prompts_step(a.dataset_dir, a.splits, a.out_prompts, a.out_embeddings, **_backbone(a))
+        steps.init_prompts_step(dataset_dir=a.dataset_dir, splits_path=a.splits, out_prompts=a.out_prompts,
+                                out_embeddings=a.out_embeddings, **_backbone(a))
     elif a.command == "tune-prompts":
-        steps.tune_prompts_step(a.dataset_dir, a.mixtures_dir, a.prompts, a.out_prompts, a.out_loss,
+        steps.tune_prompts_step(dataset_dir=a.dataset_dir, mixtures_dir=a.mixtures_dir, prompts_path=a.prompts,
+                                out_prompts=a.out_prompts, out_loss=a.out_loss,
                                 lr=a.lr, lr_schedule=a.lr_schedule, loss_function=a.loss_function,
                                 batch_size=a.batch_size, tune=a.tune,
                                 precision=a.precision, out_separator=a.out_separator, state_uri=a.state_uri,
                                 run_name=a.run_name, tracking_uri=a.tracking_uri, experiment=a.experiment,
                                 **_backbone(a))
     elif a.command == "evaluate":
-        table = steps.evaluate_step(a.dataset_dir, a.mixtures_dir, a.prompts, a.out, a.system,
+        table = steps.evaluate_step(dataset_dir=a.dataset_dir, mixtures_dir=a.mixtures_dir, prompts_path=a.prompts,
+                                    out_dir=a.out, system=a.system,
                                     separator_weights=a.separator_weights, **_backbone(a))
         print(json.dumps({"system": a.system, "n_scored": len(table),
                           "sdr_pooled_median": float(table["sdr"].median()) if len(table) else None}))
@@ -268,58 +294,61 @@ def run(argv: list[str]) -> None:
         import time
 
         run_name = a.run_name or time.strftime("apt-uss-cli-%Y%m%d-%H%M%S")
-        result = steps.report_step(a.baseline, a.apt, a.initial_prompts, a.tuned_prompts, a.loss, a.out,
+        result = steps.report_step(baseline_dir=a.baseline, apt_dir=a.apt, initial_prompts_path=a.initial_prompts,
+                                   tuned_prompts_path=a.tuned_prompts, loss_path=a.loss, out_report=a.out,
                                    run_params=params, run_name=run_name, tracking_uri=a.tracking_uri,
                                    experiment=a.experiment, artifact_uri=a.artifact_uri,
                                    embeddings_path=a.embeddings, examples_dir=a.examples, out_html=a.out_html)
         print(json.dumps(result["summary"], indent=2))
     elif a.command == "audio-examples":
-        table = steps.audio_examples_step(a.dataset_dir, a.mixtures_dir, a.initial_prompts, a.tuned_prompts,
-                                          a.baseline, a.apt, a.out, a.per_class,
+        table = steps.audio_examples_step(dataset_dir=a.dataset_dir, mixtures_dir=a.mixtures_dir,
+                                          initial_prompts_path=a.initial_prompts, tuned_prompts_path=a.tuned_prompts,
+                                          baseline_dir=a.baseline, apt_dir=a.apt, out_dir=a.out, per_class=a.per_class,
                                           separator_weights=a.separator_weights, **_backbone(a))
         print(json.dumps({"examples": len(table), "out": a.out}))
     elif a.command == "separate":
-        print(json.dumps(steps.separate_step(a.prompts, a.class_name, a.input, a.output,
+        print(json.dumps(steps.separate_step(prompts_uri=a.prompts, class_name=a.class_name, input_path=a.input,
+                                             output_path=a.output,
                                              chunk_seconds=a.chunk_seconds, overlap=a.overlap, **_backbone(a))))
     elif a.command == "compare":
-        from .compare import compare_runs, format_comparison
-        from .tracking import resolve_tracking_uri
+        from apt_uss.io.tracking import resolve_tracking_uri
+        from apt_uss.results.compare import compare_runs, format_comparison
 
         table = compare_runs(resolve_tracking_uri(a.tracking_uri), a.runs, a.experiment, a.last)
         print(format_comparison(table))
         _write_csv(table, a.csv)
     elif a.command == "pretrain-sed":
-        from .backbone_steps import pretrain_sed_step
+        from apt_uss.steps.backbone import pretrain_sed_step
 
         print(json.dumps(pretrain_sed_step(a.out, *_pretrain(a)), indent=2))
     elif a.command == "pretrain-separator":
-        from .backbone_steps import pretrain_separator_step
+        from apt_uss.steps.backbone import pretrain_separator_step
 
         print(json.dumps(pretrain_separator_step(a.sed_dir, a.out, *_pretrain(a), compiled=not a.eager), indent=2))
     elif a.command == "few-shot-table":
-        from .sweep import few_shot_table, format_few_shot_table
-        from .tracking import resolve_tracking_uri
+        from apt_uss.io.tracking import resolve_tracking_uri
+        from apt_uss.results.sweep import few_shot_table, format_few_shot_table
 
         uri = resolve_tracking_uri(a.tracking_uri)
         table = few_shot_table(uri, a.experiment)
         print(format_few_shot_table(table))
         _write_csv(table, a.csv)
         if a.plot:
-            from .plots import plot_few_shot
+            from apt_uss.results.plots import plot_few_shot
 
             print(f"few-shot curves: {plot_few_shot(table, a.plot)}")
         if a.log:
-            from .sweep import log_sweep_summary
+            from apt_uss.results.sweep import log_sweep_summary
 
             files = [f for f in (a.csv, a.plot) if f]
             print(f"logged to MLflow run {log_sweep_summary(uri, a.experiment, table, files)}")
     elif a.command == "models":
-        from .models.describe import describe, format_description
+        from apt_uss.models.describe import describe, format_description
 
         print(format_description(describe(a.config)))
     elif a.command == "s3":
-        from . import local_s3
-        from .tracking import state_dir
+        from apt_uss.io.paths import state_dir
+        from apt_uss.tools import local_s3
 
         folder = a.dir or state_dir() / "s3"
         if a.action == "up":
@@ -328,9 +357,9 @@ def run(argv: list[str]) -> None:
         else:
             print("stopped" if local_s3.down(folder) else "not running")
     elif a.command == "mlflow-server":
-        from . import local_mlflow
-        from .container_runner import s3_environment
-        from .tracking import state_dir
+        from apt_uss.io.paths import state_dir
+        from apt_uss.tools import local_mlflow
+        from apt_uss.tools.container_runner import s3_environment
 
         folder = a.dir or state_dir() / "mlflow-server"
         if a.action == "up":
@@ -339,7 +368,7 @@ def run(argv: list[str]) -> None:
         else:
             print(f"stopped: {', '.join(local_mlflow.down(folder, purge=a.purge)) or 'nothing was running'}")
     elif a.command == "pipeline-upload":
-        from .kfp_submit import upload
+        from apt_uss.tools.kfp_submit import upload
 
         print(json.dumps(upload(a.host, a.package, a.pipeline_name, a.namespace, a.token_file or None)))
 

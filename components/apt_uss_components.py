@@ -1,4 +1,4 @@
-"""Thin KFP adapters: each reads its artifact paths, calls one ``apt_uss.steps`` function, writes its outputs.
+"""Thin KFP adapters: each reads its artifact paths, calls one ``apt_uss.steps.pipeline`` function, writes its outputs.
 
 The project is installed in the image (``install_kfp_package=False``, no
 ``packages_to_install``), so imports live inside each function body, where they run
@@ -24,13 +24,13 @@ def validate_parameters(params: dict):
 
     from apt_uss.errors import AptUssError
     from apt_uss.logs import configure_logging
-    from apt_uss.steps import validate_parameters_step
+    from apt_uss.steps.validation import validate_parameters_step
 
     configure_logging()
     try:
         validate_parameters_step(params=params)
     except AptUssError as exc:
-        logging.getLogger("apt_uss.steps").error("error: %s", exc)
+        logging.getLogger("apt_uss.steps.pipeline").error("error: %s", exc)
         raise
 
 
@@ -38,7 +38,7 @@ def validate_parameters(params: dict):
 def fetch_dataset(dataset: str, dataset_uri: str, dataset_sha256: str, n_classes: int, seed: int,
                   dataset_dir: Output[Dataset]):
     from apt_uss.logs import configure_logging
-    from apt_uss.steps import fetch_dataset_step
+    from apt_uss.steps.pipeline import fetch_dataset_step
 
     configure_logging()
     manifest = fetch_dataset_step(dataset=dataset, out_dataset=dataset_dir.path, dataset_uri=dataset_uri,
@@ -51,7 +51,7 @@ def fetch_dataset(dataset: str, dataset_uri: str, dataset_sha256: str, n_classes
 def split_folds(dataset_dir: Input[Dataset], n_shot: str, seed: int, train_folds: str, test_folds: str,
                 splits: Output[Dataset]):
     from apt_uss.logs import configure_logging
-    from apt_uss.steps import split_folds_step
+    from apt_uss.steps.pipeline import split_folds_step
 
     configure_logging()
     table = split_folds_step(dataset_dir=dataset_dir.path, out_splits=splits.path, n_shot=n_shot, seed=seed,
@@ -61,9 +61,9 @@ def split_folds(dataset_dir: Input[Dataset], n_shot: str, seed: int, train_folds
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
 def simulate_mixtures(dataset_dir: Input[Dataset], splits: Input[Dataset], seed: int, epochs: int,
-                      crop_seconds: float, mix_rule: str, mixtures: Output[Dataset], crop_rule: str = "random"):
+                      crop_seconds: float, mix_rule: str, crop_rule: str, mixtures: Output[Dataset]):
     from apt_uss.logs import configure_logging
-    from apt_uss.steps import simulate_mixtures_step
+    from apt_uss.steps.pipeline import simulate_mixtures_step
 
     configure_logging()
     info = simulate_mixtures_step(dataset_dir=dataset_dir.path, splits_path=splits.path, out_mixtures=mixtures.path,
@@ -73,38 +73,33 @@ def simulate_mixtures(dataset_dir: Input[Dataset], splits: Input[Dataset], seed:
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
-def init_prompts(dataset_dir: Input[Dataset], splits: Input[Dataset], backbone: str, sed_checkpoint_uri: str,
-                 separator_checkpoint_uri: str, backbone_seed: int, device: str,
+def init_prompts(dataset_dir: Input[Dataset], splits: Input[Dataset], backbone: dict,
                  prompts: Output[Model], embeddings: Output[Dataset]):
+    """``backbone``: the run's backbone spec (apt_uss.models.backbone.BackboneSpec as a dict)."""
     from apt_uss.logs import configure_logging
-    from apt_uss.steps import init_prompts_step
+    from apt_uss.steps.pipeline import init_prompts_step
 
     configure_logging()
     table = init_prompts_step(dataset_dir=dataset_dir.path, splits_path=splits.path, out_prompts=prompts.path,
-                              out_embeddings=embeddings.path, backbone=backbone, sed_checkpoint_uri=sed_checkpoint_uri,
-                              separator_checkpoint_uri=separator_checkpoint_uri, backbone_seed=backbone_seed,
-                              device=device)
+                              out_embeddings=embeddings.path, backbone=backbone)
     prompts.metadata.update({"classes": int(table.shape[0]), "dims": int(table.shape[1])})
 
 
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_prompts: Input[Model],
-                 backbone: str, sed_checkpoint_uri: str, separator_checkpoint_uri: str, backbone_seed: int,
-                 lr: float, batch_size: int, device: str, tune: str, precision: str, checkpoint_uri: str,
+                 backbone: dict, lr: float, batch_size: int, tune: str, precision: str, checkpoint_uri: str,
                  run_name: str, tracking_uri: str, experiment: str, artifact_uri: str,
                  tuned_prompts: Output[Model], loss: Output[Dataset], separator_weights: Output[Model],
-                 lr_schedule: str = "constant", loss_function: str = "l1"):
+                 lr_schedule: str, loss_function: str):
     """``separator_weights`` is the tuned separator for tune=joint and an empty file for tune=prompts."""
     from apt_uss.logs import configure_logging
-    from apt_uss.steps import default_state_uri, tune_prompts_step
+    from apt_uss.steps.pipeline import default_state_uri, tune_prompts_step
 
     configure_logging()
     state_uri = default_state_uri(artifact_uri, run_name, checkpoint_uri)
     _, history = tune_prompts_step(
         dataset_dir=dataset_dir.path, mixtures_dir=mixtures.path, prompts_path=initial_prompts.path,
-        out_prompts=tuned_prompts.path, out_loss=loss.path, backbone=backbone, sed_checkpoint_uri=sed_checkpoint_uri,
-        separator_checkpoint_uri=separator_checkpoint_uri, backbone_seed=backbone_seed, lr=lr, batch_size=batch_size,
-        device=device, tune=tune, precision=precision, out_separator=separator_weights.path, state_uri=state_uri,
+        out_prompts=tuned_prompts.path, out_loss=loss.path, backbone=backbone, lr=lr, batch_size=batch_size, tune=tune, precision=precision, out_separator=separator_weights.path, state_uri=state_uri,
         run_name=run_name, tracking_uri=tracking_uri, experiment=experiment, lr_schedule=lr_schedule,
         loss_function=loss_function)
     separator_weights.metadata["tuned"] = tune == "joint"
@@ -114,16 +109,13 @@ def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
 def evaluate_sdr(dataset_dir: Input[Dataset], mixtures: Input[Dataset], prompts: Input[Model], system: str,
-                 backbone: str, sed_checkpoint_uri: str, separator_checkpoint_uri: str, backbone_seed: int,
-                 device: str, evaluation: Output[Dataset], separator_weights: Input[Model] = None):
+                 backbone: dict, evaluation: Output[Dataset], separator_weights: Input[Model] = None):
     from apt_uss.logs import configure_logging
-    from apt_uss.steps import evaluate_step
+    from apt_uss.steps.pipeline import evaluate_step
 
     configure_logging()
     table = evaluate_step(dataset_dir=dataset_dir.path, mixtures_dir=mixtures.path, prompts_path=prompts.path,
                           out_dir=evaluation.path, system=system, backbone=backbone,
-                          sed_checkpoint_uri=sed_checkpoint_uri, separator_checkpoint_uri=separator_checkpoint_uri,
-                          backbone_seed=backbone_seed, device=device,
                           separator_weights=separator_weights.path if separator_weights is not None else "")
     evaluation.metadata.update({"system": system, "n_scored": int(len(table))})
     if len(table):
@@ -133,18 +125,15 @@ def evaluate_sdr(dataset_dir: Input[Dataset], mixtures: Input[Dataset], prompts:
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
 def audio_examples(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_prompts: Input[Model],
                    tuned_prompts: Input[Model], baseline: Input[Dataset], apt: Input[Dataset], per_class: int,
-                   backbone: str, sed_checkpoint_uri: str, separator_checkpoint_uri: str, backbone_seed: int,
-                   device: str, examples: Output[Dataset], separator_weights: Input[Model] = None):
+                   backbone: dict, examples: Output[Dataset], separator_weights: Input[Model] = None):
     from apt_uss.logs import configure_logging
-    from apt_uss.steps import audio_examples_step
+    from apt_uss.steps.pipeline import audio_examples_step
 
     configure_logging()
     table = audio_examples_step(
         dataset_dir=dataset_dir.path, mixtures_dir=mixtures.path, initial_prompts_path=initial_prompts.path,
         tuned_prompts_path=tuned_prompts.path, baseline_dir=baseline.path, apt_dir=apt.path, out_dir=examples.path,
-        per_class=per_class, backbone=backbone, sed_checkpoint_uri=sed_checkpoint_uri,
-        separator_checkpoint_uri=separator_checkpoint_uri, backbone_seed=backbone_seed, device=device,
-        separator_weights=separator_weights.path if separator_weights is not None else "")
+        per_class=per_class, backbone=backbone, separator_weights=separator_weights.path if separator_weights is not None else "")
     examples.metadata.update({"mixtures": int(len(table)), "per_class": int(per_class)})
 
 
@@ -158,7 +147,7 @@ def report_results(baseline: Input[Dataset], apt: Input[Dataset], initial_prompt
     from collections import namedtuple
 
     from apt_uss.logs import configure_logging
-    from apt_uss.steps import report_step
+    from apt_uss.steps.pipeline import report_step
 
     configure_logging()
     result = report_step(baseline_dir=baseline.path, apt_dir=apt.path, initial_prompts_path=initial_prompts.path,

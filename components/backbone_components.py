@@ -1,8 +1,8 @@
-"""Thin KFP adapters for pretraining the demo backbone (``apt_uss.backbone_steps``)."""
+"""Thin KFP adapters for pretraining the demo backbone (``apt_uss.steps.backbone``)."""
 
 
 from kfp import dsl
-from kfp.dsl import Model, Output, Input
+from kfp.dsl import Input, Model, Output
 
 from components.apt_uss_components import CPU_IMAGE
 
@@ -10,8 +10,8 @@ from components.apt_uss_components import CPU_IMAGE
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
 def pretrain_sed(config: str, n_classes: int, clips_per_class: int, val_clips: int, seed: int, steps: int,
                  batch_size: int, lr: float, sed: Output[Model]):
-    from apt_uss.backbone_steps import pretrain_sed_step
     from apt_uss.logs import configure_logging
+    from apt_uss.steps.backbone import pretrain_sed_step
 
     configure_logging()
     sed.metadata.update(pretrain_sed_step(out_sed=sed.path, config=config, n_classes=n_classes,
@@ -23,8 +23,8 @@ def pretrain_sed(config: str, n_classes: int, clips_per_class: int, val_clips: i
 def pretrain_separator(sed: Input[Model], config: str, n_classes: int, clips_per_class: int, val_clips: int,
                        seed: int, steps: int, batch_size: int, lr: float, compiled: bool,
                        backbone: Output[Model]):
-    from apt_uss.backbone_steps import pretrain_separator_step
     from apt_uss.logs import configure_logging
+    from apt_uss.steps.backbone import pretrain_separator_step
 
     configure_logging()
     record = pretrain_separator_step(sed_dir=sed.path, out_dir=backbone.path, config=config, n_classes=n_classes,

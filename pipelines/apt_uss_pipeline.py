@@ -5,17 +5,18 @@ The baseline (initial prompts) and APT (tuned prompts) evaluations are two tasks
 component; the baseline's starts as soon as the initial prompts exist, beside the tuning.
 """
 
+import inspect
 
 from kfp import dsl, kubernetes
 
-from apt_uss.cluster import CONFIG_KEYS, CONFIG_MAP, CREDENTIALS_SECRET, GPU_TOLERATIONS, RESOURCES, SECRET_KEYS
-
+from apt_uss.params import spec
+from apt_uss.tools.cluster import CONFIG_KEYS, RESOURCES, SECRET_KEYS
 from components.apt_uss_components import (
     audio_examples,
     evaluate_sdr,
     fetch_dataset,
-    report_results,
     init_prompts,
+    report_results,
     simulate_mixtures,
     split_folds,
     tune_prompts,
@@ -41,94 +42,51 @@ def _for_cluster(task, kind: str, credentials_secret, config_map, retries: int =
     return task
 
 
-@dsl.pipeline(name=PIPELINE_NAME, description="Audio prompt tuning for query-based universal sound separation")
-def apt_uss_pipeline(
-    n_shot: str = "5",
-    seed: int = 0,
-    epochs: int = 100,
-    lr: float = 3e-4,
-    lr_schedule: str = "constant",
-    loss_function: str = "l1",
-    batch_size: int = 4,
-    tune: str = "prompts",
-    precision: str = "fp32",
-    checkpoint_uri: str = "",
-    dataset: str = "synthetic",
-    dataset_uri: str = "",
-    dataset_sha256: str = "",
-    n_classes: int = 10,
-    train_folds: str = "1,2,3",
-    test_folds: str = "4,5",
-    crop_seconds: float = 2.0,
-    mix_rule: str = "energy_match",
-    crop_rule: str = "random",
-    backbone: str = "demo",
-    sed_checkpoint_uri: str = "",
-    separator_checkpoint_uri: str = "",
-    backbone_seed: int = 0,
-    device: str = "auto",
-    tracking_uri: str = "",
-    experiment: str = "apt-uss",
-    artifact_uri: str = "s3://apt-uss/runs",
-    audio_examples_per_class: int = 2,
-    tune_gpus: int = 1,
-    gpu_tolerations: list = GPU_TOLERATIONS,
-    gpu_node_selector: dict = {},
-    credentials_secret: str = CREDENTIALS_SECRET,
-    config_map: str = CONFIG_MAP,
-) -> dsl.Dataset:
-    """On a cluster the tuning pod asks for ``tune_gpus`` of ``nvidia.com/gpu``, tolerates
+def _apt_uss_dag(p: dict) -> dsl.Dataset:
+    """The DAG over the pipeline's parameters ``p`` (name -> the run's value; KFP channels at compile time).
+
+    On a cluster the tuning pod asks for ``tune_gpus`` of ``nvidia.com/gpu``, tolerates
     ``gpu_tolerations`` and, when ``gpu_node_selector`` is non-empty, runs on matching nodes;
     ``credentials_secret`` and ``config_map`` name the Secret (S3 keys) and ConfigMap (S3
     endpoint, region, MLflow URI) that every pod reads (charts/apt-uss creates both)."""
-    cluster = dict(credentials_secret=credentials_secret, config_map=config_map)
-    run_params = {"n_shot": n_shot, "seed": seed, "epochs": epochs, "lr": lr, "lr_schedule": lr_schedule,
-                  "loss_function": loss_function, "batch_size": batch_size,
-                  "tune": tune, "precision": precision, "dataset": dataset, "dataset_uri": dataset_uri,
-                  "dataset_sha256": dataset_sha256, "n_classes": n_classes, "train_folds": train_folds,
-                  "test_folds": test_folds, "crop_seconds": crop_seconds, "mix_rule": mix_rule,
-                  "crop_rule": crop_rule, "backbone": backbone, "backbone_seed": backbone_seed,
-                  "sed_checkpoint_uri": sed_checkpoint_uri,
-                  "separator_checkpoint_uri": separator_checkpoint_uri, "device": device,
-                  "audio_examples_per_class": audio_examples_per_class}
+    cluster = dict(credentials_secret=p["credentials_secret"], config_map=p["config_map"])
+    run_params = {name: p[name] for name in spec.RESULT_PARAMETERS}  # what the report and MLflow record
+    backbone = {name: p[name] for name in spec.BACKBONE_PARAMETERS}  # one parameter for every step that runs the model
     # First, so a run started or edited in the Kubeflow UI is checked before data moves or a GPU is asked for.
-    validated = validate_parameters(params={**run_params, "checkpoint_uri": checkpoint_uri, "tune_gpus": tune_gpus})
+    validated = validate_parameters(params={name: p[name] for name in spec.CHECKED_PARAMETERS})
     validated.set_display_name("parameter check")
     _for_cluster(validated, "light", retries=0, **cluster)
-    fetched = fetch_dataset(dataset=dataset, dataset_uri=dataset_uri, dataset_sha256=dataset_sha256,
-                            n_classes=n_classes, seed=seed)
+    fetched = fetch_dataset(dataset=p["dataset"], dataset_uri=p["dataset_uri"], dataset_sha256=p["dataset_sha256"],
+                            n_classes=p["n_classes"], seed=p["seed"])
     fetched.set_display_name("dataset fetch")
     fetched.after(validated)
     _for_cluster(fetched, "light", **cluster)
-    split = split_folds(dataset_dir=fetched.output, n_shot=n_shot, seed=seed, train_folds=train_folds,
-                        test_folds=test_folds)
+    split = split_folds(dataset_dir=fetched.output, n_shot=p["n_shot"], seed=p["seed"], train_folds=p["train_folds"],
+                        test_folds=p["test_folds"])
     split.set_display_name("fold split")
     _for_cluster(split, "light", retries=0, **cluster)
-    mixed = simulate_mixtures(dataset_dir=fetched.output, splits=split.output, seed=seed, epochs=epochs,
-                              crop_seconds=crop_seconds, mix_rule=mix_rule, crop_rule=crop_rule)
+    mixed = simulate_mixtures(dataset_dir=fetched.output, splits=split.output, seed=p["seed"], epochs=p["epochs"],
+                              crop_seconds=p["crop_seconds"], mix_rule=p["mix_rule"], crop_rule=p["crop_rule"])
     mixed.set_display_name("mixture simulation")
     _for_cluster(mixed, "light", retries=0, **cluster)
-    model_args = dict(backbone=backbone, sed_checkpoint_uri=sed_checkpoint_uri,
-                      separator_checkpoint_uri=separator_checkpoint_uri, backbone_seed=backbone_seed,
-                      device=device)
-    initial = init_prompts(dataset_dir=fetched.output, splits=split.output, **model_args)
+    initial = init_prompts(dataset_dir=fetched.output, splits=split.output, backbone=backbone)
     initial.set_display_name("embedding initialization")
     _for_cluster(initial, "model", **cluster)  # checkpoint URIs may be https:// or s3://
     tuned = tune_prompts(dataset_dir=fetched.output, mixtures=mixed.output,
-                         initial_prompts=initial.outputs["prompts"], lr=lr, lr_schedule=lr_schedule,
-                         loss_function=loss_function, batch_size=batch_size, tune=tune,
-                         precision=precision, checkpoint_uri=checkpoint_uri,
-                         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=tracking_uri,
-                         experiment=experiment, artifact_uri=artifact_uri, **model_args)
+                         initial_prompts=initial.outputs["prompts"], backbone=backbone, lr=p["lr"],
+                         lr_schedule=p["lr_schedule"], loss_function=p["loss_function"], batch_size=p["batch_size"],
+                         tune=p["tune"], precision=p["precision"], checkpoint_uri=p["checkpoint_uri"],
+                         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=p["tracking_uri"],
+                         experiment=p["experiment"], artifact_uri=p["artifact_uri"])
     tuned.set_display_name("prompt tuning (GPU)")
     # A pre-empted GPU node or a lost pod: the retry resumes after the last saved epoch.
     _for_cluster(tuned, "tune", **cluster)
-    tuned.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(tune_gpus)
-    kubernetes.add_toleration_json(tuned, gpu_tolerations)
-    kubernetes.add_node_selector_json(tuned, gpu_node_selector)
+    tuned.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(p["tune_gpus"])
+    kubernetes.add_toleration_json(tuned, p["gpu_tolerations"])
+    kubernetes.add_node_selector_json(tuned, p["gpu_node_selector"])
     # Logs live to MLflow and resumes from its per-epoch state: a cached copy would do neither.
     tuned.set_caching_options(False)
-    eval_args = dict(dataset_dir=fetched.output, mixtures=mixed.output, **model_args)
+    eval_args = dict(dataset_dir=fetched.output, mixtures=mixed.output, backbone=backbone)
     baseline = evaluate_sdr(prompts=initial.outputs["prompts"], system="baseline", **eval_args)
     baseline.set_display_name("SDR evaluation: baseline")
     _for_cluster(baseline, "model", **cluster)
@@ -138,7 +96,7 @@ def apt_uss_pipeline(
     _for_cluster(apt, "model", **cluster)
     examples = audio_examples(initial_prompts=initial.outputs["prompts"], tuned_prompts=tuned.outputs["tuned_prompts"],
                               baseline=baseline.outputs["evaluation"], apt=apt.outputs["evaluation"],
-                              per_class=audio_examples_per_class,
+                              per_class=p["audio_examples_per_class"],
                               separator_weights=tuned.outputs["separator_weights"], **eval_args)
     examples.set_display_name("audio examples")
     _for_cluster(examples, "model", **cluster)
@@ -148,11 +106,37 @@ def apt_uss_pipeline(
         loss=tuned.outputs["loss"], embeddings=initial.outputs["embeddings"],
         examples=examples.outputs["examples"],
         run_params=run_params,
-        run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=tracking_uri, experiment=experiment,
-        artifact_uri=artifact_uri,
+        run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=p["tracking_uri"], experiment=p["experiment"],
+        artifact_uri=p["artifact_uri"],
     )
     reported.set_display_name("report: MLflow and S3")
     _for_cluster(reported, "light", **cluster)
     # Side effects (MLflow run, S3 upload) must happen on every run, never be skipped by the cache.
     reported.set_caching_options(False)
     return reported.outputs["report"]
+
+
+def build_pipeline(profile: str = spec.DEFAULT_PROFILE):
+    """The pipeline with one parameter per spec entry (``apt_uss.params.spec``), defaulting to ``profile``'s values.
+
+    KFP reads a pipeline's parameters from its function's signature and their descriptions from its
+    docstring; both are made here from the spec, so a Kubeflow UI run shows and can change each one.
+    """
+    defaults = spec.defaults(profile)
+    names = [q.name for q in spec.PARAMETERS]
+
+    def apt_uss_pipeline(*values) -> dsl.Dataset:
+        return _apt_uss_dag(dict(zip(names, values)))
+
+    apt_uss_pipeline.__signature__ = inspect.Signature(
+        [inspect.Parameter(q.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=defaults[q.name], annotation=q.type)
+         for q in spec.PARAMETERS], return_annotation=dsl.Dataset)
+    apt_uss_pipeline.__doc__ = (f"Audio prompt tuning for query-based universal sound separation ({profile} profile).\n\n"
+                                "Args:\n" + "".join(f"    {q.name}: {q.help.replace('`', '')}\n" for q in spec.PARAMETERS))
+    return dsl.pipeline(name=PIPELINE_NAME, description="Audio prompt tuning for query-based universal sound "
+                        f"separation ({profile} profile)")(apt_uss_pipeline)
+
+
+# What `make pipeline-compile` compiles and the local runners run: the demo profile's defaults, which the
+# shipped weights need (make pipeline-compile PROFILE=paper compiles the paper's).
+apt_uss_pipeline = build_pipeline()

@@ -1,5 +1,5 @@
-"""What the local runners (``run_local``, ``run_backbone``) share: flags from a pipeline's signature, and
-one readable line for a failed task."""
+"""What the local runners and the submission share: a flag per pipeline parameter of the spec, and one
+readable line for a failed task."""
 
 from __future__ import annotations
 
@@ -10,6 +10,39 @@ import re
 import sys
 
 from apt_uss.errors import AptUssError
+from apt_uss.params import spec
+
+
+def profile_of(argv: list[str] | None) -> str:
+    """The ``--profile`` given in ``argv`` (default: the spec's), read before the other flags get their defaults."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--profile", default=spec.DEFAULT_PROFILE)
+    return pre.parse_known_args(argv)[0].profile
+
+
+def add_pipeline_flags(parser: argparse.ArgumentParser, profile: str = spec.DEFAULT_PROFILE) -> None:
+    """``--profile`` and one ``--kebab-case`` flag per pipeline parameter of the spec, typed and defaulted as
+    ``profile`` sets it; each value is checked against the spec before a run starts."""
+    parser.add_argument("--profile", default=profile, choices=list(spec.PROFILES),
+                        help="named parameter set: the defaults of the flags below (default: %(default)s)")
+    defaults = spec.defaults(profile)
+    for q in spec.PARAMETERS:
+        default = defaults[q.name]
+        shown = json.dumps(default) if isinstance(default, (list, dict, bool)) else repr(default)
+        extra = dict(nargs="?", const=True) if q.type is bool else {}  # --random-weights alone means true
+        parser.add_argument(q.flag, dest=q.name, default=default, type=_parse_as(q.name), metavar="|".join(q.choices) if q.choices else q.type.__name__.upper(),
+                            help=f"{q.help.replace('%', '%%')} (default: {shown.replace('%', '%%')})", **extra)
+
+
+def _parse_as(name: str):
+    def parse(text: str):
+        try:
+            return spec.parse_value(name, text)
+        except AptUssError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = spec.BY_NAME[name].type.__name__
+    return parse
 
 
 def pipeline_defaults(pipeline) -> dict:
@@ -17,8 +50,8 @@ def pipeline_defaults(pipeline) -> dict:
     return {name: p.default for name, p in inspect.signature(pipeline.pipeline_func).parameters.items()}
 
 
-def add_pipeline_flags(parser: argparse.ArgumentParser, pipeline) -> None:
-    """One ``--kebab-case`` flag per pipeline parameter, typed and defaulted as the pipeline declares it."""
+def add_signature_flags(parser: argparse.ArgumentParser, pipeline) -> None:
+    """One ``--kebab-case`` flag per parameter of ``pipeline``'s own signature (the backbone pipeline's recipe)."""
     for name, default in pipeline_defaults(pipeline).items():
         kind = type(default) if default is not None else str
         if kind in (list, dict):  # given as JSON, e.g. --gpu-node-selector '{"pool": "a100"}'

@@ -2,7 +2,8 @@
 
 ``python3 pipelines/make_variables.py NAME... -- MAKEFILE...`` prints one message naming each
 unknown NAME and the closest known one, or nothing. A name is known when a makefile assigns it
-(``NAME ?= ...``, ``NAME := ...``) or reads it (``$(NAME)``), or when it is an environment setting
+(``NAME ?= ...``, ``NAME := ...``) or reads it (``$(NAME)``), when it names a pipeline parameter
+(``apt_uss/params/spec.py``), or when it is an environment setting
 the programs the recipes run read (``ENVIRONMENT_PREFIXES``). The Makefile calls it before any
 target runs; it needs only the standard library (it runs before the virtual environment exists).
 """
@@ -14,6 +15,9 @@ import re
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, before the venv exists
+from apt_uss.params import spec  # noqa: E402  (standard library only)
+
 ASSIGNED = re.compile(r"^\s*(?:override\s+|export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*(?:\?|:|::|\+)?=", re.M)
 READ = re.compile(r"\$[({]([A-Za-z_][A-Za-z0-9_]*)[)}:]|\$[({](?:if|filter|filter-out|or|and|strip|origin) +\$?[({]?([A-Z_][A-Z0-9_]*)")
 
@@ -24,7 +28,7 @@ ENVIRONMENT_PREFIXES = ("AWS_", "MLFLOW_", "APT_USS_", "KFP_", "DOCKER", "DEBIAN
 
 
 def known_variables(makefiles: list[str]) -> set[str]:
-    names: set[str] = set()
+    names: set[str] = {p.make_variable for p in spec.PARAMETERS}  # the pipeline parameters
     for path in makefiles:
         text = Path(path).read_text()
         names.update(ASSIGNED.findall(text))

@@ -14,13 +14,13 @@ import sys
 import time
 from pathlib import Path
 
-from apt_uss.backbone_steps import CARD, CHECKPOINT
 from apt_uss.errors import AptUssError
+from apt_uss.io.paths import state_dir
 from apt_uss.logs import configure_logging
 from apt_uss.models.backbone import PACKAGED_WEIGHTS, WEIGHTS_DIR
-from apt_uss.tracking import state_dir
+from apt_uss.steps.backbone import CARD, CHECKPOINT
 from pipelines.backbone_pipeline import backbone_pipeline
-from pipelines.local_cli import add_pipeline_flags, report_failure
+from pipelines.local_cli import add_signature_flags, report_failure
 
 MAX_CHECKPOINT_BYTES = 20 * 10**6
 
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m pipelines.run_backbone", description=__doc__)
-    add_pipeline_flags(parser, backbone_pipeline)
+    add_signature_flags(parser, backbone_pipeline)
     parser.add_argument("--install-to", default=str(WEIGHTS_DIR), help="folder for the checkpoint and its card")
     args = vars(parser.parse_args(argv))
     install_to = Path(args.pop("install_to"))

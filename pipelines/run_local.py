@@ -1,7 +1,7 @@
 """Run the whole pipeline on this machine with KFP's local runner.
 
-``python -m pipelines.run_local --n-shot 5 [--epochs 20 ...]``: every pipeline parameter
-is a flag. Inputs are checked and the tracking store and S3 endpoint probed before any
+``python -m pipelines.run_local [--profile paper] --n-shot 5 [--epochs 20 ...]``: every pipeline parameter
+is a flag, defaulting to the profile's value. Inputs are checked and the tracking store and S3 endpoint probed before any
 step runs, so a bad value costs seconds, not a failed run.
 
 ``--runner subprocess`` (default) runs every step in this interpreter's environment.
@@ -22,20 +22,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from apt_uss import storage, tracking
 from apt_uss.errors import AptUssError
+from apt_uss.io import storage, tracking
 from apt_uss.logs import configure_logging
-from apt_uss.params import check_pipeline_params
+from apt_uss.params import spec
+from apt_uss.steps.validation import check_pipeline_params
 from pipelines.apt_uss_pipeline import apt_uss_pipeline
-from pipelines.local_cli import add_pipeline_flags, report_failure
+from pipelines.local_cli import add_pipeline_flags, profile_of, report_failure
 
 log = logging.getLogger("apt_uss.run_local")
 RUNNERS = ("subprocess", "docker")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(profile: str = spec.DEFAULT_PROFILE) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.run_local", description=__doc__)
-    add_pipeline_flags(parser, apt_uss_pipeline)
+    add_pipeline_flags(parser, profile)
     parser.add_argument("--runner", default="subprocess", choices=list(RUNNERS),
                         help="subprocess: steps in this environment; docker: each step in its image")
     return parser
@@ -56,7 +57,7 @@ def run_pipeline(params: dict, pipeline_root: Path, runner: str = "subprocess") 
     from kfp import local
 
     if runner == "docker":
-        from apt_uss import container_runner
+        from apt_uss.tools import container_runner
         from components.apt_uss_components import CPU_IMAGE, GPU_IMAGE
 
         env = container_runner.forwarded_environment()
@@ -79,7 +80,7 @@ def prepare_containers(params: dict) -> dict:
     Containers cannot open the host's sqlite file, so without a tracking URI of the user's the
     run starts the local MLflow server (PostgreSQL backend, artifacts in the run's S3 bucket).
     """
-    from apt_uss import container_runner, local_mlflow
+    from apt_uss.tools import container_runner, local_mlflow
     from components.apt_uss_components import CPU_IMAGE, GPU_IMAGE
 
     given = params["tracking_uri"] or os.environ.get("MLFLOW_TRACKING_URI", "")
@@ -128,8 +129,9 @@ def print_report(report: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
-    args = vars(build_parser().parse_args(argv))
+    args = vars(build_parser(profile_of(argv)).parse_args(argv))
     runner = args.pop("runner")
+    args.pop("profile")
     try:
         # Input first (seconds), then for containers the engine, images and servers, then the probes.
         params = check_pipeline_params(args)

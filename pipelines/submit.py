@@ -14,18 +14,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from apt_uss import kfp_submit
 from apt_uss.errors import AptUssError
-from apt_uss.params import check_pipeline_params
 from apt_uss.logs import configure_logging
-from pipelines.apt_uss_pipeline import PIPELINE_NAME, apt_uss_pipeline
-from pipelines.local_cli import add_pipeline_flags, pipeline_defaults, report_failure
+from apt_uss.params import spec
+from apt_uss.steps.validation import check_pipeline_params
+from apt_uss.tools import kfp_submit
+from pipelines.apt_uss_pipeline import PIPELINE_NAME
+from pipelines.local_cli import add_pipeline_flags, profile_of, report_failure
 
 DEFAULT_PACKAGE = "dist/apt_uss_pipeline.yaml"
 OPTIONS = ("host", "namespace", "kfp_experiment", "pipeline_name", "package", "run_name", "token_file")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(profile: str = spec.DEFAULT_PROFILE) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.submit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://127.0.0.1:8080 or "
@@ -37,14 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run-name", default="", help="default: <pipeline name>-<UTC time>")
     parser.add_argument("--token-file", default="",
                         help=f"file holding the bearer token (default: ${kfp_submit.TOKEN_ENV})")
-    add_pipeline_flags(parser, apt_uss_pipeline)
+    add_pipeline_flags(parser, profile)
     return parser
 
 
 def submit(args: dict) -> dict:
     """Upload ``args['package']`` and start one run with every pipeline parameter; return the ids and URL."""
     options = {name: args[name] for name in OPTIONS}
-    params = {name: args[name] for name in pipeline_defaults(apt_uss_pipeline)}
+    params = {q.name: args[q.name] for q in spec.PARAMETERS}
     params = check_pipeline_params(params)  # bad input fails here, not on the cluster after scheduling
     kfp_submit.package_info(options["package"])  # a missing package fails before any network call
     client = kfp_submit.connect(options["host"], options["namespace"], token_file=options["token_file"] or None)
@@ -58,7 +59,7 @@ def submit(args: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
-    args = vars(build_parser().parse_args(argv))
+    args = vars(build_parser(profile_of(argv)).parse_args(argv))
     try:
         result = submit(args)
     except AptUssError as exc:

@@ -3,8 +3,8 @@ import socket
 
 import pytest
 
-from apt_uss import local_s3
 from apt_uss.data.dataset import fetch_dataset
+from apt_uss.tools import local_s3
 
 # One SeaweedFS server per test process: under pytest-xdist (make test runs two workers) each
 # worker's server moves all its listeners by 100 ports (local_s3 shifts them together).

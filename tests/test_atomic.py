@@ -1,6 +1,6 @@
 import pytest
 
-from apt_uss.atomic import atomic_path
+from apt_uss.io.atomic import atomic_path
 
 
 def test_failed_write_leaves_the_previous_output_untouched(tmp_path):

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from apt_uss.backbone_steps import SEEN_CLASSES
 from apt_uss.data import synthetic
 from apt_uss.models import load_backbone
 from apt_uss.models.backbone import PACKAGED_WEIGHTS, WEIGHTS_DIR
 from apt_uss.models.checkpoints import export_backbone, is_computed
-from apt_uss.pretrain import seen_class_recipe, seen_corpus
+from apt_uss.models.pretrain import seen_class_recipe, seen_corpus
+from apt_uss.steps.backbone import SEEN_CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,10 +109,10 @@ def test_pipeline_boolean_flags_read_true_and_false_and_refuse_other_words(capsy
     import argparse
 
     from pipelines.backbone_pipeline import backbone_pipeline
-    from pipelines.local_cli import add_pipeline_flags
+    from pipelines.local_cli import add_signature_flags
 
     parser = argparse.ArgumentParser()
-    add_pipeline_flags(parser, backbone_pipeline)
+    add_signature_flags(parser, backbone_pipeline)
     assert parser.parse_args([]).separator_compiled is True
     assert parser.parse_args(["--separator-compiled", "false"]).separator_compiled is False
     assert parser.parse_args(["--separator-compiled", "True"]).separator_compiled is True
@@ -126,7 +126,7 @@ def test_compiled_separator_training_updates_the_separator_itself():
     """The shipped recipe trains under torch.compile: the steps must land in the module that gets exported."""
     from apt_uss.models.backbone import seeded_backbone
     from apt_uss.models.config import get_config
-    from apt_uss.pretrain import train_separator
+    from apt_uss.models.pretrain import train_separator
 
     model = seeded_backbone(get_config("tiny"), 0)
     clips, labels = seen_corpus(3, 2)

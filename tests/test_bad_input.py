@@ -21,8 +21,9 @@ import torch
 
 from apt_uss import cli
 from apt_uss.errors import AptUssError
-from apt_uss.params import check_crop_fits, check_pipeline_params, check_positive
-from apt_uss.prompts import save_prompts
+from apt_uss.method.prompts import save_prompts
+from apt_uss.params.checks import check_crop_fits, check_positive
+from apt_uss.steps.validation import check_pipeline_params
 from tests.cli_runner import call_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,10 +98,18 @@ def test_pipeline_check_refuses_non_finite_floats_by_name(defaults, name, value)
     assert message.startswith(f"{name}={value!r} is not valid") and "finite" in message
 
 
-def test_pipeline_check_refuses_any_non_finite_float_parameter(defaults):
-    """A float parameter added later is covered too: KFP cannot serialise nan or inf."""
-    message = _refused(dict(defaults, new_float=math.inf))
-    assert message == "new_float=inf is not valid: it must be a finite number (not nan or inf)"
+def test_pipeline_check_refuses_a_non_finite_value_of_every_float_parameter_of_the_spec(defaults):
+    """A float parameter added to the spec later is covered too: KFP cannot serialise nan or inf."""
+    from apt_uss.params import spec
+
+    floats = [q.name for q in spec.PARAMETERS if q.type is float]
+    assert floats
+    for name in floats:
+        assert _refused(dict(defaults, **{name: math.inf})).startswith(f"{name}=inf is not valid")
+
+
+def test_pipeline_check_refuses_a_parameter_the_spec_does_not_know_naming_the_closest(defaults):
+    assert _refused(dict(defaults, crop_secnds=1.0)) == "'crop_secnds' is not a pipeline parameter (did you mean crop_seconds?)"
 
 
 def test_make_pipeline_run_lr_inf_is_one_line_before_any_step(tmp_path, monkeypatch, capsys):
@@ -279,7 +288,7 @@ def tiny_separator():
 
 
 def test_tuning_stops_on_a_nan_loss_naming_epoch_step_and_lr(tiny_separator, monkeypatch):
-    from apt_uss import tuning
+    from apt_uss.method import tuning
 
     monkeypatch.setattr(tuning, "separation_loss", _nan_loss)
     clips, table = _problem()
@@ -291,7 +300,7 @@ def test_tuning_stops_on_a_nan_loss_naming_epoch_step_and_lr(tiny_separator, mon
 
 
 def test_tuning_stops_when_the_last_step_leaves_non_finite_prompts(tiny_separator, monkeypatch):
-    from apt_uss import tuning
+    from apt_uss.method import tuning
 
     class Overflowing(torch.optim.Adam):
         def step(self, closure=None):
@@ -308,7 +317,7 @@ def test_tuning_stops_when_the_last_step_leaves_non_finite_prompts(tiny_separato
 
 
 def test_an_lr_past_float32_stops_tuning_with_one_line(tiny_separator):
-    from apt_uss.tuning import tune_prompts
+    from apt_uss.method.tuning import tune_prompts
 
     clips, table = _problem()
     with pytest.raises(AptUssError, match=r"^tuning diverged at epoch 1/1, step 1/2: the optimizer's step overflows "
@@ -318,7 +327,7 @@ def test_an_lr_past_float32_stops_tuning_with_one_line(tiny_separator):
 
 
 def test_tune_prompts_step_exits_2_with_one_line_and_writes_no_prompts(own_dataset, tmp_path, monkeypatch, capsys):
-    from apt_uss import tuning
+    from apt_uss.method import tuning
 
     mixtures = tmp_path / "mix"
     mixtures.mkdir()
@@ -331,7 +340,8 @@ def test_tune_prompts_step_exits_2_with_one_line_and_writes_no_prompts(own_datas
     out = tmp_path / "tuned.npz"
     code, _, err = _cli(["tune-prompts", "--dataset-dir", str(own_dataset), "--mixtures-dir", str(mixtures),
                          "--prompts", str(tmp_path / "p.npz"), "--out-prompts", str(out),
-                         "--out-loss", str(tmp_path / "loss.csv"), "--backbone", "tiny", "--device", "cpu",
+                         "--out-loss", str(tmp_path / "loss.csv"), "--backbone", "tiny", "--random-weights", "--device", "cpu",
+                         "--loss-function", "l1",
                          "--lr", "0.5"], capsys)
     assert code == 2
     assert _one_error_line(err) == ("error: tuning diverged at epoch 1/1, step 1/1: the l1 loss is nan (lr=0.5, "
@@ -405,7 +415,7 @@ def test_separate_names_a_missing_input_file_before_loading_anything(tmp_path, c
 
 
 def test_separate_file_names_a_missing_input_file(tmp_path):
-    from apt_uss.separation import separate_file
+    from apt_uss.evaluation.separation import separate_file
 
     with pytest.raises(AptUssError, match=r"^input audio file .*nothere.wav does not exist$"):
         separate_file(torch.nn.Identity(), np.zeros(4, np.float32), tmp_path / "nothere.wav", tmp_path / "o.wav",

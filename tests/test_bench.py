@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from apt_uss.bench import task_durations
+from apt_uss.tools.bench import task_durations
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,7 @@ def test_task_durations_come_from_the_local_runners_log_lines():
 @pytest.mark.slow
 def test_separation_and_embedding_benches_report_rates_of_equal_computations(tmp_path):
     out = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, "-m", "apt_uss.bench", "--only", "separation", "embedding",
+    done = subprocess.run([sys.executable, "-m", "apt_uss.tools.bench", "--only", "separation", "embedding",
                            "--separation-configs", "tiny", "--separation-mixtures", "2", "--embedding-configs", "tiny",
                            "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

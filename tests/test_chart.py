@@ -12,14 +12,13 @@ import copy
 import shutil
 from pathlib import Path
 
-import pytest
-
-from apt_uss.cluster import CONFIG_KEYS
-
 # Both come with make setup (requirements-dev.lock): a missing one is a broken set-up, not a skip.
 import helm_python as helm  # noqa: E402
 import kubernetes_validate  # noqa: E402
+import pytest
 import yaml  # noqa: E402
+
+from apt_uss.tools.cluster import CONFIG_KEYS
 
 CHART = Path(__file__).resolve().parents[1] / "charts" / "apt-uss"
 KUBE_VERSION = "1.30.0"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from apt_uss import backbone_steps, steps
+from apt_uss.steps import backbone as backbone_steps
+from apt_uss.steps import pipeline as steps
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = {name: fn for module in (steps, backbone_steps) for name, fn in vars(module).items()
@@ -47,7 +48,10 @@ def _defaults():
 
 def test_the_parameter_check_reads_numbers_as_kfp_hands_them_over_and_refuses_bad_values():
     from apt_uss.errors import AptUssError
-    from apt_uss.steps import INTEGER_PARAMETERS, validate_parameters_step
+    from apt_uss.params import spec
+    from apt_uss.steps.validation import validate_parameters_step
+
+    INTEGER_PARAMETERS = [q.name for q in spec.PARAMETERS if q.type is int]
 
     params = {k: v for k, v in _defaults().items() if not isinstance(v, (list, dict))}
     as_text = {k: str(float(v)) if k in INTEGER_PARAMETERS else str(v) for k, v in params.items()}  # "20.0", "0.0003"
@@ -58,7 +62,7 @@ def test_the_parameter_check_reads_numbers_as_kfp_hands_them_over_and_refuses_ba
         assert checked["lr"] == params["lr"] and checked["seed"] == params["seed"]
     with pytest.raises(AptUssError, match="crop_rule='quiet' is unknown"):
         validate_parameters_step(dict(as_text, crop_rule="quiet"))
-    with pytest.raises(AptUssError, match="epochs='many' is not valid: it must be a number"):
+    with pytest.raises(AptUssError, match="epochs='many' is not valid: it must be an integer"):
         validate_parameters_step(dict(as_text, epochs="many"))
 
 
@@ -86,7 +90,7 @@ def test_a_run_with_a_bad_value_given_straight_to_the_pipeline_stops_at_the_chec
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "outputs"))
     with pytest.raises(RuntimeError, match="validate-parameters"):
-        apt_uss_pipeline(crop_rule="quiet", artifact_uri="", backbone="tiny", n_classes=3)
+        apt_uss_pipeline(crop_rule="quiet", artifact_uri="", backbone="tiny", random_weights=True, n_classes=3)
     logged = capfd.readouterr()
     assert "error: crop_rule='quiet' is unknown: allowed are random, loud" in logged.out + logged.err
     assert not list((tmp_path / "outputs").glob("*/fetch-dataset"))
@@ -102,7 +106,7 @@ def test_the_parameter_check_is_a_command_too(capsys):
     code, out, _ = call_main(cli.main, ["validate-parameters", "--params", json.dumps(params)], capsys)
     assert code == 0 and json.loads(out)["crop_rule"] == params["crop_rule"]
     code, _, err = call_main(cli.main, ["validate-parameters", "--params", json.dumps(dict(params, lr=-1))], capsys)
-    assert code == 2 and err.strip().splitlines()[-1] == "error: lr=-1 is not valid: it must be positive"
+    assert code == 2 and err.strip().splitlines()[-1] == "error: lr=-1.0 is not valid: it must be positive"
     del params["seed"]
     code, _, err = call_main(cli.main, ["validate-parameters", "--params", json.dumps(params)], capsys)
     assert code == 2 and "lack seed" in err

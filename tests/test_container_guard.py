@@ -9,8 +9,8 @@ import tempfile
 
 import pytest
 
-from apt_uss import container_runner
 from apt_uss.errors import AptUssError
+from apt_uss.tools import container_runner
 
 
 class FakeContainer:
@@ -165,7 +165,7 @@ def test_as_root_steps_run_as_uid_1000_where_it_can_write_the_outputs(as_root, t
     client = FakeClient(images=("apt-uss:0.1.0", FakeImage("apt-uss-gpu:0.1.0", "sha256:apt-uss:0.1.0")),
                         output=_probe_says(**{"1000:1000": None, "0:0": None}))
     env = {"APT_USS_HOME": str(root / ".state"), "HOME": "/tmp", "AWS_ACCESS_KEY_ID": "k"}
-    with caplog.at_level(logging.INFO, logger="apt_uss.container_runner"):
+    with caplog.at_level(logging.INFO, logger="apt_uss.tools.container_runner"):
         user = container_runner.container_user(root, env, images=["apt-uss:0.1.0", "apt-uss-gpu:0.1.0"],
                                                client=client)
     assert user == "1000:1000"
@@ -184,7 +184,7 @@ def test_as_root_steps_run_as_uid_1000_where_it_can_write_the_outputs(as_root, t
 def test_as_root_steps_run_as_root_with_one_line_saying_why_where_uid_1000_cannot_reach(as_root, tmp_path, caplog):
     root = tmp_path / "outputs"
     client = FakeClient(output=_probe_says(**{"1000:1000": _unreachable(root), "0:0": None}))
-    with caplog.at_level(logging.INFO, logger="apt_uss.container_runner"):
+    with caplog.at_level(logging.INFO, logger="apt_uss.tools.container_runner"):
         user = container_runner.container_user(root, images=["apt-uss:0.1.0"], client=client)
     assert user == "0:0"
     before = os.stat(root)
@@ -199,7 +199,7 @@ def test_a_state_folder_uid_1000_cannot_write_also_runs_the_steps_as_root(as_roo
     state = str(root / ".state")
     problem = {"path": state, "folder": f"{state}/cache", "why": "not writable"}
     client = FakeClient(output=_probe_says(**{"1000:1000": problem, "0:0": None}))
-    with caplog.at_level(logging.INFO, logger="apt_uss.container_runner"):
+    with caplog.at_level(logging.INFO, logger="apt_uss.tools.container_runner"):
         assert container_runner.container_user(root, {"APT_USS_HOME": state}, images=["apt-uss:0.1.0"],
                                                client=client) == "0:0"
     assert caplog.records[0].getMessage().endswith(
@@ -221,7 +221,7 @@ def test_another_caller_runs_the_steps_as_itself_or_gets_one_error(monkeypatch, 
     monkeypatch.setattr(os, "chown", lambda *a: pytest.fail("chowned as a non-root caller"))
     root = tmp_path / "outputs"
     client = FakeClient(output=_probe_says(**{"1234:99": None}))
-    with caplog.at_level(logging.INFO, logger="apt_uss.container_runner"):
+    with caplog.at_level(logging.INFO, logger="apt_uss.tools.container_runner"):
         assert container_runner.container_user(root, images=["apt-uss:0.1.0"], client=client) == "1234:99"
     assert json.loads(client.run_kwargs["command"][-1])["users"] == ["1234:99"] and not caplog.records
     client = FakeClient(output=_probe_says(**{"1234:99": _unreachable(root)}))

@@ -17,14 +17,15 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from apt_uss import container_runner, local_mlflow, storage
 from apt_uss.errors import AptUssError
+from apt_uss.io import storage
+from apt_uss.tools import container_runner, local_mlflow
 
 # One xdist worker runs them all: they share the images the module fixture builds.
 pytestmark = pytest.mark.xdist_group("containers")
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--backbone", "tiny", "--n-classes", "3", "--epochs", "2", "--n-shot", "5", "--seed", "0"]
+TINY = ["--backbone", "tiny", "--random-weights", "--n-classes", "3", "--epochs", "2", "--n-shot", "5", "--seed", "0"]
 OFFICIAL_BASE = "python:3.11-slim-bookworm"
 LOCAL_BASE = "apt-uss-base:bookworm-py3.11"
 LOCAL_CA_DIR = "/usr/local/share/ca-certificates"

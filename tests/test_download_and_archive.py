@@ -7,8 +7,8 @@ import zipfile
 import pytest
 
 from apt_uss.data.archive import extract_archive
-from apt_uss.download import fetch_uri, sha256_file
 from apt_uss.errors import AptUssError
+from apt_uss.io.download import fetch_uri, sha256_file
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
@@ -95,7 +95,7 @@ def test_local_file_checked_in_place(tmp_path):
 
 
 def test_s3_download_through_seaweedfs(s3_env, tmp_path):
-    from apt_uss import storage
+    from apt_uss.io import storage
 
     (tmp_path / "x.bin").write_bytes(PAYLOAD)
     storage.ensure_bucket("s3://apt-fetch")

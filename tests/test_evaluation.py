@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from apt_uss.evaluation import compare_systems, evaluate_prompts
+from apt_uss.evaluation.evaluate import compare_systems, evaluate_prompts
 from apt_uss.models import load_backbone
 
 

@@ -3,8 +3,14 @@ import pytest
 
 from apt_uss.data.dataset import load_metadata
 from apt_uss.data.folds import split_folds
-from apt_uss.data.mixtures import (ENERGY_RATIO_BOUNDS, LOUD_CROP_TRIES, crop_offsets, mix, random_offsets,
-                                   simulate_mixtures)
+from apt_uss.data.mixtures import (
+    ENERGY_RATIO_BOUNDS,
+    LOUD_CROP_TRIES,
+    crop_offsets,
+    mix,
+    random_offsets,
+    simulate_mixtures,
+)
 from apt_uss.errors import AptUssError
 
 

@@ -1,4 +1,4 @@
-"""The GPU check (``python -m apt_uss.gpu_check``) runs where the GPU machine runs it: without kfp, mlflow,
+"""The GPU check (``python -m apt_uss.tools.gpu_check``) runs where the GPU machine runs it: without kfp, mlflow,
 boto3 or museval, and on a machine without CUDA as a short CPU dry mode that says the GPU figures were
 not measured."""
 
@@ -43,8 +43,8 @@ def _run_blocked(code: str, timeout: int) -> subprocess.CompletedProcess:
 
 def test_the_check_imports_without_kfp_mlflow_boto3_or_museval():
     # The modules the sections import lazily too: a top-level import of a blocked package in any fails here.
-    done = _run_blocked("import apt_uss.gpu_check, apt_uss.steps, apt_uss.bench, apt_uss.tuning, apt_uss.evaluation, "
-                        "apt_uss.metrics, apt_uss.models.frozen_separator\n"
+    done = _run_blocked("import apt_uss.tools.gpu_check, apt_uss.steps.pipeline, apt_uss.tools.bench, apt_uss.method.tuning, apt_uss.evaluation.evaluate, "
+                        "apt_uss.evaluation.metrics, apt_uss.models.frozen_separator\n"
                         "assert not {m.split('.')[0] for m in sys.modules} & BLOCKED\n"
                         "print('imported')", timeout=120)
     assert done.returncode == 0 and "imported" in done.stdout, done.stderr[-3000:]
@@ -53,7 +53,7 @@ def test_the_check_imports_without_kfp_mlflow_boto3_or_museval():
 @pytest.mark.slow  # 25-30 s on 2 shared cores: a whole (tiny) pipeline among the sections
 def test_dry_mode_reports_every_section_and_says_the_gpu_figures_were_not_measured(tmp_path):
     out = tmp_path / "dist" / "gpu_check.json"  # the folder does not exist yet: the check makes it
-    done = _run_blocked("from apt_uss.gpu_check import main\n"
+    done = _run_blocked("from apt_uss.tools.gpu_check import main\n"
                         f"sys.exit(main(['--dry', '--budget-s', '120', '--json', {str(out)!r}]))", timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -98,7 +98,7 @@ def _check(tmp_path, budget_s: float):
 
     import torch
 
-    from apt_uss import gpu_check
+    from apt_uss.tools import gpu_check
 
     args = argparse.Namespace(json=str(tmp_path / "check.json"), budget_s=budget_s, skip=[], dry=True)
     return gpu_check.Check(args, torch.device("cpu"), False, gpu_check.DRY_SIZES)
@@ -107,7 +107,7 @@ def _check(tmp_path, budget_s: float):
 def test_a_section_that_fails_or_overruns_is_recorded_and_the_check_goes_on(tmp_path, monkeypatch):
     import time
 
-    from apt_uss import gpu_check
+    from apt_uss.tools import gpu_check
 
     monkeypatch.setattr(gpu_check, "GRACE_S", 0.2)
     monkeypatch.setattr(gpu_check, "MIN_SECTION_S", 0.1)
@@ -142,7 +142,7 @@ def test_a_section_that_fails_or_overruns_is_recorded_and_the_check_goes_on(tmp_
 
 
 def test_each_section_gets_its_share_and_the_last_what_is_left(tmp_path):
-    from apt_uss import gpu_check
+    from apt_uss.tools import gpu_check
 
     check = _check(tmp_path, budget_s=100.0)
     seen = {}

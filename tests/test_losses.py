@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from apt_uss.errors import AptUssError
-from apt_uss.losses import SNR_CAP_DB, negative_snr, separation_loss
+from apt_uss.method.losses import SNR_CAP_DB, negative_snr, separation_loss
 
 # The losses run in float32, as tuning does. Their sums over at most 64,000 samples are
 # accumulated in an order the CPU's kernels choose, so a value carries a relative rounding error
@@ -63,5 +63,5 @@ def test_a_silent_target_is_left_out_and_keeps_the_loss_finite(silence):
 
 
 def test_an_unknown_loss_is_refused_by_name():
-    with pytest.raises(AptUssError, match="loss_function='mse' is not valid: use one of l1, snr"):
+    with pytest.raises(AptUssError, match="loss_function='mse' is unknown: allowed are l1, snr"):
         separation_loss(torch.zeros(1, 4), torch.zeros(1, 4), "mse")

@@ -1,6 +1,6 @@
 """The Makefile's profiles: the defaults `make pipeline-run` passes to the pipeline (dry runs, nothing executes)."""
 
-import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -10,17 +10,23 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _flags(*make_args: str) -> dict[str, str]:
-    # `make -n` prints the recipes without running them.
+    """The parameters the run would get: `make -n` prints the recipe without running it, and run_local's own
+    parser reads its flags (the profile's defaults for those not given), as text like the Makefile's."""
+    from pipelines.local_cli import profile_of
+    from pipelines.run_local import build_parser
+
     out = subprocess.run(["make", "-n", "--no-print-directory", "pipeline-run", *make_args], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     recipe = out.stdout.replace("\\\n", " ")  # the recipe's continued lines, joined
     line = next(ln for ln in recipe.splitlines() if "pipelines.run_local" in ln)
-    return dict(re.findall(r'--([a-z0-9-]+) "([^"]*)"', line))
+    argv = shlex.split(line.split("pipelines.run_local", 1)[1])
+    args = vars(build_parser(profile_of(argv)).parse_args(argv))
+    return {k.replace("_", "-"): f"{v:g}" if isinstance(v, float) else str(v) for k, v in args.items()}
 
 
-@pytest.mark.parametrize("profile, backbone, epochs, lr", [("demo", "demo", "20", "1e-2"),
-                                                           ("paper", "paper", "100", "3e-4")])
+@pytest.mark.parametrize("profile, backbone, epochs, lr", [("demo", "demo", "20", "0.01"),
+                                                           ("paper", "paper", "100", "0.0003")])
 def test_a_profile_sets_backbone_epochs_and_lr(profile, backbone, epochs, lr):
     flags = _flags(f"PROFILE={profile}")
     assert (flags["backbone"], flags["epochs"], flags["lr"]) == (backbone, epochs, lr)
@@ -29,7 +35,7 @@ def test_a_profile_sets_backbone_epochs_and_lr(profile, backbone, epochs, lr):
 def test_the_default_profile_is_demo_and_each_setting_can_still_be_overridden():
     assert _flags() == _flags("PROFILE=demo")
     flags = _flags("PROFILE=paper", "LR=1e-3", "EPOCHS=7")
-    assert (flags["backbone"], flags["epochs"], flags["lr"]) == ("paper", "7", "1e-3")
+    assert (flags["backbone"], flags["epochs"], flags["lr"]) == ("paper", "7", "0.001")
 
 
 def test_lr_schedule_defaults_to_the_papers_constant_in_both_profiles_and_can_be_set():

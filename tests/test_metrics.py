@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from apt_uss.metrics import bss_sdr, is_silent, median_sdr_by_class, per_track_medians, summarise
+from apt_uss.evaluation.metrics import bss_sdr, is_silent, median_sdr_by_class, per_track_medians, summarise
 
 SR = 32000
 

@@ -115,7 +115,7 @@ def test_small_configs_forward_on_cpu():
 
 
 def test_checkpoint_checksum_in_the_uri_is_verified(tmp_path, tiny):
-    from apt_uss.download import sha256_file
+    from apt_uss.io.download import sha256_file
 
     path = tmp_path / "sep.pt"
     torch.save(tiny.separator.state_dict(), path)

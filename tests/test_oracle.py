@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from apt_uss.metrics import bss_sdr
-from apt_uss.oracle import oracle_mask_estimate, oracle_mask_sdr
+from apt_uss.evaluation.metrics import bss_sdr
+from apt_uss.evaluation.oracle import oracle_mask_estimate, oracle_mask_sdr
 
 SR = 16000
 

@@ -1,7 +1,7 @@
 import pytest
 
 from apt_uss.errors import AptUssError
-from apt_uss.params import check_dataset, check_sha256, parse_folds, parse_n_shot
+from apt_uss.params.checks import check_dataset, check_sha256, parse_folds, parse_n_shot
 
 
 @pytest.mark.parametrize("value, expected", [("5", 5), (1, 1), (" 10 ", 10), ("full", None), ("FULL", None)])

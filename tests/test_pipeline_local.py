@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from apt_uss import storage
-from apt_uss.prompts import load_prompts
+from apt_uss.io import storage
+from apt_uss.method.prompts import load_prompts
 from tests.cli_runner import call_main
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--backbone", "tiny", "--n-classes", "3", "--epochs", "2", "--n-shot", "5"]
+TINY = ["--backbone", "tiny", "--random-weights", "--n-classes", "3", "--epochs", "2", "--n-shot", "5"]
 
 
 def _run(args, env, timeout=600):
@@ -141,8 +141,8 @@ BAD_INPUT = [
     (["--dataset", "audioset"], "dataset='audioset' is unknown: allowed are synthetic, esc50"),
     (["--tracking-uri", "http://127.0.0.1:9"], "tracking URI http://127.0.0.1:9 does not answer"),
     (["--audio-examples-per-class", "-1"], "audio_examples_per_class=-1 is not valid"),
-    (["--lr-schedule", "step"], "lr_schedule='step' is not valid: use one of constant, cosine"),
-    (["--loss-function", "mse"], "loss_function='mse' is not valid: use one of l1, snr"),
+    (["--lr-schedule", "step"], "lr_schedule='step' is unknown: allowed are constant, cosine"),
+    (["--loss-function", "mse"], "loss_function='mse' is unknown: allowed are l1, snr"),
     (["--crop-rule", "quiet"], "crop_rule='quiet' is unknown: allowed are random, loud"),
 ]
 
@@ -207,7 +207,7 @@ def test_pipeline_on_an_esc50_archive_served_over_https_like_url(run_env, tmp_pa
         uri = f"http://127.0.0.1:{server.server_address[1]}/ESC-50-master.zip"
         digest = hashlib.sha256(archive.read_bytes()).hexdigest()
         # the mini archive's clips are 0.5 s: a longer training crop is refused at the mixture step
-        result = _run(["--backbone", "tiny", "--epochs", "2", "--n-shot", "1", "--dataset", "esc50",
+        result = _run(["--backbone", "tiny", "--random-weights", "--epochs", "2", "--n-shot", "1", "--dataset", "esc50",
                        "--dataset-uri", uri, "--dataset-sha256", digest, "--artifact-uri", "",
                        "--crop-seconds", "0.5"], env)
     finally:
@@ -232,7 +232,7 @@ def test_pipeline_on_a_musdb18_hq_archive(run_env, tmp_path):
     with tarfile.open(archive, "w:gz") as tf:
         tf.add(root, arcname="musdb18hq")
     env = dict(run_env, APT_USS_CACHE=str(tmp_path / "cache"))
-    result = _run(["--backbone", "tiny", "--epochs", "1", "--n-shot", "2", "--dataset", "musdb18",
+    result = _run(["--backbone", "tiny", "--random-weights", "--epochs", "1", "--n-shot", "2", "--dataset", "musdb18",
                    "--dataset-uri", archive.as_uri(), "--artifact-uri", ""], env)
     assert result.returncode == 0, result.stderr[-3000:]
     report = Path(result.stdout.split("Report:", 1)[1].split()[0])

@@ -13,13 +13,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from apt_uss import plots, tracking
 from apt_uss.errors import AptUssError
-from apt_uss.examples import pick_examples
-from apt_uss.html_report import render_html_report
-from apt_uss.metrics import median_sdr_by_class, summarise
-from apt_uss.prompts import save_prompts
-from apt_uss.separation import separate_long
+from apt_uss.evaluation.metrics import median_sdr_by_class, summarise
+from apt_uss.evaluation.separation import separate_long
+from apt_uss.io import tracking
+from apt_uss.method.prompts import save_prompts
+from apt_uss.results import plots
+from apt_uss.results.examples import pick_examples
+from apt_uss.results.html_report import render_html_report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -184,7 +185,7 @@ def test_separate_command_on_a_long_stereo_file_returns_its_length_rate_and_chan
     rate, frames = 44100, 44100 * 13 + 5
     sf.write(tmp_path / "in.wav", np.random.default_rng(1).uniform(-0.3, 0.3, (frames, 2)), rate, subtype="PCM_16")
     cmd = [sys.executable, "-m", "apt_uss", "separate", "--prompts", str(tmp_path / "prompts.npz"), "--class", "rain",
-           "--backbone", "tiny", str(tmp_path / "in.wav"), str(tmp_path / "out" / "rain.wav")]
+           "--backbone", "tiny", "--random-weights", str(tmp_path / "in.wav"), str(tmp_path / "out" / "rain.wav")]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     info = sf.info(tmp_path / "out" / "rain.wav")
@@ -196,7 +197,7 @@ def test_separate_command_on_a_long_stereo_file_returns_its_length_rate_and_chan
 
 
 def test_compare_lines_up_chosen_runs_and_names_an_unknown_one(tmp_path):
-    from apt_uss.compare import compare_runs, format_comparison
+    from apt_uss.results.compare import compare_runs, format_comparison
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     ids = []
@@ -234,7 +235,7 @@ def test_html_report_plays_every_example_and_links_past_its_size_budget(tmp_path
     import base64
     import io
 
-    from apt_uss import html_report
+    from apt_uss.results import html_report
 
     per_mixture = _per_mixture(n_classes=3)
     per_class = median_sdr_by_class(per_mixture)

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from apt_uss import storage, tracking
 from apt_uss.errors import AptUssError
-from apt_uss.prompts import load_prompts, save_prompts
+from apt_uss.io import storage, tracking
+from apt_uss.method.prompts import load_prompts, save_prompts
 
 
 def test_prompts_round_trip_through_seaweedfs(s3_env, tmp_path):
@@ -102,7 +102,7 @@ def test_a_retry_after_a_failed_attempt_reopens_the_run(tmp_path):
 def test_tuning_state_round_trips_and_refuses_other_computations(where, s3_env, tmp_path):
     import torch
 
-    from apt_uss.resume import EpochState
+    from apt_uss.method.tuning_state import EpochState
 
     uri = str(tmp_path / "state") if where == "local" else "s3://apt-test/runs/run-9/tune-state"
     if where == "s3":
@@ -115,7 +115,7 @@ def test_tuning_state_round_trips_and_refuses_other_computations(where, s3_env, 
 
 
 def test_few_shot_table_takes_the_latest_matching_run_per_n_shot(tmp_path):
-    from apt_uss.sweep import few_shot_table, format_few_shot_table
+    from apt_uss.results.sweep import few_shot_table, format_few_shot_table
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     def run(name, n_shot, epochs, apt):

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 import torch
 
+from apt_uss.method.tuning import tune_prompts
 from apt_uss.models import load_backbone
-from apt_uss.tuning import tune_prompts
 
 SR = 32000
 
@@ -70,7 +70,7 @@ def _crash_after(epochs_done):
 
 
 def test_a_restarted_tuning_resumes_and_ends_with_the_same_prompts(responsive_separator, tmp_path):
-    from apt_uss.resume import EpochState, fingerprint
+    from apt_uss.method.tuning_state import EpochState, fingerprint
 
     clips, table = _problem(epochs=5)
     init = np.full((2, 16), 0.5, np.float32)
@@ -89,7 +89,7 @@ def test_a_restarted_tuning_resumes_and_ends_with_the_same_prompts(responsive_se
 
 
 def test_state_from_other_inputs_is_not_resumed(responsive_separator, tmp_path):
-    from apt_uss.resume import EpochState, fingerprint
+    from apt_uss.method.tuning_state import EpochState, fingerprint
 
     clips, table = _problem(epochs=2)
     init = np.zeros((2, 16), np.float32)
@@ -139,7 +139,7 @@ def test_bad_tuning_options_name_the_value(responsive_separator):
 
 
 def test_cosine_schedule_decays_from_lr_to_zero_and_constant_keeps_lr():
-    from apt_uss.tuning import scheduled_lr
+    from apt_uss.method.tuning import scheduled_lr
 
     rates = [scheduled_lr(1e-2, "cosine", s, 100) for s in range(100)]
     assert rates[0] == pytest.approx(1e-2) and rates[50] == pytest.approx(5e-3) and 0 < rates[-1] < 1e-5
@@ -149,7 +149,7 @@ def test_cosine_schedule_decays_from_lr_to_zero_and_constant_keeps_lr():
 
 def _tune_whole_and_resumed(separator, tmp_path, **option):
     """(default-settings prompts, prompts with ``option``, the same after a crash at epoch 2 and a resume, init)."""
-    from apt_uss.resume import EpochState, fingerprint
+    from apt_uss.method.tuning_state import EpochState, fingerprint
 
     clips, table = _problem(epochs=4)
     init = np.full((2, 16), 0.5, np.float32)
@@ -181,7 +181,7 @@ def test_an_unknown_lr_schedule_is_refused_by_name(responsive_separator):
     from apt_uss.errors import AptUssError
 
     clips, table = _problem(epochs=1)
-    with pytest.raises(AptUssError, match="lr_schedule='linear' is not valid: use one of constant, cosine"):
+    with pytest.raises(AptUssError, match="lr_schedule='linear' is unknown: allowed are constant, cosine"):
         tune_prompts(responsive_separator, np.zeros((2, 16), np.float32), np.array([0, 1]), table, clips,
                      "sum", 16000, lr_schedule="linear")
 
@@ -190,6 +190,6 @@ def test_an_unknown_loss_function_is_refused_before_tuning(responsive_separator)
     from apt_uss.errors import AptUssError
 
     clips, table = _problem(epochs=1)
-    with pytest.raises(AptUssError, match="loss_function='l2' is not valid: use one of l1, snr"):
+    with pytest.raises(AptUssError, match="loss_function='l2' is unknown: allowed are l1, snr"):
         tune_prompts(responsive_separator, np.zeros((2, 16), np.float32), np.array([0, 1]), table, clips,
                      "sum", 16000, loss_function="l2")

@@ -8,7 +8,7 @@ import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from ..errors import AptUssError
+from apt_uss.errors import AptUssError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..errors import AptUssError
+from apt_uss.errors import AptUssError
 
 SAMPLE_RATE = 32000
 SILENCE_PEAK = 1e-4  # below -80 dBFS peak a clip carries no usable sound

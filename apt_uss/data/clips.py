@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ..errors import AptUssError
-from .audio import SAMPLE_RATE
+from apt_uss.data.audio import SAMPLE_RATE
+from apt_uss.errors import AptUssError
 
 
 def crop(signal: np.ndarray, offset: int, length: int | None) -> np.ndarray:

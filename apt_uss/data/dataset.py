@@ -13,13 +13,13 @@ from urllib.parse import urlparse
 import pandas as pd
 import soundfile as sf
 
-from ..atomic import atomic_path
-from ..errors import AptUssError
-from ..params import check_dataset, check_sha256
-from . import musdb, synthetic
-from .archive import extract_archive, find_layout_root
-from .audio import CONVERSION, SAMPLE_RATE, is_silent, read_audio, to_model_format
-from ..download import cache_dir, fetch_uri, sha256_file
+from apt_uss.data import musdb, synthetic
+from apt_uss.data.archive import extract_archive, find_layout_root
+from apt_uss.data.audio import CONVERSION, SAMPLE_RATE, is_silent, read_audio, to_model_format
+from apt_uss.errors import AptUssError
+from apt_uss.io.atomic import atomic_path
+from apt_uss.io.download import cache_dir, fetch_uri, sha256_file
+from apt_uss.params.checks import check_dataset, check_sha256
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from ..errors import AptUssError
+from apt_uss.errors import AptUssError
 
 log = logging.getLogger(__name__)
 

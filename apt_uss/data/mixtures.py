@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import AptUssError
-from ..params import check_crop_rule, check_mix_rule
-from .clips import as_store
+from apt_uss.data.clips import as_store
+from apt_uss.errors import AptUssError
+from apt_uss.params.checks import check_crop_rule, check_mix_rule
 
 ENERGY_RATIO_BOUNDS = (0.02, 50.0)
 LOUD_CROP_TRIES = 3

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from ..errors import AptUssError
-from .archive import find_layout_root
-from .audio import SAMPLE_RATE, is_silent, to_model_format
-from .mixtures import crop_offsets
+from apt_uss.data.archive import find_layout_root
+from apt_uss.data.audio import SAMPLE_RATE, is_silent, to_model_format
+from apt_uss.data.mixtures import crop_offsets
+from apt_uss.errors import AptUssError
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from ..errors import AptUssError
+from apt_uss.errors import AptUssError
 
 log = logging.getLogger(__name__)
 

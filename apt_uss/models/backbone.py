@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..errors import AptUssError
-from .checkpoints import load_strict, read_state_dict, split_embedded_sed, strip_wrappers
-from .config import BackboneConfig, get_config
-from .htsat import HTSAT
-from .separator import QuerySeparator
+from apt_uss.errors import AptUssError
+from apt_uss.models.checkpoints import load_strict, read_state_dict, split_embedded_sed, strip_wrappers
+from apt_uss.models.config import BackboneConfig, get_config
+from apt_uss.models.htsat import HTSAT
+from apt_uss.models.separator import QuerySeparator
+from apt_uss.params.spec import BACKBONE_PARAMETERS, parse_value
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ def seeded_backbone(cfg: BackboneConfig, init_seed: int) -> Backbone:
 
 
 def load_backbone(
-    config: str | BackboneConfig = "small",
+    config: str | BackboneConfig = "demo",
     sed_checkpoint_uri: str = "",
     separator_checkpoint_uri: str = "",
     init_seed: int = 0,
@@ -80,7 +82,77 @@ def load_backbone(
     elif embedded_sed:  # the separator checkpoint carries the SED it was trained with
         load_strict(model.sed, embedded_sed, "sed", separator_checkpoint_uri + " (embedded at_model.)")
         model.sed.check_transform_kernels(separator_checkpoint_uri)
+    model.has_sed_weights = bool(sed_checkpoint_uri or embedded_sed)
     if not (separator_checkpoint_uri and (sed_checkpoint_uri or embedded_sed)):
         log.warning("backbone %s: part(s) without checkpoint use seeded random weights (seed %d)",
                     cfg.name, init_seed)
     return model.freeze()
+
+
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Which frozen backbone a step runs, and where: what travels between steps as one parameter.
+
+    ``random_weights`` allows a part without a checkpoint to start from weights seeded by ``seed``
+    (tests and smoke runs); without it such a backbone is refused, naming the missing checkpoint URIs.
+    """
+
+    name: str = "demo"
+    sed_checkpoint_uri: str = ""
+    separator_checkpoint_uri: str = ""
+    seed: int = 0
+    device: str = "auto"
+    random_weights: bool = False
+
+    @classmethod
+    def of(cls, value: "BackboneSpec | dict | str") -> "BackboneSpec":
+        """A spec from a spec, a config name, or a dict of the pipeline parameters (values may be text, as
+        KFP hands them inside a dict)."""
+        if isinstance(value, BackboneSpec):
+            return value
+        if isinstance(value, str):
+            return cls(name=value)
+        if not isinstance(value, dict):
+            raise AptUssError(f"backbone={value!r} is not valid: give a config name or a dict of {', '.join(BACKBONE_PARAMETERS)}")
+        unknown = sorted(set(value) - set(BACKBONE_PARAMETERS))
+        if unknown:
+            raise AptUssError(f"the backbone spec has unknown key(s) {', '.join(unknown)}: "
+                              f"use {', '.join(BACKBONE_PARAMETERS)}")
+        fields = {name: parse_value(name, value[name]) for name in BACKBONE_PARAMETERS if name in value}
+        return cls(name=fields.pop("backbone", "demo"), seed=fields.pop("backbone_seed", 0), **fields)
+
+    def as_params(self) -> dict:
+        """The spec as the pipeline parameters it is made of."""
+        fields = asdict(self)
+        return {"backbone": fields.pop("name"), **{k: v for k, v in fields.items() if k != "seed"},
+                "backbone_seed": self.seed}
+
+    def missing_checkpoints(self) -> list[str]:
+        """The checkpoint parameters a run must give, known before any file is read: the separator's
+        (it may carry the SED) unless the config's weights ship in the package."""
+        if self.name in PACKAGED_WEIGHTS and not (self.sed_checkpoint_uri or self.separator_checkpoint_uri):
+            return []
+        return [] if self.separator_checkpoint_uri else ["separator_checkpoint_uri"] + (
+            [] if self.sed_checkpoint_uri else ["sed_checkpoint_uri"])
+
+    def check_weights(self) -> None:
+        """Refuse a backbone without weights unless ``random_weights`` asks for them; the shipped weights must be there."""
+        get_config(self.name)
+        if self.name in PACKAGED_WEIGHTS and not (self.sed_checkpoint_uri or self.separator_checkpoint_uri):
+            packaged_checkpoint_uri(self.name)
+        missing = self.missing_checkpoints()
+        if missing and not self.random_weights:
+            raise AptUssError(f"backbone={self.name!r} has no weights: give {' and '.join(missing)} "
+                              "(README, The paper's checkpoints), or random_weights=true for a smoke run on "
+                              "seeded random weights")
+
+    def load(self) -> Backbone:
+        """The frozen backbone on CPU (move it to ``resolve_device(spec.device)``)."""
+        self.check_weights()
+        model = load_backbone(self.name, self.sed_checkpoint_uri, self.separator_checkpoint_uri, self.seed)
+        if not self.random_weights and not model.has_sed_weights:
+            raise AptUssError(f"backbone={self.name!r}: {self.separator_checkpoint_uri} carries no SED: "
+                              "give sed_checkpoint_uri, or random_weights=true for a smoke run")
+        return model

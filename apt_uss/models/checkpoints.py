@@ -16,8 +16,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..download import fetch_uri
-from ..errors import AptUssError
+from apt_uss.errors import AptUssError
+from apt_uss.io.atomic import atomic_path
+from apt_uss.io.download import fetch_uri
+from apt_uss.params.checks import check_sha256
 
 EMBEDDED_SED = "at_model."
 # Entries every model computes from its config (STFT/iSTFT and mel kernels, attention index
@@ -65,8 +67,6 @@ def _unreadable(exc: Exception, path) -> str:
 
 def read_state_dict(uri: str, slot: str) -> dict[str, torch.Tensor]:
     """The weights in a checkpoint at ``uri`` (a path or file/https/s3 URI, optionally ``#sha256=...``)."""
-    from ..params import check_sha256
-
     base, sha256 = split_checksum(uri)
     path = fetch_uri(base, sha256=check_sha256(sha256, f"{slot}_checkpoint_uri #sha256"), what=f"{slot}_checkpoint_uri")
     with warnings.catch_warnings(record=True) as caught:  # the unpickler's warnings on a foreign file are noise
@@ -128,8 +128,6 @@ def load_strict(module: nn.Module, state: dict[str, torch.Tensor], slot: str, ur
 def export_backbone(sed: nn.Module, separator: nn.Module, path) -> None:
     """One file for both parts: the separator's entries and the SED's under ``at_model.``, as
     the official separator checkpoint embeds its SED; computed entries are left out."""
-    from ..atomic import atomic_path
-
     state = {k: v.detach().cpu().contiguous() for k, v in separator.state_dict().items() if not is_computed(k)}
     state.update({EMBEDDED_SED + k: v.detach().cpu().contiguous()
                   for k, v in sed.state_dict().items() if not is_computed(k)})

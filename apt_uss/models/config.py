@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import AptUssError
+from apt_uss.errors import AptUssError
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from .config import get_config
+from apt_uss.models.backbone import Backbone
+from apt_uss.models.config import get_config
 
 
 def _count(module: nn.Module, keep=lambda name: True) -> int:
@@ -21,8 +22,6 @@ def _frozen_kernels(module: nn.Module) -> int:
 
 def describe(config: str, prompt_classes=(4, 50)) -> dict:
     """Counts for the named config (built on the CPU: ``paper`` takes about 1.5 GB for a moment)."""
-    from .backbone import Backbone
-
     cfg = get_config(config)
     model = Backbone(cfg)
     sep_learnable = _count(model.separator)

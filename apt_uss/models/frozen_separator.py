@@ -15,7 +15,7 @@ import copy
 import torch
 from torch import nn
 
-from .separator import CondConvBlock, DecoderBlock, QuerySeparator
+from apt_uss.models.separator import CondConvBlock, DecoderBlock, QuerySeparator
 
 
 def _bn_scale_shift(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:

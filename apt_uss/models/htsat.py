@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import AptUssError
-from .config import SEDConfig
-from .transforms import attach_stft, check_kernels, stft_kernels
+from apt_uss.errors import AptUssError
+from apt_uss.models.config import SEDConfig
+from apt_uss.models.transforms import attach_stft, check_kernels, stft_kernels
 
 
 def _windows(x: torch.Tensor, w: int) -> torch.Tensor:

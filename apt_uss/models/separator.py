@@ -15,12 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import SeparatorConfig
-from .transforms import attach_istft, attach_stft, check_kernels, istft_kernels, stft_kernels
+from apt_uss.models.config import SeparatorConfig
+from apt_uss.models.transforms import attach_istft, attach_stft, check_kernels, istft_kernels, stft_kernels
 
 
 def mixture_spectrogram(wav: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
-    """The complex STFT the separator masks (centred, reflect-padded frames); ``apt_uss.oracle`` uses it too."""
+    """The complex STFT the separator masks (centred, reflect-padded frames); ``apt_uss.evaluation.oracle`` uses it too."""
     return torch.stft(wav, n_fft, hop, window=window, center=True, pad_mode="reflect", return_complex=True)
 
 

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from ..errors import AptUssError
+from apt_uss.errors import AptUssError
 
 
 class FixedKernel(nn.Module):

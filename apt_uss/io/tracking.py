@@ -1,0 +1,181 @@
+"""MLflow tracking: one run per pipeline run, with stable metric names."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from apt_uss.errors import AptUssError
+from apt_uss.io.paths import state_dir
+
+log = logging.getLogger(__name__)
+
+
+def resolve_tracking_uri(uri: str = "") -> str:
+    """The given URI, else ``$MLFLOW_TRACKING_URI``, else a sqlite store in the state folder."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    if uri:
+        return uri
+    return f"sqlite:///{state_dir() / 'mlflow.db'}"
+
+
+def redact(uri: str) -> str:
+    """Drop any user:password@ from a URI before it is printed."""
+    return re.sub(r"//[^/@]*@", "//***@", uri)
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (four slashes: absolute), else None."""
+    prefix = "sqlite:///"
+    return Path(uri[len(prefix):]).resolve() if uri.startswith(prefix) else None
+
+
+def check_tracking(uri: str) -> None:
+    """Fail with one line if the tracking store does not answer."""
+    import mlflow
+
+    parsed = urlparse(uri)
+    db = sqlite_path(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    elif parsed.scheme in ("http", "https"):
+        # Fail fast: MLflow's default retries take minutes against a dead host.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+    try:
+        mlflow.MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as exc:  # connection, auth and schema errors all mean "cannot track here"
+        raise AptUssError(f"tracking URI {redact(uri)} does not answer: {_first_line(exc)}") from None
+
+
+def _experiment_id(client, name: str, tracking_uri: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    db = sqlite_path(tracking_uri)
+    if db is not None:
+        # Keep artifacts beside the local store, not in ./mlruns of whatever directory a step runs in.
+        location = (db.parent / "mlartifacts").as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+RUN_TAG = "apt_uss.run_name"
+
+
+def open_run(tracking_uri: str, experiment: str, run_name: str, tags: dict | None = None) -> str:
+    """The MLflow run of pipeline run ``run_name``: the unfinished one with that name, else a new one.
+
+    Tuning (live loss) and the report (results) are separate tasks, possibly retried: both
+    find the run by the pipeline run's name, so one pipeline run is one MLflow run. A
+    finished run of the same name is never reopened (its results stay as they were).
+    ``MLFLOW_RUN_ID`` (set by KFP's MLflow integration) takes precedence.
+    """
+    import mlflow
+
+    if "'" in run_name or "\\" in run_name:
+        raise AptUssError(f"run name {run_name!r} may not contain quotes or backslashes")
+    client = mlflow.MlflowClient(tracking_uri)
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id:
+        exp_id = _experiment_id(client, experiment, tracking_uri)
+        found = [r for r in client.search_runs([exp_id], filter_string=f"tags.`{RUN_TAG}` = '{run_name}'")
+                 if r.info.status != "FINISHED"]
+        if found:
+            run_id = found[0].info.run_id
+            if found[0].info.status != "RUNNING":  # a retry after a failed attempt
+                client.update_run(run_id, status="RUNNING")
+        else:
+            run_id = client.create_run(exp_id, run_name=run_name, tags={RUN_TAG: run_name}).info.run_id
+    for k, v in (tags or {}).items():
+        client.set_tag(run_id, k, v)
+    return run_id
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return redact(text.splitlines()[0][:200]) if text else type(exc).__name__
+
+
+class EpochLossLogger:
+    """``on_epoch`` callback for tuning: logs ``tune_loss`` at step = epoch while the task runs.
+
+    A tracking hiccup mid-training costs a point on a chart, not the training: it is logged
+    as a warning (the loss table artifact keeps every epoch).
+    """
+
+    def __init__(self, tracking_uri: str, run_id: str):
+        import mlflow
+
+        self.client = mlflow.MlflowClient(tracking_uri)
+        self.run_id = run_id
+
+    def __call__(self, epoch: int, loss: float) -> None:
+        try:
+            self.client.log_metric(self.run_id, "tune_loss", float(loss), step=int(epoch))
+        except Exception as exc:
+            log.warning("MLflow: could not log tune_loss for epoch %d: %s", epoch, _first_line(exc))
+
+    def mark_failed(self) -> None:
+        """The task is failing: show the run as failed rather than running forever (best effort)."""
+        try:
+            self.client.set_terminated(self.run_id, "FAILED")
+        except Exception as exc:
+            log.warning("MLflow: could not mark run %s failed: %s", self.run_id, _first_line(exc))
+
+
+PER_CLASS_METRICS = ("sdr_baseline_median", "sdr_apt_median", "sdr_gain")
+
+
+def per_class_metrics(per_class) -> dict[str, float]:
+    """``<metric>/<class>`` for each class (e.g. ``sdr_gain/dog``): MLflow's charts group them by metric,
+    and the same class has the same name in every run, so the comparison view lines runs up."""
+    out = {}
+    for row in per_class.itertuples(index=False):
+        name = re.sub(r"[^A-Za-z0-9_.\- ]", "_", str(row.target_class))
+        for metric in PER_CLASS_METRICS:
+            out[f"{metric}/{name}"] = float(getattr(row, metric))
+    return out
+
+
+def log_run(
+    tracking_uri: str,
+    experiment: str,
+    run_name: str,
+    params: dict,
+    metrics: dict,
+    loss_history=None,
+    artifacts_dir: str | Path | None = None,
+    tags: dict | None = None,
+) -> str:
+    """Record a pipeline run's results in its MLflow run and mark it finished; returns the run id.
+
+    Callers probe the store first (``check_tracking``), before the work whose results this records.
+    """
+    import mlflow
+    from mlflow.entities import Metric, Param
+
+    client = mlflow.MlflowClient(tracking_uri)
+    run_id = open_run(tracking_uri, experiment, run_name, tags)
+    try:
+        now = int(time.time() * 1000)
+        entries = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+        if loss_history is not None:
+            logged = {m.step for m in client.get_metric_history(run_id, "tune_loss")}
+            entries += [Metric("tune_loss", float(r.loss), now, int(r.epoch))
+                        for r in loss_history.itertuples() if int(r.epoch) not in logged]
+        for start in range(0, len(entries), 900):  # MLflow takes at most 1000 metrics per batch
+            client.log_batch(run_id, metrics=entries[start : start + 900])
+        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        if artifacts_dir is not None:
+            client.log_artifacts(run_id, str(artifacts_dir))
+        client.set_terminated(run_id, "FINISHED")
+    except Exception:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    log.info("MLflow run %s in experiment %r at %s", run_id, experiment, redact(tracking_uri))
+    return run_id

@@ -1,0 +1,29 @@
+"""Where inputs come from: local paths and ``file://`` URIs (remote schemes come with downloads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from apt_uss.errors import AptUssError
+
+
+def safe_name(text) -> str:
+    """``text`` with every character outside ``[A-Za-z0-9._-]`` replaced by ``_``: safe in file names and S3 keys."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(text))
+
+
+def local_path(uri: str, what: str, directory: bool = False) -> Path:
+    """The existing local file (or directory) a path or ``file://`` URI names.
+
+    ``what`` names the input in the error message, e.g. ``"dataset_uri"``.
+    """
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("", "file"):
+        raise AptUssError(f"{what}={uri!r}: only local paths and file:// URIs are supported so far")
+    path = Path(parsed.path if parsed.scheme == "file" else uri).expanduser()
+    if directory and not path.is_dir():
+        raise AptUssError(f"{what}={uri!r} is not a directory")
+    if not directory and not path.is_file():
+        raise AptUssError(f"{what}={uri!r} does not exist or is not a file")
+    return path

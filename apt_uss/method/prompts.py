@@ -1,0 +1,105 @@
+"""Prompt tables: initialisation from SED embeddings, and their file format.
+
+A prompt file is an ``.npz`` with ``prompts`` (K, D) float32, ``targets`` (K,) int and
+``class_names`` (K,) str, rows in target-id order. Numpy's format needs no pickle to
+read, so prompt files from elsewhere (S3, colleagues) are safe to load.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from apt_uss.errors import AptUssError
+from apt_uss.io.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+SEGMENT_SECONDS = 2.0
+SEGMENT_ENERGY_THRESHOLD = 0.1  # sum of squares; quieter segments carry no class evidence
+
+
+def clip_segments(audio: np.ndarray, segment: int) -> np.ndarray:
+    """Non-overlapping ``segment``-sample pieces whose energy exceeds the threshold.
+
+    A clip shorter than one segment, or with no loud segment, is used whole (padded),
+    so every clip yields an embedding.
+    """
+    n = len(audio) // segment
+    pieces = audio[: n * segment].reshape(n, segment) if n else np.zeros((0, segment), np.float32)
+    loud = pieces[(pieces.astype(np.float64) ** 2).sum(axis=1) > SEGMENT_ENERGY_THRESHOLD]
+    if len(loud):
+        return loud
+    whole = audio[:segment] if len(audio) >= segment else np.pad(audio, (0, segment - len(audio)))
+    return whole[None, :]
+
+
+@torch.inference_mode()
+def embed_clips(sed, clips, total: int, sample_rate: int, device="cpu") -> dict[str, np.ndarray]:
+    """Per-clip embedding: mean of the SED embeddings of its loud 2-s segments.
+
+    ``clips`` yields (name, audio) pairs, so long recordings are read one at a time.
+    """
+    segment = int(SEGMENT_SECONDS * sample_rate)
+    out = {}
+    started = time.monotonic()
+    for i, (name, audio) in enumerate(clips, 1):
+        segs = torch.from_numpy(clip_segments(audio, segment)).to(device)
+        out[name] = torch.cat([sed(part)["latent_output"] for part in segs.split(64)]).mean(dim=0).float().cpu().numpy()
+        if i % 50 == 0 or i == total:
+            log.info("embeddings: %d/%d clips (%.1f clips/s)", i, total, i / (time.monotonic() - started))
+    return out
+
+
+def initial_prompts(train: pd.DataFrame, embeddings: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean embedding of each class's training clips: (prompts, targets, class_names)."""
+    classes = train[["target", "category"]].drop_duplicates().sort_values("target")
+    prompts = np.stack([
+        np.mean([embeddings[f] for f in train.loc[train["target"] == t, "filename"]], axis=0)
+        for t in classes["target"]
+    ]).astype(np.float32)
+    return prompts, classes["target"].to_numpy(), classes["category"].to_numpy().astype(str)
+
+
+def save_prompts(path, prompts: np.ndarray, targets: np.ndarray, class_names: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, prompts=np.asarray(prompts, np.float32), targets=np.asarray(targets, np.int64),
+                     class_names=np.asarray(class_names, dtype=str))
+
+
+def load_prompts(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    try:
+        with np.load(Path(path), allow_pickle=False) as data:
+            prompts, targets, names = data["prompts"], data["targets"], data["class_names"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise AptUssError(f"{path} is not a prompt file (prompts, targets, class_names): {exc}") from None
+    if prompts.ndim != 2 or len(prompts) != len(targets) or len(targets) != len(names):
+        raise AptUssError(f"{path}: prompts {prompts.shape}, targets {targets.shape} and names {names.shape} disagree")
+    return prompts, targets, names
+
+
+def save_embeddings(path, embeddings: dict[str, np.ndarray], meta: pd.DataFrame) -> None:
+    rows = meta.set_index("filename").loc[list(embeddings)]
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, embeddings=np.stack(list(embeddings.values())).astype(np.float32),
+                     filenames=np.asarray(list(embeddings), dtype=str),
+                     targets=rows["target"].to_numpy().astype(np.int64))
+
+
+def load_embeddings(path) -> tuple[np.ndarray, np.ndarray]:
+    """(embeddings (N, D), class target of each clip (N,)) from a file written by ``save_embeddings``."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as data:
+            embeddings, targets = data["embeddings"], data["targets"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise AptUssError(f"{path} is not an embeddings file (embeddings, filenames, targets): {exc}") from None
+    if embeddings.ndim != 2 or len(embeddings) != len(targets):
+        raise AptUssError(f"{path}: embeddings {embeddings.shape} and targets {targets.shape} disagree")
+    return embeddings, targets

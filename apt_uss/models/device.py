@@ -1,0 +1,28 @@
+"""Device choice: CUDA when present, CPU otherwise."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from apt_uss.errors import AptUssError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise AptUssError(f"device={name!r} asked for, but no CUDA device is visible: use 'auto' or 'cpu'")
+    if not (name == "cpu" or name.startswith("cuda")):
+        raise AptUssError(f"device={name!r} is not valid: use 'auto', 'cpu' or 'cuda[:N]'")
+    return torch.device(name)
+
+
+def use_available_cores() -> None:
+    """Match torch's thread count to the CPUs this process may use (containers often allow fewer)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    torch.set_num_threads(max(cores, 1))

@@ -1,0 +1,131 @@
+"""Parsing and checks of single parameter values, each with one error line naming the parameter and what is allowed.
+
+The checks that need to know a dataset or a backbone (a run's whole parameter set) are in
+``apt_uss.steps.validation``."""
+
+from __future__ import annotations
+
+import math
+
+from apt_uss.errors import AptUssError
+from apt_uss.params.spec import check_choice
+
+FULL = "full"
+
+
+def parse_n_shot(value: object) -> int | None:
+    """Return the number of training clips per class, or None for the full set.
+
+    Accepts a positive integer (as int or string) or the word ``full``.
+    """
+    text = str(value).strip().lower()
+    if text == FULL:
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        raise AptUssError(
+            f"n_shot={value!r} is not valid: use a positive integer (1, 5, 10, ...) or 'full'"
+        ) from None
+    if n <= 0:
+        raise AptUssError(
+            f"n_shot={value!r} is not valid: it must be at least 1, or 'full'"
+        )
+    return n
+
+
+def parse_folds(value: object, name: str = "folds") -> list[int]:
+    """Parse a fold list such as ``"1,2,3"`` or ``[4, 5]``."""
+    if isinstance(value, (list, tuple)):
+        items = [str(v) for v in value]
+    else:
+        items = [p for p in str(value).replace(" ", "").split(",") if p]
+    try:
+        folds = [int(p) for p in items]
+    except ValueError:
+        raise AptUssError(f"{name}={value!r} is not valid: use fold numbers such as '1,2,3'") from None
+    if not folds or any(f <= 0 for f in folds):
+        raise AptUssError(f"{name}={value!r} is not valid: use positive fold numbers such as '1,2,3'")
+    return sorted(set(folds))
+
+
+def check_dataset(name: str) -> str:
+    return check_choice("dataset", name)
+
+
+def check_sha256(value: str, name: str = "dataset_sha256") -> str:
+    """Empty (no checksum known) or 64 hex digits."""
+    text = str(value).strip().lower()
+    if text and (len(text) != 64 or any(c not in "0123456789abcdef" for c in text)):
+        raise AptUssError(f"{name}={value!r} is not valid: use 64 hex digits, or leave it empty")
+    return text
+
+
+def check_mix_rule(rule: str) -> str:
+    return check_choice("mix_rule", rule)
+
+
+def check_crop_rule(rule: str) -> str:
+    return check_choice("crop_rule", rule)
+
+
+def _finite_number(name: str, value: object, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise AptUssError(f"{name}={value!r} is not valid: it must be {what}") from None
+    if not math.isfinite(number):
+        raise AptUssError(f"{name}={value!r} is not valid: it must be {what} (not nan or inf)")
+    return number
+
+
+def check_finite(name: str, value: object) -> float:
+    """A number that is not nan or inf (which would train to nan, or fail to serialise as a pipeline parameter)."""
+    return _finite_number(name, value, "a finite number")
+
+
+def check_positive(name: str, value: float, integer: bool = False) -> float:
+    number = _finite_number(name, value, "a positive integer" if integer else "a finite positive number")
+    if integer and (not number.is_integer()):
+        raise AptUssError(f"{name}={value!r} is not valid: it must be a positive integer")
+    if number <= 0:
+        raise AptUssError(f"{name}={value!r} is not valid: it must be positive")
+    return value
+
+
+def check_seed(name: str, value: object) -> int:
+    """Seeds feed numpy's generators, which take integers from 0 up."""
+    try:
+        ok = float(value).is_integer() and int(value) >= 0
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise AptUssError(f"{name}={value!r} is not valid: use an integer from 0 up")
+    return int(value)
+
+
+def check_disjoint_folds(train_folds: list[int], test_folds: list[int], train_text: object = None,
+                         test_text: object = None) -> None:
+    overlap = sorted(set(train_folds) & set(test_folds))
+    if overlap:
+        train_text = train_folds if train_text is None else train_text
+        test_text = test_folds if test_text is None else test_text
+        raise AptUssError(f"train_folds={train_text!r} and test_folds={test_text!r} share fold(s) "
+                          f"{', '.join(map(str, overlap))}: a fold is for training or for testing, not both")
+
+
+def crop_samples(crop_seconds: float, sample_rate: int) -> int:
+    """The crop in samples, as the mixture simulation step rounds it."""
+    return int(round(crop_seconds * sample_rate))
+
+
+def check_crop_fits(crop_seconds: float, clip_samples: dict, sample_rate: int, what: str = "training clip") -> None:
+    """Refuse a crop longer than the shortest of ``clip_samples`` (name -> length in samples)."""
+    if not len(clip_samples):
+        return
+    name = min(clip_samples, key=lambda k: (clip_samples[k], str(k)))
+    shortest = int(clip_samples[name])
+    if crop_samples(crop_seconds, sample_rate) > shortest:
+        seconds = math.floor(shortest / sample_rate * 1000) / 1000
+        raise AptUssError(f"crop_seconds={crop_seconds!r} is longer than the shortest {what}, {name} "
+                          f"({seconds:g} s): use a crop of at most {seconds:g} s")

@@ -1,0 +1,234 @@
+"""Every user-facing pipeline parameter, declared once: name, type, allowed values, help, default per profile.
+
+The pipeline's signature (``pipelines/apt_uss_pipeline.py``), the flags of ``pipelines.run_local``
+and ``pipelines.submit``, the Makefile's variables (the upper-case names), the step commands'
+flags (``python -m apt_uss <step>``), the parameter check, the parameters a report records and
+the README's parameter table are all built from ``PARAMETERS`` and ``PROFILES`` (or tested
+against them). A new parameter goes here first.
+
+Standard library only: the Makefile reads this module before the virtual environment exists
+(``python3 -m apt_uss.params.spec make-variables``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from dataclasses import dataclass
+
+from ..errors import AptUssError
+
+# Allowed values, named here once; the modules that act on them import them from here.
+DATASETS = ("synthetic", "esc50", "musdb18")
+MIX_RULES = ("energy_match", "sum")
+# Where a training crop starts: "random" (uniform, the paper's) or "loud" (the loudest of a few uniform
+# starts, as the demo backbone was trained, so few targets are near-silent crops of a clip's quiet part).
+CROP_RULES = ("random", "loud")
+TUNE_MODES = ("prompts", "joint")
+PRECISIONS = ("fp32", "bf16")
+LR_SCHEDULES = ("constant", "cosine")
+LOSS_FUNCTIONS = ("l1", "snr")
+BACKBONES = ("demo", "tiny", "small", "paper")
+
+# What the Kubeflow tuning pod tolerates by default: the taint GPU node pools carry.
+GPU_TOLERATIONS = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One pipeline parameter. ``default`` is used by every profile that does not set its own."""
+
+    name: str
+    type: type
+    default: object  # PER_PROFILE: each profile sets it
+    help: str
+    group: str
+    choices: tuple = ()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def make_variable(self) -> str:
+        return self.name.upper()
+
+
+PER_PROFILE = object()
+
+
+def _p(name, kind, default, help, group, choices=()):
+    return Parameter(name, kind, default, help, group, tuple(choices))
+
+
+PARAMETERS: tuple[Parameter, ...] = (
+    # The method
+    _p("n_shot", str, "5", "training clips per class: a positive integer or `full`", "method"),
+    _p("seed", int, 0, "seed of the dataset synthesis, the shot draw and the mixtures", "method"),
+    _p("epochs", int, PER_PROFILE, "passes over the training mixtures (one mixture per training clip per epoch)", "method"),
+    _p("lr", float, PER_PROFILE, "Adam learning rate of the prompts", "method"),
+    _p("lr_schedule", str, "constant", "`constant` (the paper's) or `cosine` (decays to 0)", "method", LR_SCHEDULES),
+    _p("loss_function", str, PER_PROFILE, "`l1` (the paper's waveform L1) or `snr` (negative SNR, dB)", "method",
+       LOSS_FUNCTIONS),
+    _p("batch_size", int, 4, "mixtures per tuning step", "method"),
+    _p("tune", str, "prompts", "`prompts` (APT) or `joint` (prompts and separator)", "method", TUNE_MODES),
+    _p("precision", str, "fp32", "`fp32` or `bf16` (autocast)", "method", PRECISIONS),
+    _p("checkpoint_uri", str, "", "folder or `s3://` prefix for per-epoch tuning state (resumes from it)",
+       "method"),
+    # The data
+    _p("dataset", str, "synthetic", "`synthetic`, `esc50` or `musdb18`", "data", DATASETS),
+    _p("dataset_uri", str, "", "an archive or folder (path, `https://`, `s3://`); empty: the dataset's own",
+       "data"),
+    _p("dataset_sha256", str, "", "the archive's expected sha256 (64 hex digits); empty: not checked", "data"),
+    _p("n_classes", int, 10, "classes of the synthetic dataset (2 to 50)", "data"),
+    _p("train_folds", str, "1,2,3", "folds the shots are drawn from", "data"),
+    _p("test_folds", str, "4,5", "folds the test mixtures are made of", "data"),
+    _p("crop_seconds", float, 2.0, "length of the training and test crops, at most the clips' length", "data"),
+    _p("mix_rule", str, "energy_match", "`energy_match` (interferer scaled to the target's energy) or `sum`",
+       "data", MIX_RULES),
+    _p("crop_rule", str, PER_PROFILE, "where a training crop starts: `random` (the paper's) or `loud` "
+       "(the loudest of 3 starts)", "data", CROP_RULES),
+    # The frozen backbone
+    _p("backbone", str, PER_PROFILE, "backbone config: `demo` (shipped CPU weights), `paper` (the paper's shape), "
+       "`tiny`, `small`", "backbone", BACKBONES),
+    _p("sed_checkpoint_uri", str, "", "HTS-AT weights (path, `https://`, `s3://`; `#sha256=` pins them)",
+       "backbone"),
+    _p("separator_checkpoint_uri", str, "", "separator weights (may carry the SED too)", "backbone"),
+    _p("random_weights", bool, False, "allow a backbone part without weights to start from seeded random "
+       "weights (tests and smoke runs only)", "backbone"),
+    _p("backbone_seed", int, 0, "seed of the random weights of a part without checkpoint", "backbone"),
+    _p("device", str, "auto", "`auto`, `cpu` or `cuda[:N]`", "backbone"),
+    # Tracking and outputs
+    _p("tracking_uri", str, "", "MLflow tracking URI; empty: `$MLFLOW_TRACKING_URI` or the local store", "outputs"),
+    _p("experiment", str, "apt-uss", "MLflow experiment", "outputs"),
+    _p("artifact_uri", str, "s3://apt-uss/runs", "S3 prefix of the run's files; empty: no upload", "outputs"),
+    _p("audio_examples_per_class", int, 2, "test mixtures per class rendered as WAVs in the report", "outputs"),
+    # Kubeflow cluster (ignored by the local runners)
+    _p("tune_gpus", int, 1, "GPUs of the tuning pod", "cluster"),
+    _p("gpu_tolerations", list, GPU_TOLERATIONS, "tolerations of the tuning pod (JSON list)", "cluster"),
+    _p("gpu_node_selector", dict, {}, "node selector of the tuning pod (JSON object; empty: any node)", "cluster"),
+    _p("credentials_secret", str, "apt-uss-credentials", "Secret holding the S3 keys", "cluster"),
+    _p("config_map", str, "apt-uss-config", "ConfigMap holding the S3 endpoint, region and MLflow URI", "cluster"),
+)
+
+BY_NAME = {p.name: p for p in PARAMETERS}
+
+# Named parameter sets: the values each profile gives the PER_PROFILE parameters (any can still be given).
+#   demo:  the shipped CPU backbone. 20 epochs take about 25x fewer tuning steps than the paper's 100 epochs
+#          over ESC-50's 50 classes, so the lr is raised; it tunes on the negative SNR of loud crops, since
+#          under the paper's L1 the demo separator mutes sparse targets (docs/demo-backbone.md).
+#   paper: the paper's settings and the official checkpoints' shape (pass both checkpoint URIs).
+PROFILES: dict[str, dict[str, object]] = {
+    "demo": {"backbone": "demo", "epochs": 20, "lr": 1e-2, "loss_function": "snr", "crop_rule": "loud"},
+    "paper": {"backbone": "paper", "epochs": 100, "lr": 3e-4, "loss_function": "l1", "crop_rule": "random"},
+}
+DEFAULT_PROFILE = "demo"
+
+# Parameters that say where a run's results go and how the cluster runs it, not what is computed.
+NOT_RESULT_PARAMETERS = ("tracking_uri", "experiment", "artifact_uri", "checkpoint_uri", "tune_gpus",
+                         "gpu_tolerations", "gpu_node_selector", "credentials_secret", "config_map")
+
+
+def check_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise AptUssError(f"profile={profile!r} is unknown: allowed are {', '.join(PROFILES)}")
+    return profile
+
+
+def defaults(profile: str = DEFAULT_PROFILE) -> dict[str, object]:
+    """Every parameter's default under ``profile``, in declaration order (fresh copies of lists and dicts)."""
+    chosen = PROFILES[check_profile(profile)]
+    return {p.name: json.loads(json.dumps(chosen[p.name] if p.default is PER_PROFILE else p.default))
+            for p in PARAMETERS}
+
+
+# What a run's parameter check reads: every parameter but the cluster's pod settings (the GPU count is checked).
+CHECKED_PARAMETERS = tuple(p.name for p in PARAMETERS if p.group != "cluster") + ("tune_gpus",)
+# The parameters that make up a backbone spec (apt_uss.models.backbone.BackboneSpec), which travels to the
+# steps that run the model as one parameter.
+BACKBONE_PARAMETERS = ("backbone", "sed_checkpoint_uri", "separator_checkpoint_uri", "backbone_seed", "device",
+                       "random_weights")
+# The parameters that decide a run's numbers: what a report and MLflow record, in declaration order.
+RESULT_PARAMETERS = tuple(p.name for p in PARAMETERS if p.name not in NOT_RESULT_PARAMETERS)
+
+
+def parse_value(name: str, text: object) -> object:
+    """``text`` (a command-line word, a Make variable, a KFP value inside a dict) as parameter ``name``'s type.
+
+    Integers written as floats (KFP hands ``20.0``) are read back as integers; lists and dicts are JSON.
+    """
+    if name not in BY_NAME:
+        raise AptUssError(f"{name!r} is not a pipeline parameter" + closest_name(name))
+    kind = BY_NAME[name].type
+    if isinstance(text, kind) and not (kind is int and isinstance(text, bool)):
+        return text
+    word = str(text).strip() if not isinstance(text, (list, dict)) else text
+    try:
+        if kind is bool:
+            if isinstance(word, str) and word.lower() in ("true", "yes", "1"):
+                return True
+            if isinstance(word, str) and word.lower() in ("false", "no", "0", ""):
+                return False
+            raise ValueError
+        if kind is int:
+            number = float(word)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        if kind is float:
+            return float(word)
+        if kind in (list, dict):
+            value = json.loads(word) if isinstance(word, str) else word
+            if not isinstance(value, kind):
+                raise ValueError
+            return value
+        return str(text)
+    except (TypeError, ValueError, OverflowError):
+        what = {bool: "true or false", int: "an integer", float: "a number", list: "a JSON list",
+                dict: "a JSON object"}[kind]
+        raise AptUssError(f"{name}={text!r} is not valid: it must be {what}") from None
+
+
+def check_choice(name: str, value: object) -> object:
+    """``value`` if parameter ``name`` allows it (parameters without a fixed set allow anything)."""
+    choices = BY_NAME[name].choices
+    if choices and value not in choices:
+        raise AptUssError(f"{name}={value!r} is unknown: allowed are {', '.join(choices)}")
+    return value
+
+
+def closest_name(name: str) -> str:
+    close = difflib.get_close_matches(name.lower(), list(BY_NAME), 1, 0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def markdown_table() -> str:
+    """The README's parameter table (tests/test_params_spec.py keeps the README equal to it)."""
+    demo, paper = defaults("demo"), defaults("paper")
+    lines = ["| Make variable | pipeline parameter | demo | paper | what it is |", "|---|---|---|---|---|"]
+    for p in PARAMETERS:
+        if p.group == "cluster":
+            continue
+        shown = [json.dumps(v) if isinstance(v, (list, dict, bool)) else (str(v) if v != "" else "(empty)")
+                 for v in (demo[p.name], paper[p.name])]
+        paper_cell = shown[1] if shown[1] != shown[0] else "same"
+        lines.append(f"| `{p.make_variable}` | `{p.name}` | `{shown[0]}` | {'`' + paper_cell + '`' if paper_cell != 'same' else ''} | {p.help} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["make-variables"]:
+        print(" ".join(f"{p.make_variable}={p.flag}" for p in PARAMETERS))
+    elif argv == ["profiles"]:
+        print(" ".join(PROFILES))
+    elif argv == ["markdown"]:
+        print(markdown_table())
+    else:
+        print("usage: python3 -m apt_uss.params.spec make-variables|profiles|markdown", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

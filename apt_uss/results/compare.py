@@ -1,0 +1,82 @@
+"""Side-by-side comparison of chosen MLflow runs (``make compare``), in the spirit of the paper's Tables 1-2."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from apt_uss.errors import AptUssError
+from apt_uss.io.tracking import RUN_TAG, redact
+
+SETTINGS = ("dataset", "n_shot", "backbone", "tune", "epochs", "lr")
+NUMBERS = (("baseline_pooled", "sdr_baseline_pooled_median"), ("apt_pooled", "sdr_apt_pooled_median"),
+           ("gain_pooled", "sdr_gain_pooled_median"), ("baseline_class_mean", "sdr_baseline_class_mean"),
+           ("apt_class_mean", "sdr_apt_class_mean"), ("gain_class_mean", "sdr_gain_class_mean"))
+
+
+def headline_numbers(metrics: dict) -> dict:
+    """A run's six headline SDRs under short names (NaN where missing) and ``classes_improved`` as "k/n"."""
+    row = {name: metrics.get(metric, float("nan")) for name, metric in NUMBERS}
+    improved = metrics.get("classes_improved"), metrics.get("n_classes")
+    row["classes_improved"] = f"{int(improved[0])}/{int(improved[1])}" if None not in improved else ""
+    return row
+
+
+def finished_result_runs(client, experiment: str, tracking_uri: str, hint: str = "", max_results: int | None = None):
+    """The finished runs of ``experiment`` that hold results, newest first; one clear error if there are none."""
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise AptUssError(f"experiment {experiment!r} does not exist at {redact(tracking_uri)}{hint}")
+    extra = {"max_results": max_results} if max_results else {}
+    found = client.search_runs([exp.experiment_id], filter_string="attributes.status = 'FINISHED'",
+                               order_by=["attributes.start_time DESC"], **extra)
+    runs = [r for r in found if "sdr_apt_pooled_median" in r.data.metrics]
+    if not runs:
+        raise AptUssError(f"experiment {experiment!r} has no finished runs with results")
+    return runs
+
+
+def headline_cells(r) -> str:
+    """``baseline APT gain | baseline APT gain | improved`` of one table row (pooled, then class mean)."""
+    return (f"{r.baseline_pooled:8.2f} {r.apt_pooled:6.2f} {r.gain_pooled:+6.2f} | "
+            f"{r.baseline_class_mean:8.2f} {r.apt_class_mean:6.2f} {r.gain_class_mean:+6.2f} | {r.classes_improved}")
+
+
+HEADLINE_HEAD = (f"{'baseline':>8s} {'APT':>6s} {'gain':>6s} | {'baseline':>8s} {'APT':>6s} {'gain':>6s}")
+
+
+def _row(run) -> dict:
+    row = {"run_id": run.info.run_id, "run": run.data.tags.get(RUN_TAG, run.info.run_name or "")}
+    row.update({k: run.data.params.get(k, "") for k in SETTINGS})
+    row.update(headline_numbers(run.data.metrics))
+    return row
+
+
+def compare_runs(tracking_uri: str, run_ids: list[str] | None = None, experiment: str = "apt-uss",
+                 last: int = 10) -> pd.DataFrame:
+    """One row per run: its settings and headline SDRs. ``run_ids`` picks runs (in that order);
+    otherwise the ``last`` finished runs of ``experiment`` with results, newest first."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri)
+    if run_ids:
+        runs = []
+        for run_id in run_ids:
+            try:
+                runs.append(client.get_run(run_id))
+            except MlflowException:
+                raise AptUssError(f"run {run_id!r} is not in the tracking store at {redact(tracking_uri)}") from None
+    else:
+        last = max(int(last), 1)
+        runs = finished_result_runs(client, experiment, tracking_uri, max_results=last * 4)[:last]
+    return pd.DataFrame([_row(r) for r in runs])
+
+
+def format_comparison(table: pd.DataFrame) -> str:
+    head = (f"{'run':<34s} {'dataset':<9s} {'n_shot':>6s} {'backbone':<8s} {'tune':<7s} {'epochs':>6s} {'lr':>7s} | "
+            f"{HEADLINE_HEAD} | improved")
+    lines = ["Median SDR (dB): pooled over test mixtures | mean of class medians", head]
+    for r in table.itertuples():
+        lines.append(f"{str(r.run)[:34]:<34s} {str(r.dataset)[:9]:<9s} {str(r.n_shot):>6s} {str(r.backbone)[:8]:<8s} "
+                     f"{str(r.tune)[:7]:<7s} {str(r.epochs):>6s} {str(r.lr):>7s} | {headline_cells(r)}")
+    return "\n".join(lines)

@@ -1,0 +1,120 @@
+"""One self-contained HTML page per run: headline numbers, the per-class table, the figures and audio players.
+
+Figures and audio previews are embedded as data URIs, so the page shows the same in the Kubeflow
+UI (which renders an HTML artifact on its own), in MLflow's artifact viewer and from a
+downloaded copy.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from apt_uss.io.atomic import atomic_path
+
+HEADLINE = (("pooled median SDR (dB)", "sdr_{}_pooled_median"), ("mean of class medians (dB)", "sdr_{}_class_mean"),
+            ("pooled median SDRi (dB)", "sdri_{}_pooled_median"))
+CLASS_COLUMNS = (("class", "target_class", "{}"), ("mixtures", "n_mixtures", "{:d}"),
+                 ("baseline SDR", "sdr_baseline_median", "{:.2f}"), ("APT SDR", "sdr_apt_median", "{:.2f}"),
+                 ("gain", "sdr_gain", "{:+.2f}"), ("baseline SDRi", "sdri_baseline_median", "{:.2f}"),
+                 ("APT SDRi", "sdri_apt_median", "{:.2f}"), ("oracle mask SDR", "sdr_oracle_mask_median", "{:.2f}"))
+STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:72em}table{border-collapse:collapse;margin:.5em 0}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
+img{max-width:100%;margin:.5em 0}audio{width:14em;height:2em}.note{color:#555;font-size:.9em}"""
+
+
+def _png(path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+
+
+# The page embeds MP3 previews (about 100 kbit/s: 60 kB per 5-s clip, a fifth of the WAV; every
+# browser plays MP3) up to this many bytes; later examples link to their WAV instead, so a
+# 50-class run does not make a page the Kubeflow UI cannot open.
+PREVIEW_BUDGET_BYTES = 16 * 2**20
+MP3_COMPRESSION = 0.8
+
+
+def _preview(path) -> str:
+    audio, rate = sf.read(path, dtype="float32")
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, rate, format="MP3", subtype="MPEG_LAYER_III", compression_level=MP3_COMPRESSION,
+             bitrate_mode="CONSTANT")
+    return "data:audio/mpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _cell(fmt: str, value) -> str:
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return "n/a"
+    return html.escape(fmt.format(int(value) if fmt == "{:d}" else value))
+
+
+def _oracle_note(summary: dict) -> str:
+    value = summary.get("sdr_oracle_mask_pooled_median")
+    return "" if value is None else f"; oracle mask, the ceiling of the separator's output kind: {value:.2f} dB"
+
+
+def render_html_report(summary: dict, per_class: pd.DataFrame, figures: dict[str, Path], examples: pd.DataFrame | None,
+                       examples_dir: Path | None, title: str, params: dict | None = None) -> str:
+    e = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{STYLE}</style>"
+             f"</head><body><h1>{e(title)}</h1>"]
+    if params:
+        # KFP passes a dict parameter through JSON, which turns every int into a float.
+        plain = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in params.items()}
+        shown = ", ".join(f"{e(str(k))}={e(str(v))}" for k, v in sorted(plain.items()) if str(v) != "")
+        parts.append(f"<p class='note'>{shown}</p>")
+    parts.append("<h2>Headline</h2><table id='headline'><tr><th></th><th>baseline</th><th>APT</th><th>gain</th></tr>")
+    gains = {"sdr_{}_pooled_median": "sdr_gain_pooled_median", "sdr_{}_class_mean": "sdr_gain_class_mean"}
+    for label, key in HEADLINE:
+        b, a = summary[key.format("baseline")], summary[key.format("apt")]
+        gain = summary.get(gains.get(key, ""), a - b)
+        parts.append(f"<tr><td>{e(label)}</td><td>{b:.2f}</td><td>{a:.2f}</td><td>{gain:+.2f}</td></tr>")
+    parts.append(f"</table><p>{int(summary['classes_improved'])} of {int(summary['n_classes'])} classes improved; "
+                 f"{int(summary['n_mixtures'])} test mixtures (mixture itself: "
+                 f"{summary['sdr_mixture_pooled_median']:.2f} dB{_oracle_note(summary)}).</p>")
+    columns = [c for c in CLASS_COLUMNS if c[1] in per_class.columns]  # tables from before the oracle column
+    parts.append("<h2>Per class</h2><table id='per-class'><tr>"
+                 + "".join(f"<th>{e(h)}</th>" for h, _, _ in columns) + "</tr>")
+    for row in per_class.itertuples(index=False):
+        parts.append("<tr>" + "".join(f"<td>{_cell(fmt, getattr(row, col))}</td>" for _, col, fmt in columns)
+                     + "</tr>")
+    parts.append("</table>")
+    if figures:
+        parts.append("<h2>Figures</h2>")
+        for caption, path in figures.items():
+            parts.append(f"<figure><img alt='{e(caption)}' src='{_png(path)}'><figcaption>{e(caption)}"
+                         "</figcaption></figure>")
+    if examples is not None and len(examples):
+        parts.append("<h2>Audio examples</h2><p class='note'>Per class, the test mixtures whose APT SDR lies nearest "
+                     "the class median. The four files of a row share one gain. Players are MP3 previews; the "
+                     "WAVs are in <code>examples/audio/</code> beside this page.</p><table id='audio-examples'><tr>"
+                     "<th>class</th><th>mixture</th><th>interferer</th><th>mixture</th><th>reference</th>"
+                     "<th>baseline</th><th>APT</th><th>SDR baseline / APT</th></tr>")
+        spent = 0
+        for row in examples.itertuples(index=False):
+            cells = []
+            for kind in ("mixture", "reference", "baseline", "apt"):
+                rel = getattr(row, kind)
+                uri = _preview(Path(examples_dir) / rel) if spent < PREVIEW_BUDGET_BYTES else ""
+                spent += len(uri)
+                cells.append(f"<td><audio controls preload='none' src='{uri}'></audio></td>" if uri else
+                             f"<td><a href='examples/{e(rel)}'>{e(kind)}.wav</a></td>")
+            players = "".join(cells)
+            parts.append(f"<tr><td>{e(str(row.target_class))}</td><td>{e(str(row.mixture_id))}</td>"
+                         f"<td>{e(str(row.interferer_class))}</td>{players}"
+                         f"<td>{row.sdr_baseline:.2f} / {row.sdr_apt:.2f}</td></tr>")
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_html_report(path, *args, **kwargs) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(render_html_report(*args, **kwargs), encoding="utf-8")
+    return Path(path)

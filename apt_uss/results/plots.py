@@ -1,0 +1,123 @@
+"""The report's figures (PNG): per-class gains, few-shot curves, the prompt map and the tuning loss.
+
+Each function draws from the tables the pipeline already writes and returns the path
+it saved, so the report step, ``make sweep`` and a notebook draw the same figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from apt_uss.io.atomic import atomic_path
+
+DPI = 110
+BASELINE_COLOUR, APT_COLOUR = "#8c8c8c", "#1f77b4"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # steps run headless, in containers without a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> Path:
+    plt = _pyplot()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_class_gains(per_class: pd.DataFrame, path) -> Path:
+    """Baseline and APT median SDR of every class, classes sorted by APT's gain (the paper's Fig. 2)."""
+    plt = _pyplot()
+    table = per_class.sort_values("sdr_gain", ascending=False, ignore_index=True)
+    x = np.arange(len(table))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(table) + 2.5), 4.2))
+    ax.bar(x - 0.2, table["sdr_baseline_median"], 0.4, label="baseline (initial prompts)", color=BASELINE_COLOUR)
+    ax.bar(x + 0.2, table["sdr_apt_median"], 0.4, label="APT (tuned prompts)", color=APT_COLOUR)
+    ax.plot(x, table["sdr_gain"], "k.", label="gain (APT - baseline)")
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    ax.set_xticks(x, table["target_class"].astype(str), rotation=70, ha="right", fontsize=8)
+    ax.set_ylabel("median SDR (dB)")
+    ax.set_title("Median SDR per class, sorted by APT's gain")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_few_shot(table: pd.DataFrame, path) -> Path:
+    """Baseline and APT SDR over n_shot (the paper's Table 2 as a figure), pooled and class-mean medians."""
+    plt = _pyplot()
+    labels = table["n_shot"].astype(str).tolist()
+    x = np.arange(len(labels))
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.8), sharey=True)
+    for ax, which, title in ((axes[0], "pooled", "median over test mixtures"),
+                             (axes[1], "class_mean", "mean of class medians")):
+        ax.plot(x, table[f"baseline_{which}"], "o--", color=BASELINE_COLOUR, label="baseline")
+        ax.plot(x, table[f"apt_{which}"], "o-", color=APT_COLOUR, label="APT")
+        ax.set_xticks(x, labels)
+        ax.set_xlabel("training clips per class (n_shot)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("SDR (dB)")
+    axes[0].legend()
+    return _save(fig, path)
+
+
+def pca_2d(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, 2 principal axes, explained-variance fractions) of ``points`` (N, D)."""
+    mean = points.mean(axis=0)
+    _, s, vt = np.linalg.svd(points - mean, full_matrices=False)
+    var = s**2
+    return mean, vt[:2], var[:2] / max(var.sum(), 1e-12)
+
+
+def plot_prompt_map(embeddings: np.ndarray, clip_targets: np.ndarray, initial: np.ndarray, tuned: np.ndarray,
+                    targets: np.ndarray, class_names: np.ndarray, path) -> Path:
+    """The training clips' embeddings and each class's initial and tuned prompt on the clips' two
+    principal axes (the paper's Fig. 3 uses t-SNE; a linear map keeps distances comparable)."""
+    plt = _pyplot()
+    mean, axes, explained = pca_2d(embeddings.astype(np.float64))
+    project = lambda p: (np.asarray(p, np.float64) - mean) @ axes.T  # noqa: E731
+    clips2, init2, tuned2 = project(embeddings), project(initial), project(tuned)
+    colours = plt.get_cmap("tab20" if len(targets) > 10 else "tab10")
+    fig, ax = plt.subplots(figsize=(7.0, 5.6))
+    for i, (t, name) in enumerate(zip(targets, class_names)):
+        c = colours(i % colours.N)
+        mine = clip_targets == t
+        ax.scatter(clips2[mine, 0], clips2[mine, 1], s=10, color=c, alpha=0.35)
+        ax.scatter(*init2[i], marker="o", s=70, facecolor="white", edgecolor=c, linewidth=2)
+        ax.scatter(*tuned2[i], marker="*", s=160, color=c, edgecolor="black", linewidth=0.5, label=str(name))
+        ax.annotate("", xy=tuned2[i], xytext=init2[i], arrowprops={"arrowstyle": "->", "color": c, "lw": 1})
+    ax.set_xlabel(f"PC 1 ({explained[0]:.0%} of the clips' variance)")
+    ax.set_ylabel(f"PC 2 ({explained[1]:.0%})")
+    ax.set_title("Clip embeddings (dots), initial prompts (o) and tuned prompts (*)")
+    ax.legend(fontsize=7, ncol=2 if len(targets) > 12 else 1, loc="best", markerscale=0.7)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+LOSS_LABELS = {"l1": "mean L1 loss", "snr": "mean loss (-SNR, dB)"}
+
+
+def plot_tune_loss(loss: pd.DataFrame, path, loss_function: str = "l1") -> Path:
+    """Mean tuning loss (``loss_function``: l1 or snr) of each epoch."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    from matplotlib.ticker import MaxNLocator
+
+    ax.plot(loss["epoch"] + 1, loss["loss"], "o-", markersize=3, color=APT_COLOUR)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch (each draws new mixtures, so the loss is noisy)")
+    ax.set_ylabel(LOSS_LABELS.get(loss_function, "mean loss"))
+    ax.set_title("Prompt tuning loss")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

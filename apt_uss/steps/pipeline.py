@@ -1,0 +1,413 @@
+"""The pipeline steps, as plain functions over file paths.
+
+The CLI (``python -m apt_uss <step>``) and the KFP components both call these, so a
+step debugged on the command line behaves exactly as it does in the pipeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import soundfile as sf
+import torch
+
+from apt_uss.data.audio import SAMPLE_RATE
+from apt_uss.data.clips import ClipStore, read_clip
+from apt_uss.data.dataset import fetch_dataset, is_musdb, load_metadata
+from apt_uss.data.folds import split_folds
+from apt_uss.data.mixtures import simulate_mixtures
+from apt_uss.data.musdb import simulate_stem_mixtures, split_tracks
+from apt_uss.errors import AptUssError
+from apt_uss.evaluation.evaluate import compare_systems, evaluate_prompts
+from apt_uss.evaluation.metrics import SDR_DEFINITION, SYSTEMS, median_sdr_by_class, per_track_medians, summarise
+from apt_uss.evaluation.separation import check_separate_options, prompt_of_class, separate_file
+from apt_uss.io import storage, tracking
+from apt_uss.io.atomic import atomic_path
+from apt_uss.io.download import fetch_uri
+from apt_uss.io.paths import state_dir
+from apt_uss.io.uris import safe_name
+from apt_uss.method.prompts import (
+    embed_clips,
+    initial_prompts,
+    load_embeddings,
+    load_prompts,
+    save_embeddings,
+    save_prompts,
+)
+from apt_uss.method.tuning import check_tune_options, tune_prompts
+from apt_uss.method.tuning_state import EpochState, check_state_uri, fingerprint
+from apt_uss.models.backbone import PACKAGED_WEIGHTS, BackboneSpec, packaged_checkpoint_uri
+from apt_uss.models.device import resolve_device, use_available_cores
+from apt_uss.params.checks import (
+    check_crop_fits,
+    check_crop_rule,
+    check_mix_rule,
+    check_positive,
+    check_seed,
+    parse_folds,
+    parse_n_shot,
+)
+from apt_uss.params.spec import defaults
+from apt_uss.results import plots
+from apt_uss.results.examples import EXAMPLES_TABLE, pick_examples, render_examples
+from apt_uss.results.html_report import write_html_report
+
+log = logging.getLogger(__name__)
+
+MIXING = "mixing.json"
+# Step defaults are the demo profile's (what the shipped backbone needs), as the pipeline's are.
+DEMO = defaults("demo")
+
+
+def _clip_store(dataset_dir: str, mixtures: pd.DataFrame) -> ClipStore:
+    """Short event clips are loaded once; minutes-long tracks (rows with their own mixture) are read per segment."""
+    store = ClipStore(dataset_dir)
+    if "mixture_file" not in mixtures.columns:
+        store.preload(pd.concat([mixtures["target_file"], mixtures["interferer_file"]]))
+    return store
+
+
+def fetch_dataset_step(dataset: str, out_dataset: str, dataset_uri: str = "", n_classes: int = DEMO["n_classes"],
+                       seed: int = DEMO["seed"], dataset_sha256: str = "") -> dict:
+    check_seed("seed", seed)
+    return fetch_dataset(dataset, out_dataset, dataset_uri=dataset_uri, n_classes=n_classes, seed=seed,
+                         dataset_sha256=dataset_sha256)
+
+
+def split_folds_step(dataset_dir: str, out_splits: str, n_shot=DEMO["n_shot"], seed: int = DEMO["seed"],
+                     train_folds=DEMO["train_folds"], test_folds=DEMO["test_folds"]) -> pd.DataFrame:
+    check_seed("seed", seed)
+    meta = load_metadata(dataset_dir)
+    if is_musdb(meta):  # the official train/test split; n_shot counts training tracks
+        splits = split_tracks(meta, parse_n_shot(n_shot), int(seed))
+    else:
+        splits = split_folds(meta, parse_n_shot(n_shot), int(seed),
+                             parse_folds(train_folds, "train_folds"), parse_folds(test_folds, "test_folds"))
+    with atomic_path(out_splits) as tmp:
+        splits.to_csv(tmp, index=False)
+    counts = splits.groupby("split").size().to_dict()
+    log.info("splits: %d train clips, %d test clips (n_shot=%s)", counts.get("train", 0), counts.get("test", 0), n_shot)
+    return splits
+
+
+def simulate_mixtures_step(dataset_dir: str, splits_path: str, out_mixtures: str, seed: int = DEMO["seed"],
+                           epochs: int = DEMO["epochs"], crop_seconds: float = DEMO["crop_seconds"],
+                           mix_rule: str = DEMO["mix_rule"], crop_rule: str = DEMO["crop_rule"]) -> dict:
+    check_mix_rule(mix_rule)
+    check_crop_rule(crop_rule)
+    check_positive("epochs", epochs, integer=True)
+    check_positive("crop_seconds", crop_seconds)
+    check_seed("seed", seed)
+    splits = pd.read_csv(splits_path, keep_default_na=False)
+    crop = int(round(crop_seconds * SAMPLE_RATE))
+    clips = ClipStore(dataset_dir)  # read only by crop_rule="loud"
+    train = splits["split"] == "train"
+    if is_musdb(splits):
+        check_crop_fits(crop_seconds, dict(zip(splits.loc[train, "filename"], splits.loc[train, "samples"])),
+                        SAMPLE_RATE, "training track")
+        train_mix, test_mix = simulate_stem_mixtures(splits, int(seed), int(epochs), crop, crop_rule, clips)
+    else:
+        lengths = {f: sf.info(Path(dataset_dir) / "audio" / f).frames for f in splits["filename"]}
+        check_crop_fits(crop_seconds, {f: lengths[f] for f in splits.loc[train, "filename"]}, SAMPLE_RATE)
+        if crop_rule == "loud":
+            clips.preload(splits.loc[splits["split"] == "train", "filename"])
+        train_mix, test_mix = simulate_mixtures(splits, lengths, int(seed), int(epochs), crop, crop_rule, clips)
+    info = {"mix_rule": mix_rule, "crop_rule": crop_rule,
+            "mixture": "track's own mixture" if is_musdb(splits) else "target + interferer",
+            "seed": int(seed), "epochs": int(epochs), "crop_samples": crop,
+            "sample_rate": SAMPLE_RATE, "n_train_per_epoch": int(len(train_mix) // max(int(epochs), 1)),
+            "n_test": int(len(test_mix))}
+    with atomic_path(out_mixtures) as tmp:
+        tmp.mkdir()
+        train_mix.to_csv(tmp / "train_mixtures.csv", index=False)
+        test_mix.to_csv(tmp / "test_mixtures.csv", index=False)
+        (tmp / MIXING).write_text(json.dumps(info, indent=2))
+    log.info("mixtures: %d training (%d epochs, %s crops), %d test, rule %s", len(train_mix), epochs, crop_rule,
+             len(test_mix), mix_rule)
+    return info
+
+
+def init_prompts_step(dataset_dir: str, splits_path: str, out_prompts: str, out_embeddings: str,
+                      backbone: BackboneSpec | dict | str = DEMO["backbone"]):
+    spec = BackboneSpec.of(backbone)
+    use_available_cores()
+    dev = resolve_device(spec.device)
+    model = spec.load().to(dev)
+    splits = pd.read_csv(splits_path, keep_default_na=False)
+    train = splits[splits["split"] == "train"]
+    clips = ((name, read_clip(dataset_dir, name)) for name in train["filename"])
+    embeddings = embed_clips(model.sed, clips, len(train), SAMPLE_RATE, dev)
+    prompts, targets, names = initial_prompts(train, embeddings)
+    save_prompts(out_prompts, prompts, targets, names)
+    save_embeddings(out_embeddings, embeddings, train)
+    log.info("initial prompts: %d classes x %d dims from %d clips", *prompts.shape, len(train))
+    return prompts
+
+
+def default_state_uri(artifact_uri: str, run_name: str, checkpoint_uri: str = "") -> str:
+    """Where tuning keeps its per-epoch state: ``<checkpoint_uri>/<run>``, else beside the run's S3
+    artifacts, else in the local state folder.
+
+    Every choice is keyed by the pipeline run's name, which a KFP retry keeps and a new run does not.
+    """
+    safe = safe_name(run_name) or "run"
+    if checkpoint_uri:
+        return f"{checkpoint_uri.rstrip('/')}/{safe}"
+    if artifact_uri:
+        return f"{artifact_uri.rstrip('/')}/{safe}/tune-state"
+    return str(state_dir() / "tune-state" / safe)
+
+
+def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, out_prompts: str,
+                      out_loss: str, backbone: BackboneSpec | dict | str = DEMO["backbone"], lr: float = DEMO["lr"],
+                      batch_size: int = DEMO["batch_size"], tune: str = DEMO["tune"], precision: str = DEMO["precision"],
+                      out_separator: str = "", state_uri: str = "", run_name: str = "", tracking_uri: str = "",
+                      experiment: str = DEMO["experiment"], lr_schedule: str = DEMO["lr_schedule"],
+                      loss_function: str = DEMO["loss_function"]):
+    """Tune the prompts; with ``state_uri`` resume from / save to per-epoch state; with ``run_name`` log live to MLflow.
+
+    ``out_separator`` receives the tuned separator's state dict for ``tune="joint"``, and is
+    left empty (zero bytes: "the backbone as given") for ``tune="prompts"``.
+    """
+    check_positive("lr", lr)
+    check_positive("batch_size", batch_size, integer=True)
+    check_tune_options(tune, precision, lr_schedule, loss_function)
+    check_state_uri(state_uri)
+    spec = BackboneSpec.of(backbone)
+    use_available_cores()
+    dev = resolve_device(spec.device)
+    on_epoch = None
+    if run_name:
+        uri = tracking.resolve_tracking_uri(tracking_uri)
+        tracking.check_tracking(uri)  # fail now, not after hours of tuning
+        run_id = tracking.open_run(uri, experiment, run_name, tags={"stage": "tuning"})
+        on_epoch = tracking.EpochLossLogger(uri, run_id)
+    info = json.loads((Path(mixtures_dir) / MIXING).read_text())
+    train_mix = pd.read_csv(Path(mixtures_dir) / "train_mixtures.csv", keep_default_na=False)
+    initial, targets, names = load_prompts(prompts_path)
+    model = spec.load()
+    clips = _clip_store(dataset_dir, train_mix)
+    state = None
+    if state_uri:
+        weights = spec.separator_checkpoint_uri
+        if spec.name in PACKAGED_WEIGHTS and not (spec.sed_checkpoint_uri or spec.separator_checkpoint_uri):
+            weights = packaged_checkpoint_uri(spec.name)  # pinned by sha256: retrained weights do not resume
+        manifest = Path(dataset_dir) / "dataset.json"
+        settings = {"lr": float(lr), "lr_schedule": lr_schedule, "loss_function": loss_function,
+                    "batch_size": int(batch_size), "tune": tune,
+                    "precision": precision, "mix_rule": info["mix_rule"], "crop_samples": info["crop_samples"],
+                    "backbone": spec.name, "sed": spec.sed_checkpoint_uri, "separator": weights, "seed": spec.seed,
+                    "device": dev.type, "dataset": manifest.read_text() if manifest.is_file() else dataset_dir}
+        state = EpochState(state_uri, fingerprint(initial, train_mix, settings))
+    log.info("tuning (%s, %s) %d prompts on %s: %d mixtures, %s loss, lr %g (%s), batch %d", tune, precision,
+             len(initial), dev, len(train_mix), loss_function, lr, lr_schedule, batch_size)
+    try:
+        tuned, history = tune_prompts(model.separator, initial, targets, train_mix, clips, info["mix_rule"],
+                                      info["crop_samples"], lr=float(lr), batch_size=int(batch_size), device=dev,
+                                      mode=tune, precision=precision, lr_schedule=lr_schedule,
+                                      loss_function=loss_function, state=state,
+                                      on_epoch=on_epoch)
+    except BaseException:
+        if on_epoch is not None:  # not left "running" in the MLflow UI; a retry or the report reopens it
+            on_epoch.mark_failed()
+        raise
+    save_prompts(out_prompts, tuned, targets, names)
+    with atomic_path(out_loss) as tmp:
+        history.to_csv(tmp, index=False)
+    if out_separator:
+        with atomic_path(out_separator) as tmp:
+            if tune == "joint":
+                torch.save({k: v.cpu() for k, v in model.separator.state_dict().items()}, tmp)
+            else:
+                tmp.write_bytes(b"")
+    return tuned, history
+
+
+def _tuned_separator(separator_weights: str) -> str:
+    """The tuned separator's weights from tune=joint, or "" (tune=prompts leaves an empty file)."""
+    return separator_weights if separator_weights and Path(separator_weights).stat().st_size > 0 else ""
+
+
+def _with_tuned_separator(spec: BackboneSpec, separator_weights: str) -> BackboneSpec:
+    """``spec`` with the separator tuned by tune=joint, where ``separator_weights`` holds one."""
+    tuned = _tuned_separator(separator_weights)
+    return dataclasses.replace(spec, separator_checkpoint_uri=tuned) if tuned else spec
+
+
+def evaluate_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, out_dir: str, system: str,
+                  backbone: BackboneSpec | dict | str = DEMO["backbone"], separator_weights: str = "") -> pd.DataFrame:
+    """SDR of one prompt table's estimates on every test mixture (``system``: baseline or apt).
+
+    ``separator_weights``, when a non-empty file (from ``tune=joint``), replaces the backbone's separator.
+    """
+    if system not in SYSTEMS:
+        raise AptUssError(f"system={system!r} is not valid: use one of {', '.join(SYSTEMS)}")
+    spec = BackboneSpec.of(backbone)
+    use_available_cores()
+    dev = resolve_device(spec.device)
+    info = json.loads((Path(mixtures_dir) / MIXING).read_text())
+    test_mix = pd.read_csv(Path(mixtures_dir) / "test_mixtures.csv", keep_default_na=False)
+    prompts, targets, _ = load_prompts(prompts_path)
+    model = _with_tuned_separator(spec, separator_weights).load()
+    clips = _clip_store(dataset_dir, test_mix)
+    log.info("evaluating %s prompts on %d test mixtures (%s)", system, len(test_mix), dev)
+    table, counts = evaluate_prompts(model.separator, test_mix, clips, prompts, targets, info["mix_rule"], device=dev)
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        table.to_csv(tmp / "per_mixture.csv", index=False)
+        (tmp / "evaluation.json").write_text(json.dumps(
+            {"system": system, "sdr_definition": SDR_DEFINITION, "n_scored": int(len(table)), **counts}, indent=2))
+    return table
+
+
+def audio_examples_step(dataset_dir: str, mixtures_dir: str, initial_prompts_path: str, tuned_prompts_path: str,
+                        baseline_dir: str, apt_dir: str, out_dir: str, per_class: int = 2,
+                        backbone: BackboneSpec | dict | str = DEMO["backbone"], separator_weights: str = "") -> pd.DataFrame:
+    """WAVs of the mixture, reference and both estimates for ``per_class`` typical test mixtures per class."""
+    if not float(per_class).is_integer() or per_class < 0:
+        raise AptUssError(f"audio_examples_per_class={per_class!r} is not valid: use 0 (none) or more")
+    spec = BackboneSpec.of(backbone)
+    use_available_cores()
+    dev = resolve_device(spec.device)
+    info = json.loads((Path(mixtures_dir) / MIXING).read_text())
+    test_mix = pd.read_csv(Path(mixtures_dir) / "test_mixtures.csv", keep_default_na=False)
+    baseline, _ = _read_evaluation(baseline_dir, "baseline")
+    apt, _ = _read_evaluation(apt_dir, "apt")
+    try:
+        picks = pick_examples(compare_systems(baseline, apt), int(per_class))
+    except ValueError as exc:
+        raise AptUssError(str(exc)) from None
+    initial, targets, _ = load_prompts(initial_prompts_path)
+    tuned, _, _ = load_prompts(tuned_prompts_path)
+    model = spec.load().to(dev)
+    apt_separator = model.separator
+    if _tuned_separator(separator_weights):
+        apt_separator = _with_tuned_separator(spec, separator_weights).load().separator.to(dev)
+    clips = ClipStore(dataset_dir)
+    with atomic_path(out_dir) as tmp:
+        table = render_examples({"baseline": (model.separator, initial), "apt": (apt_separator, tuned)}, picks,
+                                test_mix, clips, info["mix_rule"], targets, tmp, SAMPLE_RATE, dev)
+    log.info("audio examples: %d mixtures x 4 files (%d per class)", len(table), per_class)
+    return table
+
+
+def separate_step(prompts_uri: str, class_name: str, input_path: str, output_path: str,
+                  backbone: BackboneSpec | dict | str = DEMO["backbone"], chunk_seconds: float = 5.0,
+                  overlap: float = 0.5) -> dict:
+    """Separate ``class_name`` out of an audio file of any length with a prompt table from a path or S3."""
+    check_separate_options(input_path, output_path, chunk_seconds, overlap)
+    spec = BackboneSpec.of(backbone)
+    use_available_cores()
+    dev = resolve_device(spec.device)
+    prompts, _, names = load_prompts(fetch_uri(prompts_uri, what="prompts"))
+    query = prompt_of_class(prompts, names, class_name, prompts_uri)
+    model = spec.load()
+    if len(query) != model.cfg.embed_dim:
+        raise AptUssError(f"the prompts of {prompts_uri} are {len(query)}-d, but backbone {spec.name!r} takes "
+                          f"{model.cfg.embed_dim}-d queries: pass the backbone the prompts were tuned with")
+    return separate_file(model.separator.to(dev), query, input_path, output_path, model.cfg.sample_rate,
+                         chunk_seconds, overlap, dev)
+
+
+def _read_evaluation(path: str, system: str) -> tuple[pd.DataFrame, dict]:
+    folder = Path(path)
+    try:
+        info = json.loads((folder / "evaluation.json").read_text())
+        table = pd.read_csv(folder / "per_mixture.csv", keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        raise AptUssError(f"{path} is not an evaluation output (per_mixture.csv, evaluation.json): {exc}") from None
+    if info.get("system") != system:
+        raise AptUssError(f"{path} holds the {info.get('system')!r} evaluation where {system!r} was expected")
+    return table, info
+
+
+FIGURES = {"class_gains.png": "Median SDR per class, baseline vs APT, sorted by gain",
+           "prompt_map.png": "Clip embeddings with initial and tuned prompts (PCA)",
+           "tune_loss.png": "Prompt tuning loss per epoch"}
+
+
+def _report_figures(folder: Path, per_class: pd.DataFrame, loss: pd.DataFrame, initial_prompts_path: str,
+                    tuned_prompts_path: str, embeddings_path: str, loss_function: str) -> dict[str, Path]:
+    """Draw the run's figures into ``folder/figures``; returns caption -> path."""
+    out = folder / "figures"
+    drawn = {"class_gains.png": plots.plot_class_gains(per_class, out / "class_gains.png")}
+    if embeddings_path:
+        clips, clip_targets = load_embeddings(embeddings_path)
+        initial, targets, names = load_prompts(initial_prompts_path)
+        tuned, _, _ = load_prompts(tuned_prompts_path)
+        drawn["prompt_map.png"] = plots.plot_prompt_map(clips, clip_targets, initial, tuned, targets, names,
+                                                        out / "prompt_map.png")
+    if len(loss):
+        drawn["tune_loss.png"] = plots.plot_tune_loss(loss, out / "tune_loss.png", loss_function)
+    return {FIGURES[name]: path for name, path in drawn.items()}
+
+
+def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tuned_prompts_path: str,
+                loss_path: str, out_report: str, run_params: dict | None = None, run_name: str = "apt-uss",
+                tracking_uri: str = "", experiment: str = DEMO["experiment"], artifact_uri: str = "",
+                embeddings_path: str = "", examples_dir: str = "", out_html: str = "") -> dict:
+    """Baseline vs APT tables, headline numbers, figures and an HTML page; record them in MLflow and
+    upload them to S3.
+
+    ``embeddings_path`` (from init-prompts) adds the prompt map; ``examples_dir`` (from
+    audio-examples) adds the WAVs and their players. The page is ``report.html`` in the
+    report folder, and also ``out_html`` where given (the KFP UI's HTML artifact).
+    ``artifact_uri`` empty skips the S3 upload; ``tracking_uri`` empty means
+    ``$MLFLOW_TRACKING_URI`` or the local sqlite store.
+    """
+    uri = tracking.resolve_tracking_uri(tracking_uri)
+    tracking.check_tracking(uri)
+    if artifact_uri:
+        storage.ensure_bucket(artifact_uri)
+    baseline, b_info = _read_evaluation(baseline_dir, "baseline")
+    apt, a_info = _read_evaluation(apt_dir, "apt")
+    try:
+        per_mixture = compare_systems(baseline, apt)
+    except ValueError as exc:
+        raise AptUssError(str(exc)) from None
+    units = per_track_medians(per_mixture)
+    per_class = median_sdr_by_class(units)
+    counts = {"n_skipped_silent_reference": b_info["n_skipped_silent_reference"],
+              "n_silent_estimate_baseline": b_info["n_silent_estimate"],
+              "n_silent_estimate_apt": a_info["n_silent_estimate"]}
+    summary = summarise(units, per_class, counts)
+    loss = pd.read_csv(loss_path)
+    with atomic_path(out_report) as tmp:
+        tmp.mkdir()
+        per_mixture.to_csv(tmp / "per_mixture.csv", index=False)
+        per_class.to_csv(tmp / "per_class.csv", index=False)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
+        shutil.copyfile(initial_prompts_path, tmp / "prompts_initial.npz")
+        shutil.copyfile(tuned_prompts_path, tmp / "prompts_tuned.npz")
+        shutil.copyfile(loss_path, tmp / "tune_loss.csv")
+        figures = _report_figures(tmp, per_class, loss, initial_prompts_path, tuned_prompts_path, embeddings_path,
+                                  str((run_params or {}).get("loss_function", "l1")))
+        examples = None
+        if examples_dir:
+            examples = pd.read_csv(Path(examples_dir) / EXAMPLES_TABLE, keep_default_na=False)
+            shutil.copytree(examples_dir, tmp / "examples")
+        page = write_html_report(tmp / "report.html", summary, per_class, figures, examples, tmp / "examples",
+                                 title=f"APT vs baseline: {run_name}", params=run_params)
+        if out_html:
+            shutil.copyfile(page, out_html)
+        files = {p.relative_to(tmp).as_posix(): p for p in sorted(tmp.rglob("*")) if p.is_file()}
+        s3_uris = storage.upload_run_files(artifact_uri, run_name, files) if artifact_uri else {}
+        params = dict(run_params or {})
+        params["sdr_definition"] = SDR_DEFINITION
+        tags = {"dataset": str(params.get("dataset", "")), "n_shot": str(params.get("n_shot", "")),
+                "backbone": str(params.get("backbone", "")), "tune": str(params.get("tune", "prompts"))}
+        s3_prefix = s3_uris["summary.json"].rsplit("/", 1)[0] + "/" if s3_uris else ""
+        if s3_prefix:
+            tags["s3_artifacts"] = s3_prefix
+        metrics = {**summary, **tracking.per_class_metrics(per_class)}
+        run_id = tracking.log_run(uri, experiment, run_name, params, metrics, loss_history=loss,
+                                  artifacts_dir=tmp, tags=tags)
+        record = {"mlflow_run_id": run_id, "mlflow_tracking_uri": tracking.redact(uri),
+                  "experiment": experiment, "run_name": run_name, "s3": s3_uris, "s3_prefix": s3_prefix}
+        (tmp / "run.json").write_text(json.dumps(record, indent=2))
+    return {"summary": summary, "per_class": per_class, "run": record}

@@ -1,0 +1,152 @@
+"""The check of a run's whole parameter set against the spec (``apt_uss.params.spec``) and what is known of
+its dataset and backbone, before any step runs: the pipeline's first task, and ``run_local`` and
+``submit`` before they start a run."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from apt_uss.data import musdb, synthetic
+from apt_uss.data.audio import SAMPLE_RATE
+from apt_uss.errors import AptUssError
+from apt_uss.method.tuning import check_tune_options
+from apt_uss.method.tuning_state import check_state_uri
+from apt_uss.models.backbone import BackboneSpec
+from apt_uss.params.checks import (
+    check_crop_rule,
+    check_dataset,
+    check_disjoint_folds,
+    check_finite,
+    check_mix_rule,
+    check_positive,
+    check_seed,
+    check_sha256,
+    crop_samples,
+    parse_folds,
+    parse_n_shot,
+)
+from apt_uss.params.spec import (
+    BACKBONE_PARAMETERS,
+    BY_NAME,
+    CHECKED_PARAMETERS,
+    check_choice,
+    closest_name,
+    parse_value,
+)
+
+log = logging.getLogger(__name__)
+
+
+
+@dataclass(frozen=True)
+class KnownLayout:
+    """What is known of a dataset before it is fetched: its folds, clips per class in each fold, clip length."""
+
+    folds: int
+    clips_per_fold: int
+    clip_seconds: float
+
+
+# The official ESC-50 (fetched when no dataset_uri is given): 50 classes x 5 folds x 8 clips of 5 s.
+ESC50_LAYOUT = KnownLayout(folds=5, clips_per_fold=8, clip_seconds=5.0)
+
+
+def known_layout(dataset: str, dataset_uri: str = "") -> KnownLayout | None:
+    """The layout of ``dataset`` where it is fixed: the built-in synthetic set and the official ESC-50.
+
+    A user's own data (any ``dataset_uri``) is only known once fetched: the steps that read it check it.
+    """
+    if dataset == "synthetic":
+        return KnownLayout(synthetic.FOLDS, synthetic.CLIPS_PER_FOLD, synthetic.CLIP_SECONDS)
+    if dataset == "esc50" and not dataset_uri:
+        return ESC50_LAYOUT
+    return None
+
+
+
+def check_pipeline_params(params: dict) -> dict:
+    """Every user value of a pipeline run, checked before any step (local or cluster); no network.
+
+    Returns the parameters with ``n_shot`` normalised ("Full " -> "full").
+    """
+    params = typed_parameters(params)
+    check_dataset(params["dataset"])
+    check_mix_rule(params["mix_rule"])
+    check_crop_rule(params["crop_rule"])
+    check_tune_options(params["tune"], params["precision"], params["lr_schedule"],
+                       params["loss_function"])
+    check_state_uri(params["checkpoint_uri"])
+    check_sha256(params["dataset_sha256"])
+    if params["dataset"] == "musdb18" and not params["dataset_uri"]:
+        raise AptUssError("dataset=musdb18 needs dataset_uri: a MUSDB18 or MUSDB18-HQ root folder or archive")
+    BackboneSpec.of({k: params[k] for k in BACKBONE_PARAMETERS}).check_weights()
+    for name in ("epochs", "batch_size"):
+        check_positive(name, params[name], integer=True)
+    for name in ("lr", "crop_seconds"):
+        check_positive(name, params[name])
+    for name, value in params.items():  # any other float parameter too: nan and inf fail in KFP
+        if isinstance(value, float):
+            check_finite(name, value)
+    for name in ("backbone_seed",):
+        check_seed(name, params[name])
+    check_seed("seed", params["seed"])
+    if params["dataset"] == "synthetic" and "n_classes" in params \
+            and not 2 <= int(params["n_classes"]) <= synthetic.MAX_CLASSES:
+        raise AptUssError(f"n_classes={params['n_classes']!r} is not valid: use 2 to {synthetic.MAX_CLASSES} "
+                          "(mixtures need two classes)")
+    if params["audio_examples_per_class"] < 0:
+        raise AptUssError(f"audio_examples_per_class={params['audio_examples_per_class']} is not valid: "
+                          "use 0 (none) or more")
+    if params.get("tune_gpus", 0) < 0:
+        raise AptUssError(f"tune_gpus={params['tune_gpus']} is not valid: use 0 or more")
+    n_shot = parse_n_shot(params["n_shot"])
+    train_folds = parse_folds(params["train_folds"], "train_folds")
+    test_folds = parse_folds(params["test_folds"], "test_folds")
+    layout = known_layout(params["dataset"], params["dataset_uri"])
+    if params["dataset"] != "musdb18":  # MUSDB18 has its official train/test subsets; the folds are not used
+        check_disjoint_folds(train_folds, test_folds, params["train_folds"], params["test_folds"])
+    if layout is not None:  # the steps check a user's own data once they have read it
+        for name, folds in (("train_folds", train_folds), ("test_folds", test_folds)):
+            outside = [f for f in folds if f > layout.folds]
+            if outside:
+                raise AptUssError(f"{name}={params[name]!r} is not valid: {params['dataset']} has folds 1 to "
+                                  f"{layout.folds}, not {', '.join(map(str, outside))}")
+        if crop_samples(params["crop_seconds"], SAMPLE_RATE) > crop_samples(layout.clip_seconds, SAMPLE_RATE):
+            raise AptUssError(f"crop_seconds={params['crop_seconds']!r} is longer than the {layout.clip_seconds:g}-s "
+                              f"clips of {params['dataset']}: use a crop of at most {layout.clip_seconds:g} s")
+    if n_shot is not None:
+        limit = None
+        if params["dataset"] == "musdb18":
+            limit, what = musdb.OFFICIAL_TRACKS["train"], "training tracks"
+        elif layout is not None:  # a user's own data may have more clips per class: the split step counts them
+            limit, what = layout.clips_per_fold * len(train_folds), "training clips per class"
+        if limit is not None and n_shot > limit:
+            raise AptUssError(
+                f"n_shot={params['n_shot']} is larger than the {limit} {what} of "
+                f"{params['dataset']}: use 1 to {limit} or 'full'"
+            )
+    return dict(params, n_shot=str(params["n_shot"]).strip().lower())
+
+
+def typed_parameters(params: dict) -> dict:
+    """Each value as its parameter's type (from text, as KFP hands values inside a dict), and one of its
+    allowed values; an unknown name is refused with the closest known one."""
+    typed = {}
+    for name, value in params.items():
+        if name not in BY_NAME:
+            raise AptUssError(f"{name!r} is not a pipeline parameter{closest_name(name)}")
+        typed[name] = check_choice(name, parse_value(name, value))
+    return typed
+
+
+def validate_parameters_step(params: dict) -> dict:
+    """The pipeline's first task: every value checked before any data moves or a GPU is asked for,
+    also for a run started or edited in the Kubeflow UI (run_local and submit check the same way
+    before they start a run). Returns the checked parameters."""
+    missing = [k for k in CHECKED_PARAMETERS if k not in params]
+    if missing:
+        raise AptUssError(f"the parameters lack {', '.join(missing)}: give every pipeline parameter the check reads")
+    checked = check_pipeline_params(params)
+    log.info("parameters checked: %d values", len(checked))
+    return checked
