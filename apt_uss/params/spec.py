@@ -64,46 +64,43 @@ def _p(name, kind, default, help, group, choices=()):
 
 PARAMETERS: tuple[Parameter, ...] = (
     # The method
-    _p("n_shot", str, "5", "training clips per class: a positive integer or `full`", "method"),
-    _p("seed", int, 0, "seed of the dataset synthesis, the shot draw and the mixtures", "method"),
-    _p("epochs", int, PER_PROFILE, "passes over the training mixtures (one mixture per training clip per epoch)", "method"),
+    _p("n_shot", str, "5", "training clips per class (MUSDB18: tracks): a positive integer or `full`", "method"),
+    _p("seed", int, 0, "seed of the synthetic data, the few-shot draw and the mixtures", "method"),
+    _p("epochs", int, PER_PROFILE, "tuning epochs (one mixture per training clip in each)", "method"),
     _p("lr", float, PER_PROFILE, "Adam learning rate of the prompts", "method"),
-    _p("lr_schedule", str, "constant", "`constant` (the paper's) or `cosine` (decays to 0)", "method", LR_SCHEDULES),
-    _p("loss_function", str, PER_PROFILE, "`l1` (the paper's waveform L1) or `snr` (negative SNR, dB)", "method",
+    _p("lr_schedule", str, "constant", "`constant` (the paper's) or `cosine` (decays to 0 over the run)", "method", LR_SCHEDULES),
+    _p("loss_function", str, PER_PROFILE, "`l1` (waveform L1, the paper's) or `snr` (negative SNR, capped at 30 dB)", "method",
        LOSS_FUNCTIONS),
     _p("batch_size", int, 4, "mixtures per tuning step", "method"),
-    _p("tune", str, "prompts", "`prompts` (APT) or `joint` (prompts and separator)", "method", TUNE_MODES),
-    _p("precision", str, "fp32", "`fp32` or `bf16` (autocast)", "method", PRECISIONS),
-    _p("checkpoint_uri", str, "", "folder or `s3://` prefix for per-epoch tuning state (resumes from it)",
+    _p("tune", str, "prompts", "`prompts` (APT) or `joint` (prompts and separator weights: the paper's upper bound)", "method", TUNE_MODES),
+    _p("precision", str, "fp32", "`fp32` or `bf16` (autocast of the forward pass; for CUDA)", "method", PRECISIONS),
+    _p("checkpoint_uri", str, "", "per-epoch tuning state, resumed from (folder or `s3://`); empty: beside the run's artifacts",
        "method"),
     # The data
     _p("dataset", str, "synthetic", "`synthetic`, `esc50` or `musdb18`", "data", DATASETS),
-    _p("dataset_uri", str, "", "an archive or folder (path, `https://`, `s3://`); empty: the dataset's own",
+    _p("dataset_uri", str, "", "folder or archive (path, `file://`, `https://`, `s3://`); empty for `esc50`: the official one",
        "data"),
     _p("dataset_sha256", str, "", "the archive's expected sha256 (64 hex digits); empty: not checked", "data"),
     _p("n_classes", int, 10, "classes of the synthetic dataset (2 to 50)", "data"),
-    _p("train_folds", str, "1,2,3", "folds the shots are drawn from", "data"),
-    _p("test_folds", str, "4,5", "folds the test mixtures are made of", "data"),
-    _p("crop_seconds", float, 2.0, "length of the training and test crops, at most the clips' length", "data"),
-    _p("mix_rule", str, "energy_match", "`energy_match` (interferer scaled to the target's energy) or `sum`",
+    _p("train_folds", str, "1,2,3", "folds the training clips are drawn from (the paper's ESC-50 split)", "data"),
+    _p("test_folds", str, "4,5", "folds of the test clips; none may also be a training fold", "data"),
+    _p("crop_seconds", float, 2.0, "length of the training crops (the paper's), at most the clips' length", "data"),
+    _p("mix_rule", str, "energy_match", "`energy_match` (interferer scaled to the target's energy, ratio clipped to [0.02, 50]) or `sum`",
        "data", MIX_RULES),
-    _p("crop_rule", str, PER_PROFILE, "where a training crop starts: `random` (the paper's) or `loud` "
-       "(the loudest of 3 starts)", "data", CROP_RULES),
+    _p("crop_rule", str, PER_PROFILE, "training target crop: `random` (the paper's) or `loud` (the loudest of 3 uniform starts)", "data", CROP_RULES),
     # The frozen backbone
-    _p("backbone", str, PER_PROFILE, "backbone config: `demo` (shipped CPU weights), `paper` (the paper's shape), "
-       "`tiny`, `small`", "backbone", BACKBONES),
-    _p("sed_checkpoint_uri", str, "", "HTS-AT weights (path, `https://`, `s3://`; `#sha256=` pins them)",
+    _p("backbone", str, PER_PROFILE, "`demo` (shipped weights), `paper` (the official checkpoints' shape), `small` (CPU size, your weights), `tiny` (tests)", "backbone", BACKBONES),
+    _p("sed_checkpoint_uri", str, "", "HTS-AT SED weights (path, `file://`, `https://`, `s3://`, optional `#sha256=`); empty: the SED in the separator checkpoint",
        "backbone"),
-    _p("separator_checkpoint_uri", str, "", "separator weights (may carry the SED too)", "backbone"),
-    _p("random_weights", bool, False, "allow a backbone part without weights to start from seeded random "
-       "weights (tests and smoke runs only)", "backbone"),
-    _p("backbone_seed", int, 0, "seed of the random weights of a part without checkpoint", "backbone"),
-    _p("device", str, "auto", "`auto`, `cpu` or `cuda[:N]`", "backbone"),
+    _p("separator_checkpoint_uri", str, "", "separator weights (same forms); needed unless the backbone's weights ship with the package", "backbone"),
+    _p("random_weights", bool, False, "`true`: a backbone part without checkpoint runs on seeded random weights (tests, smoke runs); else it is refused", "backbone"),
+    _p("backbone_seed", int, 0, "init seed of a backbone part on random weights", "backbone"),
+    _p("device", str, "auto", "`auto` (CUDA when present), `cpu` or `cuda[:N]`", "backbone"),
     # Tracking and outputs
-    _p("tracking_uri", str, "", "MLflow tracking URI; empty: `$MLFLOW_TRACKING_URI` or the local store", "outputs"),
+    _p("tracking_uri", str, "", "MLflow URI; empty: `$MLFLOW_TRACKING_URI`, else `.apt-uss/mlflow.db`", "outputs"),
     _p("experiment", str, "apt-uss", "MLflow experiment", "outputs"),
-    _p("artifact_uri", str, "s3://apt-uss/runs", "S3 prefix of the run's files; empty: no upload", "outputs"),
-    _p("audio_examples_per_class", int, 2, "test mixtures per class rendered as WAVs in the report", "outputs"),
+    _p("artifact_uri", str, "s3://apt-uss/runs", "where the run's files go (`s3://`); empty skips the upload", "outputs"),
+    _p("audio_examples_per_class", int, 2, "test mixtures per class rendered as audio examples in the report; 0 for none", "outputs"),
     # Kubeflow cluster (ignored by the local runners)
     _p("tune_gpus", int, 1, "GPUs of the tuning pod", "cluster"),
     _p("gpu_tolerations", list, GPU_TOLERATIONS, "tolerations of the tuning pod (JSON list)", "cluster"),
@@ -206,14 +203,14 @@ def closest_name(name: str) -> str:
 def markdown_table() -> str:
     """The README's parameter table (tests/test_params_spec.py keeps the README equal to it)."""
     demo, paper = defaults("demo"), defaults("paper")
-    lines = ["| Make variable | pipeline parameter | demo | paper | what it is |", "|---|---|---|---|---|"]
+    lines = ["| Make variable | demo | paper | what it is |", "|---|---|---|---|"]
     for p in PARAMETERS:
         if p.group == "cluster":
             continue
-        shown = [json.dumps(v) if isinstance(v, (list, dict, bool)) else (str(v) if v != "" else "(empty)")
-                 for v in (demo[p.name], paper[p.name])]
-        paper_cell = shown[1] if shown[1] != shown[0] else "same"
-        lines.append(f"| `{p.make_variable}` | `{p.name}` | `{shown[0]}` | {'`' + paper_cell + '`' if paper_cell != 'same' else ''} | {p.help} |")
+        demo_cell, paper_cell = (f"`{json.dumps(v) if isinstance(v, (list, dict, bool)) else v}`" if v != "" else ""
+                                 for v in (demo[p.name], paper[p.name]))
+        paper_cell = paper_cell if paper_cell != demo_cell else ""  # blank: as in demo
+        lines.append(f"| `{p.make_variable}` | {demo_cell} | {paper_cell} | {p.help} |")
     return "\n".join(lines)
 
 
