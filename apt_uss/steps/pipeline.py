@@ -165,7 +165,8 @@ def default_state_uri(artifact_uri: str, run_name: str, checkpoint_uri: str = ""
 
 def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, out_prompts: str,
                       out_loss: str, backbone: BackboneSpec | dict | str = DEMO["backbone"], lr: float = DEMO["lr"],
-                      batch_size: int = DEMO["batch_size"], tune: str = DEMO["tune"], precision: str = DEMO["precision"],
+                      batch_size: int = DEMO["batch_size"], tune: str = DEMO["tune"],
+                      precision: str = DEMO["precision"],
                       out_separator: str = "", state_uri: str = "", run_name: str = "", tracking_uri: str = "",
                       experiment: str = DEMO["experiment"], lr_schedule: str = DEMO["lr_schedule"],
                       loss_function: str = DEMO["loss_function"]):
@@ -233,6 +234,15 @@ def _tuned_separator(separator_weights: str) -> str:
     return separator_weights if separator_weights and Path(separator_weights).stat().st_size > 0 else ""
 
 
+def _test_side(backbone, mixtures_dir: str) -> tuple[BackboneSpec, torch.device, dict, pd.DataFrame]:
+    """What the steps on test mixtures share: the backbone spec and its device, the mixing info, the test table."""
+    spec = BackboneSpec.of(backbone)
+    use_available_cores()
+    info = json.loads((Path(mixtures_dir) / MIXING).read_text())
+    test_mix = pd.read_csv(Path(mixtures_dir) / "test_mixtures.csv", keep_default_na=False)
+    return spec, resolve_device(spec.device), info, test_mix
+
+
 def _with_tuned_separator(spec: BackboneSpec, separator_weights: str) -> BackboneSpec:
     """``spec`` with the separator tuned by tune=joint, where ``separator_weights`` holds one."""
     tuned = _tuned_separator(separator_weights)
@@ -247,11 +257,7 @@ def evaluate_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, out_di
     """
     if system not in SYSTEMS:
         raise AptUssError(f"system={system!r} is not valid: use one of {', '.join(SYSTEMS)}")
-    spec = BackboneSpec.of(backbone)
-    use_available_cores()
-    dev = resolve_device(spec.device)
-    info = json.loads((Path(mixtures_dir) / MIXING).read_text())
-    test_mix = pd.read_csv(Path(mixtures_dir) / "test_mixtures.csv", keep_default_na=False)
+    spec, dev, info, test_mix = _test_side(backbone, mixtures_dir)
     prompts, targets, _ = load_prompts(prompts_path)
     model = _with_tuned_separator(spec, separator_weights).load()
     clips = _clip_store(dataset_dir, test_mix)
@@ -266,16 +272,14 @@ def evaluate_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, out_di
 
 
 def audio_examples_step(dataset_dir: str, mixtures_dir: str, initial_prompts_path: str, tuned_prompts_path: str,
-                        baseline_dir: str, apt_dir: str, out_dir: str, per_class: int = 2,
-                        backbone: BackboneSpec | dict | str = DEMO["backbone"], separator_weights: str = "") -> pd.DataFrame:
+                        baseline_dir: str, apt_dir: str, out_dir: str,
+                        per_class: int = DEMO["audio_examples_per_class"],
+                        backbone: BackboneSpec | dict | str = DEMO["backbone"],
+                        separator_weights: str = "") -> pd.DataFrame:
     """WAVs of the mixture, reference and both estimates for ``per_class`` typical test mixtures per class."""
     if not float(per_class).is_integer() or per_class < 0:
         raise AptUssError(f"audio_examples_per_class={per_class!r} is not valid: use 0 (none) or more")
-    spec = BackboneSpec.of(backbone)
-    use_available_cores()
-    dev = resolve_device(spec.device)
-    info = json.loads((Path(mixtures_dir) / MIXING).read_text())
-    test_mix = pd.read_csv(Path(mixtures_dir) / "test_mixtures.csv", keep_default_na=False)
+    spec, dev, info, test_mix = _test_side(backbone, mixtures_dir)
     baseline, _ = _read_evaluation(baseline_dir, "baseline")
     apt, _ = _read_evaluation(apt_dir, "apt")
     try:
