@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 
 from apt_uss.data.audio import SILENCE_PEAK
-from apt_uss.errors import AptUssError
 from apt_uss.params.spec import check_choice
 
 # "l1" is the paper's. "snr" is the negative signal-to-noise ratio of each estimate in dB, capped at
