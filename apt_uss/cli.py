@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset-dir", required=True)
     _param(p, "n_shot")
     _param(p, "seed")
+    _param(p, "shot_seed")
     _param(p, "train_folds")
     _param(p, "test_folds")
     p.add_argument("--out", required=True, help="output splits CSV")
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset-dir", required=True)
     p.add_argument("--splits", required=True)
     _param(p, "seed")
+    _param(p, "mix_seed")
     _param(p, "epochs")
     _param(p, "crop_seconds")
     _param(p, "mix_rule")
@@ -264,10 +266,10 @@ def run(argv: list[str]) -> None:
         print(json.dumps({k: manifest[k] for k in ("dataset", "n_clips", "n_classes")}))
     elif a.command == "split-folds":
         steps.split_folds_step(dataset_dir=a.dataset_dir, out_splits=a.out, n_shot=a.n_shot, seed=a.seed,
-                               train_folds=a.train_folds, test_folds=a.test_folds)
+                               shot_seed=a.shot_seed, train_folds=a.train_folds, test_folds=a.test_folds)
     elif a.command == "simulate-mixtures":
         print(json.dumps(steps.simulate_mixtures_step(
-            dataset_dir=a.dataset_dir, splits_path=a.splits, out_mixtures=a.out, seed=a.seed, epochs=a.epochs,
+            dataset_dir=a.dataset_dir, splits_path=a.splits, out_mixtures=a.out, seed=a.seed, mix_seed=a.mix_seed, epochs=a.epochs,
             crop_seconds=a.crop_seconds, mix_rule=a.mix_rule, crop_rule=a.crop_rule)))
     elif a.command == "init-prompts":
         steps.init_prompts_step(dataset_dir=a.dataset_dir, splits_path=a.splits, out_prompts=a.out_prompts,

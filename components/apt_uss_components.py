@@ -48,26 +48,27 @@ def fetch_dataset(dataset: str, dataset_uri: str, dataset_sha256: str, n_classes
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
-def split_folds(dataset_dir: Input[Dataset], n_shot: str, seed: int, train_folds: str, test_folds: str,
-                splits: Output[Dataset]):
+def split_folds(dataset_dir: Input[Dataset], n_shot: str, seed: int, shot_seed: int, train_folds: str,
+                test_folds: str, splits: Output[Dataset]):
     from apt_uss.logs import configure_logging
     from apt_uss.steps.pipeline import split_folds_step
 
     configure_logging()
     table = split_folds_step(dataset_dir=dataset_dir.path, out_splits=splits.path, n_shot=n_shot, seed=seed,
-                             train_folds=train_folds, test_folds=test_folds)
+                             shot_seed=shot_seed, train_folds=train_folds, test_folds=test_folds)
     splits.metadata.update({k: int(v) for k, v in table.groupby("split").size().items()})
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
-def simulate_mixtures(dataset_dir: Input[Dataset], splits: Input[Dataset], seed: int, epochs: int,
+def simulate_mixtures(dataset_dir: Input[Dataset], splits: Input[Dataset], seed: int, mix_seed: int, epochs: int,
                       crop_seconds: float, mix_rule: str, crop_rule: str, mixtures: Output[Dataset]):
     from apt_uss.logs import configure_logging
     from apt_uss.steps.pipeline import simulate_mixtures_step
 
     configure_logging()
     info = simulate_mixtures_step(dataset_dir=dataset_dir.path, splits_path=splits.path, out_mixtures=mixtures.path,
-                                  seed=seed, epochs=epochs, crop_seconds=crop_seconds, mix_rule=mix_rule,
+                                  seed=seed, mix_seed=mix_seed, epochs=epochs, crop_seconds=crop_seconds,
+                                  mix_rule=mix_rule,
                                   crop_rule=crop_rule)
     mixtures.metadata.update(info)
 

@@ -61,11 +61,13 @@ def _apt_uss_dag(p: dict) -> dsl.Dataset:
     fetched.set_display_name("dataset fetch")
     fetched.after(validated)
     _for_cluster(fetched, "light", **cluster)
-    split = split_folds(dataset_dir=fetched.output, n_shot=p["n_shot"], seed=p["seed"], train_folds=p["train_folds"],
+    split = split_folds(dataset_dir=fetched.output, n_shot=p["n_shot"], seed=p["seed"], shot_seed=p["shot_seed"],
+                        train_folds=p["train_folds"],
                         test_folds=p["test_folds"])
     split.set_display_name("fold split")
     _for_cluster(split, "light", retries=0, **cluster)
-    mixed = simulate_mixtures(dataset_dir=fetched.output, splits=split.output, seed=p["seed"], epochs=p["epochs"],
+    mixed = simulate_mixtures(dataset_dir=fetched.output, splits=split.output, seed=p["seed"], mix_seed=p["mix_seed"],
+                              epochs=p["epochs"],
                               crop_seconds=p["crop_seconds"], mix_rule=p["mix_rule"], crop_rule=p["crop_rule"])
     mixed.set_display_name("mixture simulation")
     _for_cluster(mixed, "light", retries=0, **cluster)

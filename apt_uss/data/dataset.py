@@ -15,7 +15,13 @@ import soundfile as sf
 
 from apt_uss.data import musdb, synthetic
 from apt_uss.data.archive import extract_archive, find_layout_root
-from apt_uss.data.audio import CONVERSION, SAMPLE_RATE, is_silent, read_audio, to_model_format
+from apt_uss.data.audio import (
+    CONVERSION,
+    SAMPLE_RATE,
+    is_silent,
+    read_audio,
+    to_model_format,
+)
 from apt_uss.errors import AptUssError
 from apt_uss.io.atomic import atomic_path
 from apt_uss.io.download import cache_dir, fetch_uri, sha256_file

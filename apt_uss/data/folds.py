@@ -7,6 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from apt_uss.data.streams import stream
 from apt_uss.errors import AptUssError
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def split_folds(
                 f"n_shot={n_shot} is larger than the {len(clips)} training clips of class "
                 f"{clips['category'].iloc[0]!r}: use 1 to {len(clips)} or 'full'"
             )
-        order = np.random.default_rng([seed, int(target)]).permutation(len(clips))
+        order = stream("shots", seed, int(target)).permutation(len(clips))
         chosen = clips.iloc[order[: n_shot if n_shot is not None else len(clips)]].copy()
         chosen["shot_rank"] = np.arange(len(chosen))
         parts.append(chosen.assign(split="train"))

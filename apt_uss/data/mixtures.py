@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from apt_uss.data.clips import as_store
+from apt_uss.data.streams import stream
 from apt_uss.errors import AptUssError
 from apt_uss.params.checks import check_crop_rule, check_mix_rule
 
@@ -84,13 +85,13 @@ def simulate_mixtures(
     """
     train = splits[splits["split"] == "train"].reset_index(drop=True)
     test = splits[splits["split"] == "test"].reset_index(drop=True)
-    test_rng = np.random.default_rng([seed, 1])
+    test_rng = stream("test_mixtures", seed)
     test_mix = _pairs(test, test, test_rng)
     test_mix.insert(0, "mixture_id", [f"test-{i:05d}" for i in range(len(test_mix))])
 
     epochs_tables = []
     for epoch in range(int(epochs)):
-        rng = np.random.default_rng([seed, 2, epoch])
+        rng = stream("train_mixtures", seed, epoch)
         order = train.iloc[rng.permutation(len(train))].reset_index(drop=True)
         table = _pairs(order, train, rng)
         for side, rule in (("target", crop_rule), ("interferer", "random")):

@@ -19,6 +19,7 @@ import soundfile as sf
 from apt_uss.data.archive import find_layout_root
 from apt_uss.data.audio import SAMPLE_RATE, is_silent, to_model_format
 from apt_uss.data.mixtures import crop_offsets
+from apt_uss.data.streams import stream
 from apt_uss.errors import AptUssError
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def split_tracks(meta: pd.DataFrame, n_shot: int | None, seed: int) -> pd.DataFr
     if n_shot is not None and n_shot > len(train_tracks):
         raise AptUssError(f"n_shot={n_shot} is larger than the {len(train_tracks)} MUSDB18 training tracks: "
                           f"use 1 to {len(train_tracks)} or 'full'")
-    order = [train_tracks[i] for i in np.random.default_rng([seed, 0]).permutation(len(train_tracks))]
+    order = [train_tracks[i] for i in stream("musdb_tracks", seed).permutation(len(train_tracks))]
     chosen = order[: n_shot if n_shot is not None else len(order)]
     rank = {t: r for r, t in enumerate(chosen)}
     train = meta[meta["track"].isin(chosen) & (meta["subset"] == "train")].copy()
@@ -130,7 +131,7 @@ def simulate_stem_mixtures(splits: pd.DataFrame, seed: int, epochs: int, crop_sa
     train = splits[splits["split"] == "train"].reset_index(drop=True)
     tables = []
     for epoch in range(int(epochs)):
-        rng = np.random.default_rng([seed, 3, epoch])
+        rng = stream("musdb_mixtures", seed, epoch)
         order = train.iloc[rng.permutation(len(train))].reset_index(drop=True)
         table = base(order)
         table["target_offset"] = crop_offsets(rng, order["filename"], order["samples"].to_numpy(), crop_samples,

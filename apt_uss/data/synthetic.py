@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from apt_uss.data.streams import stream
 from apt_uss.errors import AptUssError
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def _class_recipe(rng: np.random.Generator, index: int) -> dict:
 
 def class_recipe(seed: int, target: int) -> dict:
     """The recipe of evaluation class ``target`` in the dataset made with ``seed``."""
-    return _class_recipe(np.random.default_rng([seed, target, 0]), target)
+    return _class_recipe(stream("dataset_class", seed, target), target)
 
 
 def _band_noise(rng, n, sr, lo, hi):
@@ -148,7 +149,7 @@ def write_synthetic_dataset(
         category = f"{recipe['kind']}_{target:02d}"
         for k in range(FOLDS * CLIPS_PER_FOLD):
             fold = k // CLIPS_PER_FOLD + 1
-            clip_rng = np.random.default_rng([seed, target, k + 1])
+            clip_rng = stream("dataset_clip", seed, target, k)
             audio = synth_clip(recipe, clip_rng, sample_rate, clip_seconds)
             clip_id = 100000 + target * 1000 + k
             name = f"{fold}-{clip_id}-A-{target}.wav"

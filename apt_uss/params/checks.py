@@ -104,6 +104,17 @@ def check_seed(name: str, value: object) -> int:
     return int(value)
 
 
+def check_own_seed(name: str, value: object) -> int:
+    """A purpose's own seed: an integer from 0 up, or -1 for the run's ``seed``."""
+    try:
+        ok = float(value).is_integer() and int(value) >= -1
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise AptUssError(f"{name}={value!r} is not valid: use an integer from 0 up, or -1 for the run's seed")
+    return int(value)
+
+
 def check_disjoint_folds(train_folds: list[int], test_folds: list[int], train_text: object = None,
                          test_text: object = None) -> None:
     overlap = sorted(set(train_folds) & set(test_folds))

@@ -65,7 +65,10 @@ def _p(name, kind, default, help, group, choices=()):
 PARAMETERS: tuple[Parameter, ...] = (
     # The method
     _p("n_shot", str, "5", "training clips per class (MUSDB18: tracks): a positive integer or `full`", "method"),
-    _p("seed", int, 0, "seed of the synthetic data, the few-shot draw and the mixtures", "method"),
+    _p("seed", int, 0, "seed of the synthetic data; also of the few-shot draw and the mixtures unless set apart",
+       "method"),
+    _p("shot_seed", int, -1, "seed of the few-shot draw; -1: `seed`", "method"),
+    _p("mix_seed", int, -1, "seed of the training and test mixtures; -1: `seed`", "method"),
     _p("epochs", int, PER_PROFILE, "tuning epochs (one mixture per training clip in each)", "method"),
     _p("lr", float, PER_PROFILE, "Adam learning rate of the prompts", "method"),
     _p("lr_schedule", str, "constant", "`constant` (the paper's) or `cosine` (decays to 0 over the run)", "method", LR_SCHEDULES),
@@ -125,6 +128,11 @@ DEFAULT_PROFILE = "demo"
 # Parameters that say where a run's results go and how the cluster runs it, not what is computed.
 NOT_RESULT_PARAMETERS = ("tracking_uri", "experiment", "artifact_uri", "checkpoint_uri", "tune_gpus",
                          "gpu_tolerations", "gpu_node_selector", "credentials_secret", "config_map")
+
+
+def seed_of(seed: int, own_seed: int) -> int:
+    """A purpose's seed: its own (``shot_seed``, ``mix_seed``) where given (0 up), else the run's ``seed``."""
+    return int(own_seed) if int(own_seed) >= 0 else int(seed)
 
 
 def check_profile(profile: str) -> str:

@@ -47,12 +47,13 @@ from apt_uss.params.checks import (
     check_crop_fits,
     check_crop_rule,
     check_mix_rule,
+    check_own_seed,
     check_positive,
     check_seed,
     parse_folds,
     parse_n_shot,
 )
-from apt_uss.params.spec import defaults
+from apt_uss.params.spec import defaults, seed_of
 from apt_uss.results import plots
 from apt_uss.results.examples import EXAMPLES_TABLE, pick_examples, render_examples
 from apt_uss.results.html_report import write_html_report
@@ -80,8 +81,12 @@ def fetch_dataset_step(dataset: str, out_dataset: str, dataset_uri: str = "", n_
 
 
 def split_folds_step(dataset_dir: str, out_splits: str, n_shot=DEMO["n_shot"], seed: int = DEMO["seed"],
-                     train_folds=DEMO["train_folds"], test_folds=DEMO["test_folds"]) -> pd.DataFrame:
+                     train_folds=DEMO["train_folds"], test_folds=DEMO["test_folds"],
+                     shot_seed: int = DEMO["shot_seed"]) -> pd.DataFrame:
+    """The n-shot training clips and the test clips; the draw follows ``shot_seed`` (-1: ``seed``)."""
     check_seed("seed", seed)
+    check_own_seed("shot_seed", shot_seed)
+    seed = seed_of(seed, shot_seed)
     meta = load_metadata(dataset_dir)
     if is_musdb(meta):  # the official train/test split; n_shot counts training tracks
         splits = split_tracks(meta, parse_n_shot(n_shot), int(seed))
@@ -97,12 +102,16 @@ def split_folds_step(dataset_dir: str, out_splits: str, n_shot=DEMO["n_shot"], s
 
 def simulate_mixtures_step(dataset_dir: str, splits_path: str, out_mixtures: str, seed: int = DEMO["seed"],
                            epochs: int = DEMO["epochs"], crop_seconds: float = DEMO["crop_seconds"],
-                           mix_rule: str = DEMO["mix_rule"], crop_rule: str = DEMO["crop_rule"]) -> dict:
+                           mix_rule: str = DEMO["mix_rule"], crop_rule: str = DEMO["crop_rule"],
+                           mix_seed: int = DEMO["mix_seed"]) -> dict:
+    """Training mixtures per epoch and the test mixtures; their draws follow ``mix_seed`` (-1: ``seed``)."""
     check_mix_rule(mix_rule)
+    check_own_seed("mix_seed", mix_seed)
     check_crop_rule(crop_rule)
     check_positive("epochs", epochs, integer=True)
     check_positive("crop_seconds", crop_seconds)
     check_seed("seed", seed)
+    seed = seed_of(seed, mix_seed)
     splits = pd.read_csv(splits_path, keep_default_na=False)
     crop = int(round(crop_seconds * SAMPLE_RATE))
     clips = ClipStore(dataset_dir)  # read only by crop_rule="loud"

@@ -19,6 +19,7 @@ from apt_uss.params.checks import (
     check_disjoint_folds,
     check_finite,
     check_mix_rule,
+    check_own_seed,
     check_positive,
     check_seed,
     check_sha256,
@@ -90,6 +91,8 @@ def check_pipeline_params(params: dict) -> dict:
             check_finite(name, value)
     for name in ("backbone_seed",):
         check_seed(name, params[name])
+    for name in ("shot_seed", "mix_seed"):
+        check_own_seed(name, params[name])
     check_seed("seed", params["seed"])
     if params["dataset"] == "synthetic" and "n_classes" in params \
             and not 2 <= int(params["n_classes"]) <= synthetic.MAX_CLASSES:

@@ -1,0 +1,39 @@
+"""Independent random streams, one per purpose, derived from a seed.
+
+numpy pads a short entropy list with zeros, so ``default_rng([s, t])``, ``default_rng([s, t, 0])`` and
+``default_rng([s, t, 0, 0])`` are one stream: two purposes keyed by lists of different lengths can
+share their draws (with seed 7919 an evaluation class once drew the recipe of a pretraining class).
+Here every draw comes from ``SeedSequence(seed, spawn_key=(purpose, *keys))`` with a distinct non-zero
+purpose and a fixed number of keys per purpose: the spawn key is mixed in word by word after the
+padded seed, so no two purposes, and no two key tuples of one purpose, give the same stream.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from apt_uss.errors import AptUssError
+
+# purpose -> (its non-zero key, how many keys a draw of it takes). Never renumber: the key is part of
+# every stream of that purpose, so a new number changes the data.
+PURPOSES: dict[str, tuple[int, int]] = {
+    "dataset_class": (1, 1),     # a synthetic evaluation class's recipe: (target,)
+    "dataset_clip": (2, 2),      # one synthetic clip's variation: (target, clip)
+    "shots": (3, 1),             # the few-shot draw of one class: (target,)
+    "train_mixtures": (4, 1),    # the training mixtures of one epoch: (epoch,)
+    "test_mixtures": (5, 0),     # the test mixtures
+    "musdb_tracks": (6, 0),      # the MUSDB18 training-track order
+    "musdb_mixtures": (7, 1),    # MUSDB18 training segments of one epoch: (epoch,)
+}
+
+
+def stream(purpose: str, seed: int, *keys: int) -> np.random.Generator:
+    """The generator of ``purpose`` for ``seed`` and the purpose's ``keys`` (see ``PURPOSES``)."""
+    if purpose not in PURPOSES:
+        raise AptUssError(f"random stream {purpose!r} is unknown: known are {', '.join(PURPOSES)}")
+    key, n_keys = PURPOSES[purpose]
+    if len(keys) != n_keys:
+        raise AptUssError(f"random stream {purpose!r} takes {n_keys} key(s), got {len(keys)}")
+    if int(seed) < 0 or any(int(k) < 0 for k in keys):
+        raise AptUssError(f"random stream {purpose!r}: seed and keys are integers from 0 up")
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(key, *map(int, keys))))
