@@ -110,6 +110,10 @@ def print_report(report: Path) -> None:
     for name in ("pooled_median", "pooled_mean", "class_mean"):
         b, a = summary[f"sdr_baseline_{name}"], summary[f"sdr_apt_{name}"]
         print(f"  {name:14s} baseline {b:6.2f}  APT {a:6.2f}  gain {a - b:+.2f}")
+    if "si_sdr_baseline_pooled_median" in summary:
+        b, a = summary["si_sdr_baseline_pooled_median"], summary["si_sdr_apt_pooled_median"]
+        print(f"  {'SI-SDR median':14s} baseline {b:6.2f}  APT {a:6.2f}  gain {a - b:+.2f}  (mixture itself: "
+              f"{summary['si_sdr_mixture_pooled_median']:.2f} dB)")
     b, a = summary["sdri_baseline_pooled_median"], summary["sdri_apt_pooled_median"]
     print(f"  {'SDRi median':14s} baseline {b:6.2f}  APT {a:6.2f}  (mixture itself: "
           f"{summary['sdr_mixture_pooled_median']:.2f} dB)")

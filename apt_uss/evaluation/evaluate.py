@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from apt_uss.data.mixtures import render_mixture
-from apt_uss.evaluation.metrics import bss_sdr, is_silent
+from apt_uss.evaluation.metrics import bss_sdr, is_silent, si_sdr
 from apt_uss.evaluation.oracle import oracle_mask_sdr
 from apt_uss.models.frozen_separator import frozen_separator
 
@@ -44,7 +44,8 @@ def evaluate_prompts(
     Columns: the mixture's identity (``MIXTURE_COLUMNS``, plus ``track`` and
     ``segment_offset`` for MUSDB18 segments), ``sdr_mixture`` (the unprocessed mixture),
     ``sdr_oracle_mask`` (the best mask on the separator's STFT: ``apt_uss.evaluation.oracle``), ``sdr``,
-    ``sdri`` (sdr - sdr_mixture) and ``silent_estimate``. Mixtures whose reference
+    ``sdri`` (sdr - sdr_mixture), ``si_sdr_mixture``, ``si_sdr`` and ``si_sdri`` (the scale-invariant
+    SDR, ``apt_uss.evaluation.metrics.si_sdr``, NaN for a silent estimate) and ``silent_estimate``. Mixtures whose reference
     is silent are skipped and counted (``n_skipped_silent_reference``), so no table holds
     NaN or infinity.
     """
@@ -82,6 +83,9 @@ def evaluate_prompts(
                 rec["sdr_oracle_mask"] = oracle_mask_sdr(mixture, reference, n_fft, hop)
                 rec["sdr"] = bss_sdr(reference, estimate)
                 rec["sdri"] = rec["sdr"] - rec["sdr_mixture"]
+                rec["si_sdr_mixture"] = si_sdr(reference, mixture)
+                rec["si_sdr"] = si_sdr(reference, estimate)
+                rec["si_sdri"] = rec["si_sdr"] - rec["si_sdr_mixture"]
                 rec["silent_estimate"] = is_silent(estimate)
                 records.append(rec)
         done = min(start + batch_size, len(rows))
@@ -105,8 +109,9 @@ def compare_systems(baseline: pd.DataFrame, apt: pd.DataFrame) -> pd.DataFrame:
     if a != b:
         only = sorted(a ^ b)[:5]
         raise ValueError(f"the baseline and APT evaluations cover different test mixtures (e.g. {only})")
-    keys = [c for c in baseline.columns if c not in ("sdr", "sdri", "silent_estimate")]
-    merged = baseline.merge(apt[["mixture_id", "sdr", "sdri"]], on="mixture_id", suffixes=("_baseline", "_apt"))
-    merged = merged[keys + ["sdr_baseline", "sdr_apt", "sdri_baseline", "sdri_apt"]]
+    scores = [c for c in ("sdr", "sdri", "si_sdr", "si_sdri") if c in baseline.columns and c in apt.columns]
+    keys = [c for c in baseline.columns if c not in (*scores, "silent_estimate")]
+    merged = baseline.merge(apt[["mixture_id", *scores]], on="mixture_id", suffixes=("_baseline", "_apt"))
+    merged = merged[keys + [f"{c}_{system}" for c in scores for system in ("baseline", "apt")]]
     merged["sdr_gain"] = merged["sdr_apt"] - merged["sdr_baseline"]
     return merged.sort_values("mixture_id", ignore_index=True)

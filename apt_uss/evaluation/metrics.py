@@ -48,6 +48,39 @@ def bss_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     return float(min(10 * np.log10(num / den), SDR_CEILING))
 
 
+def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """Scale-invariant SDR in dB (Le Roux et al., "SDR - half-baked or well done?", ICASSP 2019).
+
+    The reference scaled to best fit the estimate, ``a s`` with ``a = <s_hat, s> / |s|^2``, is the
+    target; everything else is error: 10 log10(|a s|^2 / |a s - s_hat|^2). Lengths are matched as in
+    ``bss_sdr``. A silent estimate has no scale and no SI-SDR: it gives NaN, which the tables' medians
+    and means leave out (the evaluation counts silent estimates). Capped at +-``SDR_CEILING``.
+    """
+    if reference.ndim != 1 or estimate.ndim != 1:
+        raise ValueError(f"si_sdr takes 1-D signals, got shapes {reference.shape} and {estimate.shape}")
+    if is_silent(reference):
+        raise ValueError("si_sdr: the reference is silent; skip the segment")
+    if not np.all(np.isfinite(estimate)):
+        raise ValueError("si_sdr: the estimate contains NaN or infinity (a diverged model?)")
+    ref = reference.astype(np.float64)
+    est = np.zeros_like(ref)
+    n = min(len(ref), len(estimate))
+    est[:n] = estimate[:n]
+    if not np.any(est):
+        return float("nan")
+    target = (np.dot(est, ref) / np.dot(ref, ref)) * ref
+    num, den = np.sum(target**2), np.sum((target - est) ** 2)
+    if den == 0:
+        return SDR_CEILING
+    if num == 0:
+        return -SDR_CEILING
+    return float(np.clip(10 * np.log10(num / den), -SDR_CEILING, SDR_CEILING))
+
+
+# Per-mixture score columns a segment table's medians and the class tables carry, by prefix.
+SCORE_PREFIXES = ("sdr_", "sdri_", "si_sdr_", "si_sdri_")
+
+
 def per_track_medians(per_mixture: pd.DataFrame) -> pd.DataFrame:
     """For segment-wise tables (MUSDB18), the median over each track's segments per stem; else unchanged.
 
@@ -55,7 +88,7 @@ def per_track_medians(per_mixture: pd.DataFrame) -> pd.DataFrame:
     """
     if "track" not in per_mixture.columns:
         return per_mixture
-    sdr = [c for c in per_mixture.columns if c.startswith(("sdr_", "sdri_"))]
+    sdr = [c for c in per_mixture.columns if c.startswith(SCORE_PREFIXES)]
     return per_mixture.groupby(["target_class", "track"], sort=True)[sdr].median().reset_index()
 
 
@@ -69,6 +102,10 @@ def median_sdr_by_class(units: pd.DataFrame) -> pd.DataFrame:
     table["sdr_gain"] = table["sdr_apt_median"] - table["sdr_baseline_median"]
     for system in SYSTEMS:
         table[f"sdri_{system}_median"] = grouped[f"sdri_{system}"].median()
+    for system in SYSTEMS:
+        if f"si_sdr_{system}" in units.columns:
+            table[f"si_sdr_{system}_median"] = grouped[f"si_sdr_{system}"].median()
+            table[f"si_sdri_{system}_median"] = grouped[f"si_sdri_{system}"].median()
     if ORACLE in units.columns:
         table[f"{ORACLE}_median"] = grouped[ORACLE].median()
     return table.reset_index().sort_values("sdr_gain", ascending=False, ignore_index=True)
@@ -87,12 +124,25 @@ def summarise(units: pd.DataFrame, per_class: pd.DataFrame, counts: dict | None 
         out[f"sdr_{system}_pooled_mean"] = float(units[f"sdr_{system}"].mean())
         out[f"sdr_{system}_class_mean"] = float(per_class[f"sdr_{system}_median"].mean())
         out[f"sdri_{system}_pooled_median"] = float(units[f"sdri_{system}"].median())
+        out[f"sdri_{system}_pooled_mean"] = float(units[f"sdri_{system}"].mean())
+        out[f"sdri_{system}_class_mean"] = float(per_class[f"sdri_{system}_median"].mean())
+        if f"si_sdr_{system}" in units.columns:  # the scale-invariant SDR and its improvement, the same ways
+            out[f"si_sdr_{system}_pooled_median"] = float(units[f"si_sdr_{system}"].median())
+            out[f"si_sdr_{system}_pooled_mean"] = float(units[f"si_sdr_{system}"].mean())
+            out[f"si_sdr_{system}_class_mean"] = float(per_class[f"si_sdr_{system}_median"].mean())
+            out[f"si_sdri_{system}_pooled_median"] = float(units[f"si_sdri_{system}"].median())
+            out[f"si_sdri_{system}_pooled_mean"] = float(units[f"si_sdri_{system}"].mean())
+            out[f"si_sdri_{system}_class_mean"] = float(per_class[f"si_sdri_{system}_median"].mean())
     out["sdr_mixture_pooled_median"] = float(units["sdr_mixture"].median())
+    if "si_sdr_mixture" in units.columns:
+        out["si_sdr_mixture_pooled_median"] = float(units["si_sdr_mixture"].median())
     if ORACLE in units.columns:
         out[f"{ORACLE}_pooled_median"] = float(units[ORACLE].median())
     out["sdr_gain_pooled_median"] = out["sdr_apt_pooled_median"] - out["sdr_baseline_pooled_median"]
     out["sdr_gain_pooled_mean"] = out["sdr_apt_pooled_mean"] - out["sdr_baseline_pooled_mean"]
     out["sdr_gain_class_mean"] = out["sdr_apt_class_mean"] - out["sdr_baseline_class_mean"]
+    if "si_sdr_apt_pooled_median" in out:
+        out["si_sdr_gain_pooled_median"] = out["si_sdr_apt_pooled_median"] - out["si_sdr_baseline_pooled_median"]
     out["classes_improved"] = int((per_class["sdr_gain"] > 0).sum())
     out["n_classes"] = int(len(per_class))
     out["n_mixtures"] = int(len(units))

@@ -19,7 +19,8 @@ import soundfile as sf
 from apt_uss.io.atomic import atomic_path
 
 HEADLINE = (("pooled median SDR (dB)", "sdr_{}_pooled_median"), ("mean of class medians (dB)", "sdr_{}_class_mean"),
-            ("pooled median SDRi (dB)", "sdri_{}_pooled_median"))
+            ("pooled median SDRi (dB)", "sdri_{}_pooled_median"), ("pooled median SI-SDR (dB)", "si_sdr_{}_pooled_median"),
+            ("pooled median SI-SDRi (dB)", "si_sdri_{}_pooled_median"))
 CLASS_COLUMNS = (("class", "target_class", "{}"), ("mixtures", "n_mixtures", "{:d}"),
                  ("baseline SDR", "sdr_baseline_median", "{:.2f}"), ("APT SDR", "sdr_apt_median", "{:.2f}"),
                  ("gain", "sdr_gain", "{:+.2f}"), ("baseline SDRi", "sdri_baseline_median", "{:.2f}"),
@@ -72,6 +73,8 @@ def render_html_report(summary: dict, per_class: pd.DataFrame, figures: dict[str
     parts.append("<h2>Headline</h2><table id='headline'><tr><th></th><th>baseline</th><th>APT</th><th>gain</th></tr>")
     gains = {"sdr_{}_pooled_median": "sdr_gain_pooled_median", "sdr_{}_class_mean": "sdr_gain_class_mean"}
     for label, key in HEADLINE:
+        if key.format("baseline") not in summary:  # an evaluation from before SI-SDR was scored
+            continue
         b, a = summary[key.format("baseline")], summary[key.format("apt")]
         gain = summary.get(gains.get(key, ""), a - b)
         parts.append(f"<tr><td>{e(label)}</td><td>{b:.2f}</td><td>{a:.2f}</td><td>{gain:+.2f}</td></tr>")
