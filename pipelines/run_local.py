@@ -125,6 +125,11 @@ def print_report(report: Path) -> None:
     print(f"  classes improved: {summary['classes_improved']}/{summary['n_classes']}"
           f"  ({summary['n_mixtures']} test mixtures)")
     print(f"\nMLflow run:   {run['mlflow_run_id']} (experiment {run['experiment']!r}) at {run['mlflow_tracking_uri']}")
+    if run.get("provenance"):
+        shown = run["provenance"]
+        print(f"Provenance:   {shown.get('backbone', '?')} separator {shown.get('separator_weights', '?')[:19]}..., "
+              f"data {shown.get('dataset_fingerprint', '?')[:12]}..., code {shown.get('git_commit', '?')[:12]} "
+              f"(MLflow parameters provenance.*)")
     if run["s3"]:
         print(f"S3 artifacts: {run['s3_prefix']} ({len(run['s3'])} files: tables, prompts, figures, audio examples)")
     print(f"Report:       {report}")

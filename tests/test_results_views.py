@@ -254,3 +254,46 @@ def test_html_report_plays_every_example_and_links_past_its_size_budget(tmp_path
     monkeypatch.setattr(html_report, "PREVIEW_BUDGET_BYTES", 1)
     small = render_html_report(summary, per_class, {}, examples, tmp_path / "examples", title="t")
     assert small.count("<audio ") == 1 and small.count("href='examples/audio/") == 11
+
+
+def test_compare_and_the_few_shot_table_refuse_runs_of_other_weights_naming_what_differs(tmp_path, caplog):
+    import logging
+
+    from apt_uss.results.compare import compare_runs
+    from apt_uss.results.sweep import few_shot_table
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    metrics = {"sdr_baseline_pooled_median": 3.0, "sdr_apt_pooled_median": 4.0, "sdr_gain_pooled_median": 1.0,
+               "sdr_baseline_class_mean": 3.5, "sdr_apt_class_mean": 4.5, "sdr_gain_class_mean": 1.0,
+               "classes_improved": 9, "n_classes": 10}
+    ids = []
+    for name, shot, weights in (("old", "1", "sha256:aaaa"), ("new", "5", "sha256:bbbb")):
+        params = {"n_shot": shot, "dataset": "synthetic", "backbone": "demo",
+                  "provenance.separator_weights": weights, "provenance.git_commit": "c0ffee"}
+        ids.append(tracking.log_run(uri, "exp", name, params, metrics))
+    with pytest.raises(AptUssError, match=r"the runs differ in separator_weights \(MLflow parameters provenance\.\*\)"):
+        compare_runs(uri, ids)
+    with caplog.at_level(logging.INFO, logger="apt_uss.results.sweep"):
+        table = few_shot_table(uri, "exp")
+    assert list(table["n_shot"]) == ["5"]  # the latest run's weights only
+    assert f"run {ids[0]} (n_shot 1) left out: it differs from the latest run in separator_weights" in caplog.text
+
+
+def test_a_prompt_file_records_the_backbone_weights_and_the_dataset_it_came_from(tmp_path):
+    from apt_uss.method.prompts import load_prompt_provenance
+    from apt_uss.models.backbone import BackboneSpec
+    from apt_uss.steps import pipeline as steps
+
+    steps.fetch_dataset_step("synthetic", str(tmp_path / "ds"), n_classes=2, seed=0)
+    steps.split_folds_step(str(tmp_path / "ds"), str(tmp_path / "splits.csv"), n_shot="1")
+    steps.init_prompts_step(str(tmp_path / "ds"), str(tmp_path / "splits.csv"), str(tmp_path / "p.npz"),
+                            str(tmp_path / "emb.npz"), backbone=BackboneSpec("tiny", seed=3, random_weights=True))
+    recorded = load_prompt_provenance(tmp_path / "p.npz")
+    manifest = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert recorded == {"backbone": "tiny", "sed_weights": "random:3", "separator_weights": "random:3",
+                        "dataset_fingerprint": manifest["fingerprint"]}
+    assert len(manifest["fingerprint"]) == 64
+    demo = BackboneSpec("demo").provenance()
+    card = json.loads((Path(steps.__file__).parents[1] / "models" / "weights" / "demo.json").read_text())
+    assert demo["separator_weights"] == f"sha256:{card['sha256']}"
+    assert demo["sed_weights"] == f"embedded:sha256:{card['sha256']}"

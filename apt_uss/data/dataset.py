@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import tempfile
@@ -93,8 +94,9 @@ def _ingest(uri: str, sha256: str, staged: Path, find_root, ingest) -> tuple[pd.
     parsed = urlparse(uri)
     local = Path(parsed.path if parsed.scheme == "file" else uri).expanduser()
     if parsed.scheme in ("", "file") and local.is_dir():
-        meta, info = ingest(find_root(local), staged)
-        return meta, dict(info, sha256=None)
+        root = find_root(local)
+        meta, info = ingest(root, staged)
+        return meta, dict(info, sha256=None, fingerprint=content_fingerprint(root))
     archive = fetch_uri(uri, sha256=sha256, what="dataset_uri")
     digest = sha256 or sha256_file(archive)
     cache = cache_dir()
@@ -102,7 +104,19 @@ def _ingest(uri: str, sha256: str, staged: Path, find_root, ingest) -> tuple[pd.
     with tempfile.TemporaryDirectory(prefix="extract-", dir=cache) as tmp:
         extract_archive(archive, tmp)
         meta, info = ingest(find_root(Path(tmp)), staged)
-    return meta, dict(info, sha256=digest.lower())
+    return meta, dict(info, sha256=digest.lower(), fingerprint=digest.lower())
+
+
+def content_fingerprint(folder: Path) -> str:
+    """sha256 over every file of a folder (relative path and bytes, in path order), the dataset manifest left
+    out: two runs on one fingerprint read the same source files."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.name != MANIFEST):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def fetch_dataset(dataset: str, out_dir: str | Path, dataset_uri: str = "", n_classes: int = 10,
@@ -121,7 +135,8 @@ def fetch_dataset(dataset: str, out_dir: str | Path, dataset_uri: str = "", n_cl
             staged.mkdir(parents=True)
             meta = synthetic.write_synthetic_dataset(staged, n_classes=n_classes, seed=seed)
             source = f"synthetic://?n_classes={n_classes}&seed={seed}"
-            info = {"sha256": None, "source_formats": {f"{SAMPLE_RATE} Hz x 1 ch": len(meta)}, "silent_clips": []}
+            info = {"sha256": None, "source_formats": {f"{SAMPLE_RATE} Hz x 1 ch": len(meta)}, "silent_clips": [],
+                    "fingerprint": content_fingerprint(staged)}  # numpy synthesis, 16-bit files: reproducible
         elif dataset == "esc50":
             source = dataset_uri or ESC50_URL
             meta, info = _ingest(source, dataset_sha256, staged, find_esc50_root, _ingest_esc50_directory)
@@ -144,6 +159,9 @@ def fetch_dataset(dataset: str, out_dir: str | Path, dataset_uri: str = "", n_cl
             "n_clips": int(len(meta)),
             "n_classes": int(meta["target"].nunique()),
             "n_silent": len(info["silent_clips"]),
+            # What the data is, for provenance: the source archive's sha256, or the source folder's (or the
+            # synthetic set's) content digest. Not the converted audio: resampling is not bit-reproducible.
+            "fingerprint": info["fingerprint"],
             **({"tracks": info["tracks"], "layout": info["layout"]} if "tracks" in info else {}),
             "silent_clips": info["silent_clips"],
             f"clips_per_class_and_{part}": {

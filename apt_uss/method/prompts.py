@@ -7,6 +7,7 @@ read, so prompt files from elsewhere (S3, colleagues) are safe to load.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -66,11 +67,20 @@ def initial_prompts(train: pd.DataFrame, embeddings: dict[str, np.ndarray]) -> t
     return prompts, classes["target"].to_numpy(), classes["category"].to_numpy().astype(str)
 
 
-def save_prompts(path, prompts: np.ndarray, targets: np.ndarray, class_names: np.ndarray) -> None:
+def save_prompts(path, prompts: np.ndarray, targets: np.ndarray, class_names: np.ndarray,
+                 provenance: dict | None = None) -> None:
+    """A prompt file; ``provenance`` (the backbone's weights, the dataset's fingerprint) rides along as JSON."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, prompts=np.asarray(prompts, np.float32), targets=np.asarray(targets, np.int64),
-                     class_names=np.asarray(class_names, dtype=str))
+                     class_names=np.asarray(class_names, dtype=str),
+                     provenance=np.asarray(json.dumps(provenance or {}, sort_keys=True)))
+
+
+def load_prompt_provenance(path) -> dict:
+    """The provenance a prompt file records ({} for files from before it was recorded)."""
+    with np.load(Path(path), allow_pickle=False) as data:
+        return json.loads(str(data["provenance"])) if "provenance" in data.files else {}
 
 
 def load_prompts(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -11,7 +11,13 @@ import torch
 from torch import nn
 
 from apt_uss.errors import AptUssError
-from apt_uss.models.checkpoints import load_strict, read_state_dict, split_embedded_sed, strip_wrappers
+from apt_uss.models.checkpoints import (
+    fetch_checkpoint,
+    load_strict,
+    read_state_dict,
+    split_embedded_sed,
+    strip_wrappers,
+)
 from apt_uss.models.config import BackboneConfig, get_config
 from apt_uss.models.htsat import HTSAT
 from apt_uss.models.separator import QuerySeparator
@@ -149,10 +155,26 @@ class BackboneSpec:
                               "seeded random weights")
 
     def load(self) -> Backbone:
-        """The frozen backbone on CPU (move it to ``resolve_device(spec.device)``)."""
+        """The frozen backbone on CPU (move it to ``resolve_device(spec.device)``), with its ``provenance``."""
         self.check_weights()
         model = load_backbone(self.name, self.sed_checkpoint_uri, self.separator_checkpoint_uri, self.seed)
         if not self.random_weights and not model.has_sed_weights:
             raise AptUssError(f"backbone={self.name!r}: {self.separator_checkpoint_uri} carries no SED: "
                               "give sed_checkpoint_uri, or random_weights=true for a smoke run")
+        model.provenance = self.provenance(model.has_sed_weights)
         return model
+
+    def provenance(self, has_sed_weights: bool = True) -> dict[str, str]:
+        """What the weights are, to record beside every result: the config, and each part's sha256
+        (``random:<seed>`` for a part on seeded random weights, ``embedded:<separator>`` for an SED carried in
+        the separator checkpoint)."""
+        separator_uri = self.separator_checkpoint_uri
+        if self.name in PACKAGED_WEIGHTS and not (self.sed_checkpoint_uri or self.separator_checkpoint_uri):
+            separator_uri = packaged_checkpoint_uri(self.name)
+        separator = f"sha256:{fetch_checkpoint(separator_uri, 'separator')[1]}" if separator_uri else \
+            f"random:{self.seed}"
+        if self.sed_checkpoint_uri:
+            sed = f"sha256:{fetch_checkpoint(self.sed_checkpoint_uri, 'sed')[1]}"
+        else:
+            sed = f"embedded:{separator}" if separator_uri and has_sed_weights else f"random:{self.seed}"
+        return {"backbone": self.name, "sed_weights": sed, "separator_weights": separator}

@@ -18,7 +18,7 @@ from torch import nn
 
 from apt_uss.errors import AptUssError
 from apt_uss.io.atomic import atomic_path
-from apt_uss.io.download import fetch_uri
+from apt_uss.io.download import fetch_uri, sha256_file
 from apt_uss.params.checks import check_sha256
 
 EMBEDDED_SED = "at_model."
@@ -63,6 +63,14 @@ def _unreadable(exc: Exception, path) -> str:
     first = lines[0].strip() if lines else ""
     first = re.split(r"(?<=\.) ", first, maxsplit=1)[0][:200]  # its first sentence, whole
     return f"is not a readable PyTorch checkpoint ({PLAIN}): {type(exc).__name__}" + (f": {first}" if first else "")
+
+
+def fetch_checkpoint(uri: str, slot: str) -> tuple[Path, str]:
+    """The local file of the checkpoint at ``uri`` (fetched once, then cached) and its sha256: the pinned
+    one (``#sha256=``, checked on fetch) or the file's own."""
+    base, sha256 = split_checksum(uri)
+    path = fetch_uri(base, sha256=check_sha256(sha256, f"{slot}_checkpoint_uri #sha256"), what=f"{slot}_checkpoint_uri")
+    return path, (sha256.lower() if sha256 else sha256_file(path))
 
 
 def read_state_dict(uri: str, slot: str) -> dict[str, torch.Tensor]:

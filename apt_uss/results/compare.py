@@ -8,6 +8,21 @@ from apt_uss.errors import AptUssError
 from apt_uss.io.tracking import RUN_TAG, redact
 
 SETTINGS = ("dataset", "n_shot", "backbone", "tune", "epochs", "lr")
+# MLflow parameters of a run's provenance (the report records them): weights, dataset content, code.
+PROVENANCE_PREFIX = "provenance."
+
+
+def provenance_of(params: dict) -> dict[str, str]:
+    return {k[len(PROVENANCE_PREFIX):]: v for k, v in params.items() if k.startswith(PROVENANCE_PREFIX)}
+
+
+def provenance_differences(runs: list, ignore: tuple = ()) -> list[str]:
+    """The provenance entries (weights, dataset fingerprint, code) on which ``runs`` disagree."""
+    seen = [provenance_of(r.data.params) for r in runs]
+    keys = sorted({k for p in seen for k in p} - set(ignore))
+    return [k for k in keys if len({p.get(k, "(not recorded)") for p in seen}) > 1]
+
+
 NUMBERS = (("baseline_pooled", "sdr_baseline_pooled_median"), ("apt_pooled", "sdr_apt_pooled_median"),
            ("gain_pooled", "sdr_gain_pooled_median"), ("baseline_class_mean", "sdr_baseline_class_mean"),
            ("apt_class_mean", "sdr_apt_class_mean"), ("gain_class_mean", "sdr_gain_class_mean"))
@@ -69,6 +84,10 @@ def compare_runs(tracking_uri: str, run_ids: list[str] | None = None, experiment
     else:
         last = max(int(last), 1)
         runs = finished_result_runs(client, experiment, tracking_uri, max_results=last * 4)[:last]
+    differ = provenance_differences(runs)
+    if differ:
+        raise AptUssError(f"the runs differ in {', '.join(differ)} (MLflow parameters {PROVENANCE_PREFIX}*): "
+                          "their numbers come from other weights, data or code; compare runs that agree on them")
     return pd.DataFrame([_row(r) for r in runs])
 
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 
 from apt_uss.errors import AptUssError
 from apt_uss.io.tracking import _experiment_id
 from apt_uss.params.spec import RESULT_PARAMETERS
-from apt_uss.results.compare import HEADLINE_HEAD, finished_result_runs, headline_cells, headline_numbers
+from apt_uss.results.compare import (
+    HEADLINE_HEAD,
+    finished_result_runs,
+    headline_cells,
+    headline_numbers,
+    provenance_differences,
+)
+
+log = logging.getLogger(__name__)
 
 SHOT_ORDER = {"1": 0, "5": 1, "10": 2, "full": 3}
 # A sweep varies n_shot only: rows must agree on every other parameter that changes the numbers.
@@ -31,7 +41,13 @@ def few_shot_table(tracking_uri: str, experiment: str) -> pd.DataFrame:
     rows, seen = [], set()
     for run in runs:
         shot = run.data.params["n_shot"]
-        if shot in seen or any(run.data.params.get(k) != v for k, v in reference.items()):
+        if shot in seen:
+            continue
+        differ = [k for k, v in reference.items() if run.data.params.get(k) != v] + \
+            provenance_differences([runs[0], run])
+        if differ:
+            log.info("few-shot table: run %s (n_shot %s) left out: it differs from the latest run in %s",
+                     run.info.run_id, shot, ", ".join(differ))
             continue
         seen.add(shot)
         rows.append({"n_shot": shot, **headline_numbers(run.data.metrics),

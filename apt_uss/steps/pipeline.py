@@ -24,24 +24,40 @@ from apt_uss.data.mixtures import simulate_mixtures
 from apt_uss.data.musdb import simulate_stem_mixtures, split_tracks
 from apt_uss.errors import AptUssError
 from apt_uss.evaluation.evaluate import compare_systems, evaluate_prompts
-from apt_uss.evaluation.metrics import SDR_DEFINITION, SYSTEMS, median_sdr_by_class, per_track_medians, summarise
-from apt_uss.evaluation.separation import check_separate_options, prompt_of_class, separate_file
+from apt_uss.evaluation.metrics import (
+    SDR_DEFINITION,
+    SYSTEMS,
+    median_sdr_by_class,
+    per_track_medians,
+    summarise,
+)
+from apt_uss.evaluation.separation import (
+    check_separate_options,
+    prompt_of_class,
+    separate_file,
+)
 from apt_uss.io import storage, tracking
 from apt_uss.io.atomic import atomic_path
 from apt_uss.io.download import fetch_uri
 from apt_uss.io.paths import state_dir
+from apt_uss.io.provenance import code_provenance
 from apt_uss.io.uris import safe_name
 from apt_uss.method.prompts import (
     embed_clips,
     initial_prompts,
     load_embeddings,
+    load_prompt_provenance,
     load_prompts,
     save_embeddings,
     save_prompts,
 )
 from apt_uss.method.tuning import check_tune_options, tune_prompts
 from apt_uss.method.tuning_state import EpochState, check_state_uri, fingerprint
-from apt_uss.models.backbone import PACKAGED_WEIGHTS, BackboneSpec, packaged_checkpoint_uri
+from apt_uss.models.backbone import (
+    PACKAGED_WEIGHTS,
+    BackboneSpec,
+    packaged_checkpoint_uri,
+)
 from apt_uss.models.device import resolve_device, use_available_cores
 from apt_uss.params.checks import (
     check_crop_fits,
@@ -55,6 +71,7 @@ from apt_uss.params.checks import (
 )
 from apt_uss.params.spec import defaults, seed_of
 from apt_uss.results import plots
+from apt_uss.results.compare import PROVENANCE_PREFIX
 from apt_uss.results.examples import EXAMPLES_TABLE, pick_examples, render_examples
 from apt_uss.results.html_report import write_html_report
 
@@ -152,10 +169,17 @@ def init_prompts_step(dataset_dir: str, splits_path: str, out_prompts: str, out_
     clips = ((name, read_clip(dataset_dir, name)) for name in train["filename"])
     embeddings = embed_clips(model.sed, clips, len(train), SAMPLE_RATE, dev)
     prompts, targets, names = initial_prompts(train, embeddings)
-    save_prompts(out_prompts, prompts, targets, names)
+    save_prompts(out_prompts, prompts, targets, names, provenance=_run_provenance(model, dataset_dir))
     save_embeddings(out_embeddings, embeddings, train)
     log.info("initial prompts: %d classes x %d dims from %d clips", *prompts.shape, len(train))
     return prompts
+
+
+def _run_provenance(model, dataset_dir: str) -> dict[str, str]:
+    """What a prompt table came from: the backbone's weights and the dataset's content fingerprint."""
+    manifest = Path(dataset_dir) / "dataset.json"
+    fingerprint = json.loads(manifest.read_text()).get("fingerprint", "") if manifest.is_file() else ""
+    return {**model.provenance, "dataset_fingerprint": fingerprint or "unknown"}
 
 
 def default_state_uri(artifact_uri: str, run_name: str, checkpoint_uri: str = "") -> str:
@@ -226,7 +250,7 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
         if on_epoch is not None:  # not left "running" in the MLflow UI; a retry or the report reopens it
             on_epoch.mark_failed()
         raise
-    save_prompts(out_prompts, tuned, targets, names)
+    save_prompts(out_prompts, tuned, targets, names, provenance=_run_provenance(model, dataset_dir))
     with atomic_path(out_loss) as tmp:
         history.to_csv(tmp, index=False)
     if out_separator:
@@ -412,6 +436,9 @@ def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tune
         s3_uris = storage.upload_run_files(artifact_uri, run_name, files) if artifact_uri else {}
         params = dict(run_params or {})
         params["sdr_definition"] = SDR_DEFINITION
+        # Provenance: runs on other weights, data or code must not be mixed in one table (results.sweep).
+        provenance = {**load_prompt_provenance(tuned_prompts_path), **code_provenance()}
+        params.update({f"{PROVENANCE_PREFIX}{k}": v for k, v in provenance.items()})
         tags = {"dataset": str(params.get("dataset", "")), "n_shot": str(params.get("n_shot", "")),
                 "backbone": str(params.get("backbone", "")), "tune": str(params.get("tune", "prompts"))}
         s3_prefix = s3_uris["summary.json"].rsplit("/", 1)[0] + "/" if s3_uris else ""
@@ -421,6 +448,7 @@ def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tune
         run_id = tracking.log_run(uri, experiment, run_name, params, metrics, loss_history=loss,
                                   artifacts_dir=tmp, tags=tags)
         record = {"mlflow_run_id": run_id, "mlflow_tracking_uri": tracking.redact(uri),
-                  "experiment": experiment, "run_name": run_name, "s3": s3_uris, "s3_prefix": s3_prefix}
+                  "experiment": experiment, "run_name": run_name, "s3": s3_uris, "s3_prefix": s3_prefix,
+                  "provenance": provenance}
         (tmp / "run.json").write_text(json.dumps(record, indent=2))
     return {"summary": summary, "per_class": per_class, "run": record}
