@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     _param(p, "n_shot")
     _param(p, "seed")
     _param(p, "shot_seed")
+    _param(p, "validation_clips")
     _param(p, "train_folds")
     _param(p, "test_folds")
     p.add_argument("--out", required=True, help="output splits CSV")
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     _param(p, "batch_size")
     _param(p, "tune")
     _param(p, "precision")
+    _param(p, "keep_best_epoch")
     p.add_argument("--state-uri", default="", help="folder or s3:// prefix for per-epoch state; resumes from it")
     p.add_argument("--run-name", default="", help="log tune_loss live to this MLflow run (found by name)")
     _param(p, "tracking_uri")
@@ -266,7 +268,8 @@ def run(argv: list[str]) -> None:
         print(json.dumps({k: manifest[k] for k in ("dataset", "n_clips", "n_classes")}))
     elif a.command == "split-folds":
         steps.split_folds_step(dataset_dir=a.dataset_dir, out_splits=a.out, n_shot=a.n_shot, seed=a.seed,
-                               shot_seed=a.shot_seed, train_folds=a.train_folds, test_folds=a.test_folds)
+                               shot_seed=a.shot_seed, train_folds=a.train_folds, test_folds=a.test_folds,
+                               validation_clips=a.validation_clips)
     elif a.command == "simulate-mixtures":
         print(json.dumps(steps.simulate_mixtures_step(
             dataset_dir=a.dataset_dir, splits_path=a.splits, out_mixtures=a.out, seed=a.seed, mix_seed=a.mix_seed, epochs=a.epochs,
@@ -278,6 +281,7 @@ def run(argv: list[str]) -> None:
         steps.tune_prompts_step(dataset_dir=a.dataset_dir, mixtures_dir=a.mixtures_dir, prompts_path=a.prompts,
                                 out_prompts=a.out_prompts, out_loss=a.out_loss,
                                 lr=a.lr, lr_schedule=a.lr_schedule, loss_function=a.loss_function,
+                                keep_best_epoch=a.keep_best_epoch,
                                 batch_size=a.batch_size, tune=a.tune,
                                 precision=a.precision, out_separator=a.out_separator, state_uri=a.state_uri,
                                 run_name=a.run_name, tracking_uri=a.tracking_uri, experiment=a.experiment,

@@ -49,13 +49,14 @@ def fetch_dataset(dataset: str, dataset_uri: str, dataset_sha256: str, n_classes
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
 def split_folds(dataset_dir: Input[Dataset], n_shot: str, seed: int, shot_seed: int, train_folds: str,
-                test_folds: str, splits: Output[Dataset]):
+                test_folds: str, validation_clips: int, splits: Output[Dataset]):
     from apt_uss.logs import configure_logging
     from apt_uss.steps.pipeline import split_folds_step
 
     configure_logging()
     table = split_folds_step(dataset_dir=dataset_dir.path, out_splits=splits.path, n_shot=n_shot, seed=seed,
-                             shot_seed=shot_seed, train_folds=train_folds, test_folds=test_folds)
+                             shot_seed=shot_seed, train_folds=train_folds, test_folds=test_folds,
+                             validation_clips=validation_clips)
     splits.metadata.update({k: int(v) for k, v in table.groupby("split").size().items()})
 
 
@@ -91,7 +92,7 @@ def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_
                  backbone: dict, lr: float, batch_size: int, tune: str, precision: str, checkpoint_uri: str,
                  run_name: str, tracking_uri: str, experiment: str, artifact_uri: str,
                  tuned_prompts: Output[Model], loss: Output[Dataset], separator_weights: Output[Model],
-                 lr_schedule: str, loss_function: str):
+                 lr_schedule: str, loss_function: str, keep_best_epoch: bool):
     """``separator_weights`` is the tuned separator for tune=joint and an empty file for tune=prompts."""
     from apt_uss.logs import configure_logging
     from apt_uss.steps.pipeline import default_state_uri, tune_prompts_step
@@ -102,7 +103,7 @@ def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_
         dataset_dir=dataset_dir.path, mixtures_dir=mixtures.path, prompts_path=initial_prompts.path,
         out_prompts=tuned_prompts.path, out_loss=loss.path, backbone=backbone, lr=lr, batch_size=batch_size, tune=tune, precision=precision, out_separator=separator_weights.path, state_uri=state_uri,
         run_name=run_name, tracking_uri=tracking_uri, experiment=experiment, lr_schedule=lr_schedule,
-        loss_function=loss_function)
+        loss_function=loss_function, keep_best_epoch=keep_best_epoch)
     separator_weights.metadata["tuned"] = tune == "joint"
     if len(history):
         loss.metadata["final_loss"] = float(history["loss"].iloc[-1])

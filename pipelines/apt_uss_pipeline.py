@@ -62,7 +62,7 @@ def _apt_uss_dag(p: dict) -> dsl.Dataset:
     fetched.after(validated)
     _for_cluster(fetched, "light", **cluster)
     split = split_folds(dataset_dir=fetched.output, n_shot=p["n_shot"], seed=p["seed"], shot_seed=p["shot_seed"],
-                        train_folds=p["train_folds"],
+                        train_folds=p["train_folds"], validation_clips=p["validation_clips"],
                         test_folds=p["test_folds"])
     split.set_display_name("fold split")
     _for_cluster(split, "light", retries=0, **cluster)
@@ -78,6 +78,7 @@ def _apt_uss_dag(p: dict) -> dsl.Dataset:
                          initial_prompts=initial.outputs["prompts"], backbone=backbone, lr=p["lr"],
                          lr_schedule=p["lr_schedule"], loss_function=p["loss_function"], batch_size=p["batch_size"],
                          tune=p["tune"], precision=p["precision"], checkpoint_uri=p["checkpoint_uri"],
+                         keep_best_epoch=p["keep_best_epoch"],
                          run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=p["tracking_uri"],
                          experiment=p["experiment"], artifact_uri=p["artifact_uri"])
     tuned.set_display_name("prompt tuning (GPU)")

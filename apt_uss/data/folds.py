@@ -27,13 +27,17 @@ def split_folds(
     seed: int,
     train_folds: list[int],
     test_folds: list[int],
+    validation_clips: int = 0,
 ) -> pd.DataFrame:
-    """Return the clips used: ``n_shot`` training clips per class and every test clip.
+    """Return the clips used: ``n_shot`` training clips per class, ``validation_clips`` validation clips per
+    class, and every test clip (column ``split``: train, validation, test).
 
-    Training clips are drawn per class from a permutation that depends only on the seed
-    and the class, so the 1-shot set lies inside the 5-shot set, which lies inside the
-    10-shot set. ``n_shot=None`` keeps every training clip. The test set does not depend
-    on ``n_shot``.
+    Each class's training-fold clips are put in an order that depends only on the seed and the class.
+    The last ``validation_clips`` of that order are the class's validation clips, held out of training
+    whatever ``n_shot`` is, so every choice (settings, the epoch to keep) can be made on them and not on
+    the test folds; shots are the first ``n_shot`` of the rest, so the 1-shot set lies inside the 5-shot
+    set, which lies inside the 10-shot set. ``n_shot=None`` keeps every clip not held out. With
+    ``validation_clips=0`` the draw is the one without a validation split. The test set depends on neither.
     """
     if "silent" in meta.columns and meta["silent"].any():
         # A silent clip gives no class evidence as a query and no SDR as a target.
@@ -52,15 +56,22 @@ def split_folds(
     parts = []
     for target, clips in train.groupby("target", sort=True):
         clips = clips.sort_values("filename")
-        if n_shot is not None and n_shot > len(clips):
+        pool = len(clips) - validation_clips
+        if pool < 1:
+            raise AptUssError(f"validation_clips={validation_clips} leaves no training clip of class "
+                              f"{clips['category'].iloc[0]!r}, which has {len(clips)}: use at most {len(clips) - 1}")
+        if n_shot is not None and n_shot > pool:
+            held = f" ({validation_clips} are held out for validation)" if validation_clips else ""
             raise AptUssError(
-                f"n_shot={n_shot} is larger than the {len(clips)} training clips of class "
-                f"{clips['category'].iloc[0]!r}: use 1 to {len(clips)} or 'full'"
+                f"n_shot={n_shot} is larger than the {pool} training clips of class "
+                f"{clips['category'].iloc[0]!r}{held}: use 1 to {pool} or 'full'"
             )
         order = stream("shots", seed, int(target)).permutation(len(clips))
-        chosen = clips.iloc[order[: n_shot if n_shot is not None else len(clips)]].copy()
+        chosen = clips.iloc[order[: n_shot if n_shot is not None else pool]].copy()
         chosen["shot_rank"] = np.arange(len(chosen))
         parts.append(chosen.assign(split="train"))
+        if validation_clips:
+            parts.append(clips.iloc[np.sort(order[pool:])].assign(split="validation", shot_rank=-1))
     missing = sorted(set(test["target"]) - set(train["target"]))
     if missing:
         raise AptUssError(f"classes {missing} have test clips but no training clips in folds {train_folds}")

@@ -104,6 +104,15 @@ def simulate_mixtures(
     return train_mix, test_mix
 
 
+def simulate_validation_mixtures(splits: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Mixtures of the validation clips (held-out training-fold clips), made as the test mixtures are: every
+    validation clip the target once, over the whole clip, with a validation clip of another class."""
+    validation = splits[splits["split"] == "validation"].reset_index(drop=True)
+    table = _pairs(validation, validation, stream("validation_mixtures", seed))
+    table.insert(0, "mixture_id", [f"validation-{i:05d}" for i in range(len(table))])
+    return table
+
+
 def mix(target: np.ndarray, interferer: np.ndarray, rule: str) -> np.ndarray:
     """Mixture of two equal-length signals.
 

@@ -73,6 +73,8 @@ def tune_prompts(
     loss_function: str = "l1",
     state: EpochState | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    validation_mixtures: pd.DataFrame | None = None,
+    keep_best_epoch: bool = False,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Return the tuned prompt table and the mean loss of each epoch.
 
@@ -88,7 +90,12 @@ def tune_prompts(
     ``on_epoch(epoch, loss)`` is called after each epoch (e.g. to log to MLflow).
     ``lr_schedule="cosine"`` decays lr over all epochs' steps (a resumed run continues the same curve).
     ``loss_function`` is "l1" (the paper's waveform L1) or "snr" (negative SNR in dB: ``apt_uss.method.losses``).
+    With ``validation_mixtures`` (whole held-out training-fold clips, never test clips) the same loss on them
+    after every epoch is the history's ``val_loss``; ``keep_best_epoch`` then returns the prompts of the
+    epoch with the lowest one (the history's ``kept`` marks it) instead of the last epoch's.
     """
+    if keep_best_epoch and (validation_mixtures is None or not len(validation_mixtures)):
+        raise AptUssError("keep_best_epoch needs validation mixtures: set validation_clips to 1 or more")
     check_tune_options(mode, precision, lr_schedule, loss_function)
     device = torch.device(device)
     separator = separator.to(device).eval().requires_grad_(mode == "joint")
@@ -108,10 +115,14 @@ def tune_prompts(
         if mode == "joint":
             separator.load_state_dict(saved["separator"])
         optimizer.load_state_dict(saved["optimizer"])
-        history = [dict(zip(("epoch", "loss", "steps"), (int(e), float(v), int(s))))
-                   for e, v, s in saved["history"].tolist()]
+        history = [{"epoch": int(row[0]), "loss": float(row[1]), "steps": int(row[2]),
+                    "val_loss": float(row[3]) if len(row) > 3 else float("nan")} for row in saved["history"].tolist()]
+        if "best_prompts" in saved:
+            best = (int(saved["best_epoch"]), saved["best_prompts"].to(device))
         log.info("tune: resuming after epoch %d/%d from %s", len(history), len(epochs), state.uri)
     finished = {h["epoch"] for h in history}
+    if saved is None or "best_prompts" not in saved:
+        best = None
     todo = [e for e in epochs if e not in finished]
 
     steps_of = {e: -(-int((train_mixtures["epoch"] == e).sum()) // batch_size) for e in epochs}
@@ -157,19 +168,53 @@ def tune_prompts(
         if not all(bool(torch.isfinite(p).all()) for p in trained):  # the last step can still overflow them
             _diverged("the tuned " + ("weights" if mode == "joint" else "prompts") + " are no longer finite",
                       len(history) + 1, len(epochs), len(losses), steps_of[epoch], lr, lr_schedule)
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "steps": len(losses)})
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "steps": len(losses), "val_loss": float("nan")})
+        if validation_mixtures is not None and len(validation_mixtures):
+            history[-1]["val_loss"] = validation_loss(model, prompts, validation_mixtures, clips, mix_rule,
+                                                      row_of_target, device, precision, loss_function)
+            if keep_best_epoch and (best is None or history[-1]["val_loss"] < best_loss(history, best[0])):
+                best = (epoch, prompts.detach().clone())
         if state is not None:
             snapshot = {"prompts": prompts.detach().cpu(), "optimizer": optimizer.state_dict(),
-                        "history": torch.tensor([[h["epoch"], h["loss"], h["steps"]] for h in history],
+                        "history": torch.tensor([[h["epoch"], h["loss"], h["steps"], h["val_loss"]] for h in history],
                                                 dtype=torch.float64)}
+            if best is not None:
+                snapshot.update(best_epoch=best[0], best_prompts=best[1].cpu())
             if mode == "joint":
                 snapshot["separator"] = separator.state_dict()
             state.save(snapshot)
         if on_epoch is not None:
             on_epoch(epoch, history[-1]["loss"])
         rate = steps_done / max(time.monotonic() - started, 1e-9)
-        log.info("tune: epoch %d/%d loss %.5f | %d/%d steps, %.2f steps/s, ETA %.0f s",
-                 len(history), len(epochs), history[-1]["loss"], steps_done, steps_total, rate,
+        shown = "" if math.isnan(history[-1]["val_loss"]) else f" validation {history[-1]['val_loss']:.5f}"
+        log.info("tune: epoch %d/%d loss %.5f%s | %d/%d steps, %.2f steps/s, ETA %.0f s",
+                 len(history), len(epochs), history[-1]["loss"], shown, steps_done, steps_total, rate,
                  (steps_total - steps_done) / max(rate, 1e-9))
     separator.requires_grad_(False)
-    return prompts.detach().cpu().numpy(), pd.DataFrame(history, columns=["epoch", "loss", "steps"])
+    table = pd.DataFrame(history, columns=["epoch", "loss", "steps", "val_loss"])
+    if validation_mixtures is None or not len(validation_mixtures):
+        table = table.drop(columns="val_loss")  # the history as before validation existed
+    if keep_best_epoch and best is not None:
+        table["kept"] = table["epoch"] == best[0]
+        log.info("tune: keeping the prompts of epoch %d of %d (lowest validation loss %.5f)", best[0] + 1,
+                 len(epochs), best_loss(history, best[0]))
+        return best[1].cpu().numpy(), table
+    return prompts.detach().cpu().numpy(), table
+
+
+def best_loss(history: list[dict], epoch: int) -> float:
+    return next(h["val_loss"] for h in history if h["epoch"] == epoch)
+
+
+@torch.no_grad()
+def validation_loss(model, prompts: torch.Tensor, mixtures: pd.DataFrame, clips, mix_rule: str, row_of_target: dict,
+                    device: torch.device, precision: str, loss_function: str) -> float:
+    """The tuning loss of the current prompts on the validation mixtures (one whole clip at a time: their
+    lengths may differ), averaged."""
+    losses = []
+    for r in mixtures.itertuples(index=False):
+        mixture, target = render_mixture(r, clips, mix_rule)
+        with _autocast(device, precision):
+            estimate = model(torch.from_numpy(mixture[None]).to(device), prompts[[row_of_target[int(r.target)]]])["wav"]
+        losses.append(separation_loss(estimate.float(), torch.from_numpy(target[None]).to(device), loss_function).item())
+    return float(np.mean(losses))

@@ -115,6 +115,17 @@ def check_own_seed(name: str, value: object) -> int:
     return int(value)
 
 
+def check_validation_clips(value: object) -> int:
+    """Held-out clips per class: an integer from 0 (no validation split) up."""
+    try:
+        ok = float(value).is_integer() and int(value) >= 0
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise AptUssError(f"validation_clips={value!r} is not valid: use 0 (no validation split) or more")
+    return int(value)
+
+
 def check_disjoint_folds(train_folds: list[int], test_folds: list[int], train_text: object = None,
                          test_text: object = None) -> None:
     overlap = sorted(set(train_folds) & set(test_folds))

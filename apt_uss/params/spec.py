@@ -75,6 +75,10 @@ PARAMETERS: tuple[Parameter, ...] = (
     _p("loss_function", str, PER_PROFILE, "`l1` (waveform L1, the paper's) or `snr` (negative SNR, capped at 30 dB)", "method",
        LOSS_FUNCTIONS),
     _p("batch_size", int, 4, "mixtures per tuning step", "method"),
+    _p("validation_clips", int, 0, "training-fold clips per class held out of the shots for validation "
+       "(never the test folds); 0: none", "method"),
+    _p("keep_best_epoch", bool, False, "`true`: keep the prompts of the epoch with the lowest validation loss, "
+       "not the last epoch's (needs `validation_clips`)", "method"),
     _p("tune", str, "prompts", "`prompts` (APT) or `joint` (prompts and separator weights: the paper's upper bound)", "method", TUNE_MODES),
     _p("precision", str, "fp32", "`fp32` or `bf16` (autocast of the forward pass; for CUDA)", "method", PRECISIONS),
     _p("checkpoint_uri", str, "", "per-epoch tuning state, resumed from (folder or `s3://`); empty: beside the run's artifacts",

@@ -20,7 +20,7 @@ from apt_uss.data.audio import SAMPLE_RATE
 from apt_uss.data.clips import ClipStore, read_clip
 from apt_uss.data.dataset import fetch_dataset, is_musdb, load_metadata
 from apt_uss.data.folds import split_folds
-from apt_uss.data.mixtures import simulate_mixtures
+from apt_uss.data.mixtures import simulate_mixtures, simulate_validation_mixtures
 from apt_uss.data.musdb import simulate_stem_mixtures, split_tracks
 from apt_uss.errors import AptUssError
 from apt_uss.evaluation.evaluate import compare_systems, evaluate_prompts
@@ -64,6 +64,7 @@ from apt_uss.params.checks import (
     check_crop_rule,
     check_mix_rule,
     check_own_seed,
+    check_validation_clips,
     check_positive,
     check_seed,
     parse_folds,
@@ -78,6 +79,7 @@ from apt_uss.results.html_report import write_html_report
 log = logging.getLogger(__name__)
 
 MIXING = "mixing.json"
+VALIDATION_MIXTURES = "validation_mixtures.csv"
 # Step defaults are the demo profile's (what the shipped backbone needs), as the pipeline's are.
 DEMO = defaults("demo")
 
@@ -99,21 +101,28 @@ def fetch_dataset_step(dataset: str, out_dataset: str, dataset_uri: str = "", n_
 
 def split_folds_step(dataset_dir: str, out_splits: str, n_shot=DEMO["n_shot"], seed: int = DEMO["seed"],
                      train_folds=DEMO["train_folds"], test_folds=DEMO["test_folds"],
-                     shot_seed: int = DEMO["shot_seed"]) -> pd.DataFrame:
-    """The n-shot training clips and the test clips; the draw follows ``shot_seed`` (-1: ``seed``)."""
+                     shot_seed: int = DEMO["shot_seed"],
+                     validation_clips: int = DEMO["validation_clips"]) -> pd.DataFrame:
+    """The n-shot training clips, ``validation_clips`` held-out clips per class and the test clips; the draw
+    follows ``shot_seed`` (-1: ``seed``)."""
     check_seed("seed", seed)
+    check_validation_clips(validation_clips)
     check_own_seed("shot_seed", shot_seed)
     seed = seed_of(seed, shot_seed)
     meta = load_metadata(dataset_dir)
     if is_musdb(meta):  # the official train/test split; n_shot counts training tracks
+        if int(validation_clips):
+            raise AptUssError("validation_clips is for ESC-50-layout datasets: MUSDB18 has no held-out tracks here")
         splits = split_tracks(meta, parse_n_shot(n_shot), int(seed))
     else:
         splits = split_folds(meta, parse_n_shot(n_shot), int(seed),
-                             parse_folds(train_folds, "train_folds"), parse_folds(test_folds, "test_folds"))
+                             parse_folds(train_folds, "train_folds"), parse_folds(test_folds, "test_folds"),
+                             validation_clips=int(validation_clips))
     with atomic_path(out_splits) as tmp:
         splits.to_csv(tmp, index=False)
     counts = splits.groupby("split").size().to_dict()
-    log.info("splits: %d train clips, %d test clips (n_shot=%s)", counts.get("train", 0), counts.get("test", 0), n_shot)
+    log.info("splits: %d train clips, %d validation clips, %d test clips (n_shot=%s)", counts.get("train", 0),
+             counts.get("validation", 0), counts.get("test", 0), n_shot)
     return splits
 
 
@@ -143,15 +152,19 @@ def simulate_mixtures_step(dataset_dir: str, splits_path: str, out_mixtures: str
         if crop_rule == "loud":
             clips.preload(splits.loc[splits["split"] == "train", "filename"])
         train_mix, test_mix = simulate_mixtures(splits, lengths, int(seed), int(epochs), crop, crop_rule, clips)
+    validation_mix = simulate_validation_mixtures(splits, int(seed)) if (splits["split"] == "validation").any() \
+        else None
     info = {"mix_rule": mix_rule, "crop_rule": crop_rule,
             "mixture": "track's own mixture" if is_musdb(splits) else "target + interferer",
             "seed": int(seed), "epochs": int(epochs), "crop_samples": crop,
             "sample_rate": SAMPLE_RATE, "n_train_per_epoch": int(len(train_mix) // max(int(epochs), 1)),
-            "n_test": int(len(test_mix))}
+            "n_test": int(len(test_mix)), "n_validation": int(len(validation_mix)) if validation_mix is not None else 0}
     with atomic_path(out_mixtures) as tmp:
         tmp.mkdir()
         train_mix.to_csv(tmp / "train_mixtures.csv", index=False)
         test_mix.to_csv(tmp / "test_mixtures.csv", index=False)
+        if validation_mix is not None:
+            validation_mix.to_csv(tmp / VALIDATION_MIXTURES, index=False)
         (tmp / MIXING).write_text(json.dumps(info, indent=2))
     log.info("mixtures: %d training (%d epochs, %s crops), %d test, rule %s", len(train_mix), epochs, crop_rule,
              len(test_mix), mix_rule)
@@ -202,7 +215,7 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
                       precision: str = DEMO["precision"],
                       out_separator: str = "", state_uri: str = "", run_name: str = "", tracking_uri: str = "",
                       experiment: str = DEMO["experiment"], lr_schedule: str = DEMO["lr_schedule"],
-                      loss_function: str = DEMO["loss_function"]):
+                      loss_function: str = DEMO["loss_function"], keep_best_epoch: bool = DEMO["keep_best_epoch"]):
     """Tune the prompts; with ``state_uri`` resume from / save to per-epoch state; with ``run_name`` log live to MLflow.
 
     ``out_separator`` receives the tuned separator's state dict for ``tune="joint"``, and is
@@ -226,6 +239,12 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
     initial, targets, names = load_prompts(prompts_path)
     model = spec.load()
     clips = _clip_store(dataset_dir, train_mix)
+    validation_path = Path(mixtures_dir) / VALIDATION_MIXTURES
+    validation_mix = pd.read_csv(validation_path, keep_default_na=False) if validation_path.is_file() else None
+    if keep_best_epoch and validation_mix is None:
+        raise AptUssError("keep_best_epoch=true needs validation mixtures: set validation_clips to 1 or more")
+    if validation_mix is not None:
+        clips.preload(pd.concat([validation_mix["target_file"], validation_mix["interferer_file"]]))
     state = None
     if state_uri:
         weights = spec.separator_checkpoint_uri
@@ -236,7 +255,8 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
                     "batch_size": int(batch_size), "tune": tune,
                     "precision": precision, "mix_rule": info["mix_rule"], "crop_samples": info["crop_samples"],
                     "backbone": spec.name, "sed": spec.sed_checkpoint_uri, "separator": weights, "seed": spec.seed,
-                    "device": dev.type, "dataset": manifest.read_text() if manifest.is_file() else dataset_dir}
+                    "device": dev.type, "dataset": manifest.read_text() if manifest.is_file() else dataset_dir,
+                    **({"keep_best_epoch": True} if keep_best_epoch else {})}
         state = EpochState(state_uri, fingerprint(initial, train_mix, settings))
     log.info("tuning (%s, %s) %d prompts on %s: %d mixtures, %s loss, lr %g (%s), batch %d", tune, precision,
              len(initial), dev, len(train_mix), loss_function, lr, lr_schedule, batch_size)
@@ -245,7 +265,8 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
                                       info["crop_samples"], lr=float(lr), batch_size=int(batch_size), device=dev,
                                       mode=tune, precision=precision, lr_schedule=lr_schedule,
                                       loss_function=loss_function, state=state,
-                                      on_epoch=on_epoch)
+                                      on_epoch=on_epoch, validation_mixtures=validation_mix,
+                                      keep_best_epoch=bool(keep_best_epoch))
     except BaseException:
         if on_epoch is not None:  # not left "running" in the MLflow UI; a retry or the report reopens it
             on_epoch.mark_failed()

@@ -20,6 +20,7 @@ from apt_uss.params.checks import (
     check_finite,
     check_mix_rule,
     check_own_seed,
+    check_validation_clips,
     check_positive,
     check_seed,
     check_sha256,
@@ -118,12 +119,21 @@ def check_pipeline_params(params: dict) -> dict:
         if crop_samples(params["crop_seconds"], SAMPLE_RATE) > crop_samples(layout.clip_seconds, SAMPLE_RATE):
             raise AptUssError(f"crop_seconds={params['crop_seconds']!r} is longer than the {layout.clip_seconds:g}-s "
                               f"clips of {params['dataset']}: use a crop of at most {layout.clip_seconds:g} s")
+    held = check_validation_clips(params["validation_clips"])
+    if params["keep_best_epoch"] and not held:
+        raise AptUssError("keep_best_epoch=true needs validation_clips of 1 or more: the epoch is chosen on them")
+    if held and params["dataset"] == "musdb18":
+        raise AptUssError("validation_clips is for ESC-50-layout datasets: MUSDB18 has no held-out tracks here")
+    if held and layout is not None and held >= layout.clips_per_fold * len(train_folds):
+        raise AptUssError(f"validation_clips={held} leaves no training clip: {params['dataset']} has "
+                          f"{layout.clips_per_fold * len(train_folds)} per class in train_folds")
     if n_shot is not None:
         limit = None
         if params["dataset"] == "musdb18":
             limit, what = musdb.OFFICIAL_TRACKS["train"], "training tracks"
         elif layout is not None:  # a user's own data may have more clips per class: the split step counts them
-            limit, what = layout.clips_per_fold * len(train_folds), "training clips per class"
+            limit = layout.clips_per_fold * len(train_folds) - held
+            what = "training clips per class" + (f" not held out for validation ({held})" if held else "")
         if limit is not None and n_shot > limit:
             raise AptUssError(
                 f"n_shot={params['n_shot']} is larger than the {limit} {what} of "
