@@ -18,7 +18,7 @@ endif
 # NAME=--flag pairs, read from the spec (standard library only: it runs before the virtual environment exists).
 PIPELINE_VARIABLE_FLAGS := $(shell python3 -m apt_uss.params.spec make-variables)
 # The flags of the parameters given on the command line (or in the environment); the others take the profile's.
-given_flag = $(if $(filter command line environment override,$(origin $(1))),$(2) '$($(1))')
+given_flag = $(if $(filter command line environment override,$(origin $(1))),$(2) '$(subst ','\'',$($(1)))')
 PIPELINE_FLAGS = --profile "$(PROFILE)" $(foreach pair,$(PIPELINE_VARIABLE_FLAGS),\
 	$(call given_flag,$(firstword $(subst =, ,$(pair))),$(lastword $(subst =, ,$(pair)))))
 

@@ -75,9 +75,15 @@ sync_files "$STAGE/wheels" "${wheels[@]}"
 
 say "building $NAME from $BASE (extra CA certs: ${#certs[@]}, staged wheels: ${#wheels[@]}${wheels:+: ${wheels[*]##*/}})"
 t0=$(date +%s%N)
+# The commit the image is built from (+dirty with uncommitted changes to tracked files): runs record it.
+commit=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
+if [ "$commit" != unknown ] && [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  commit="$commit+dirty"
+fi
 # shellcheck disable=SC2086
 DOCKER_BUILDKIT=1 "$DOCKER" build --network host -f "$ROOT/images/Dockerfile" \
-  --build-arg BASE_IMAGE="$BASE" -t "$NAME" ${BUILD_ARGS:-} "$ROOT" || {
+  --build-arg BASE_IMAGE="$BASE" --build-arg APT_USS_GIT_COMMIT="$commit" --build-arg APT_USS_STEP_IMAGE="$NAME" \
+  -t "$NAME" ${BUILD_ARGS:-} "$ROOT" || {
   # pip's "No matching distribution" is what a proxy's unknown CA looks like from inside the build.
   [ ${#certs[@]} -gt 0 ] || say "if apt or pip could not reach its index through a TLS-intercepting proxy," \
     "pass EXTRA_CA_CERTS_DIR=<folder of its *.crt> (here: /usr/local/share/ca-certificates)"

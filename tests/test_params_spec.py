@@ -215,3 +215,19 @@ def test_the_parameter_check_command_prints_the_checked_values(tmp_path, capsys)
     code, out, err = call_main(main, ["validate-parameters", "--params", f"@{given}"], capsys)
     assert code == 0, err
     assert json.loads(out)["lr"] == spec.defaults()["lr"]
+
+
+def test_an_empty_list_or_dict_variable_means_the_default():
+    assert spec.parse_value("gpu_tolerations", "") == spec.GPU_TOLERATIONS
+    assert spec.parse_value("gpu_node_selector", "") == {}
+
+
+def test_a_make_value_with_a_quote_reaches_the_flag_whole():
+    out = subprocess.run(["make", "-n", "--no-print-directory", "pipeline-run", "EXPERIMENT=bob's run"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    import shlex
+
+    line = next(ln for ln in out.stdout.replace("\\\n", " ").splitlines() if "pipelines.run_local" in ln)
+    argv = shlex.split(line.split("pipelines.run_local", 1)[1])
+    assert argv[argv.index("--experiment") + 1] == "bob's run"

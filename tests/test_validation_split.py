@@ -88,3 +88,10 @@ def test_tuning_keeps_the_epoch_with_the_lowest_validation_loss(tmp_path):
         (tmp_path / "mix0" / "validation_mixtures.csv").unlink()
         steps.tune_prompts_step(ds, str(tmp_path / "mix0"), str(tmp_path / "p0.npz"), str(tmp_path / "p3.npz"),
                                 str(tmp_path / "loss3.csv"), backbone=backbone, keep_best_epoch=True)
+
+
+def test_keep_best_epoch_is_refused_for_joint_tuning():
+    from apt_uss.steps.validation import check_pipeline_params
+
+    with pytest.raises(AptUssError, match="keep_best_epoch=true is for tune=prompts"):
+        check_pipeline_params(dict(spec.defaults(), tune="joint", keep_best_epoch=True, validation_clips=2))

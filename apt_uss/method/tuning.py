@@ -96,6 +96,9 @@ def tune_prompts(
     """
     if keep_best_epoch and (validation_mixtures is None or not len(validation_mixtures)):
         raise AptUssError("keep_best_epoch needs validation mixtures: set validation_clips to 1 or more")
+    if keep_best_epoch and mode == "joint":
+        raise AptUssError("keep_best_epoch is for tune=prompts: tune=joint would pair the best epoch's prompts "
+                          "with the last epoch's separator")
     check_tune_options(mode, precision, lr_schedule, loss_function)
     device = torch.device(device)
     separator = separator.to(device).eval().requires_grad_(mode == "joint")

@@ -188,6 +188,8 @@ def parse_value(name: str, text: object) -> object:
         if kind is float:
             return float(word)
         if kind in (list, dict):
+            if isinstance(word, str) and not word:  # an empty Make variable: the parameter's default
+                return json.loads(json.dumps(BY_NAME[name].default))
             value = json.loads(word) if isinstance(word, str) else word
             if not isinstance(value, kind):
                 raise ValueError

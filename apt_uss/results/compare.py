@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 
 from apt_uss.errors import AptUssError
 from apt_uss.io.tracking import RUN_TAG, redact
 
 SETTINGS = ("dataset", "n_shot", "backbone", "tune", "epochs", "lr")
+log = logging.getLogger(__name__)
+
 # MLflow parameters of a run's provenance (the report records them): weights, dataset content, code.
 PROVENANCE_PREFIX = "provenance."
 
@@ -68,8 +72,9 @@ def _row(run) -> dict:
 
 def compare_runs(tracking_uri: str, run_ids: list[str] | None = None, experiment: str = "apt-uss",
                  last: int = 10) -> pd.DataFrame:
-    """One row per run: its settings and headline SDRs. ``run_ids`` picks runs (in that order);
-    otherwise the ``last`` finished runs of ``experiment`` with results, newest first."""
+    """One row per run: its settings and headline SDRs. ``run_ids`` picks runs (in that order), which must
+    agree on their provenance (weights, data, code); otherwise the ``last`` finished runs of ``experiment``
+    with results that agree with the newest one on it, newest first (the others are logged as left out)."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -83,7 +88,15 @@ def compare_runs(tracking_uri: str, run_ids: list[str] | None = None, experiment
                 raise AptUssError(f"run {run_id!r} is not in the tracking store at {redact(tracking_uri)}") from None
     else:
         last = max(int(last), 1)
-        runs = finished_result_runs(client, experiment, tracking_uri, max_results=last * 4)[:last]
+        found = finished_result_runs(client, experiment, tracking_uri, max_results=last * 4)
+        runs = []
+        for run in found:
+            apart = provenance_differences([found[0], run])
+            if apart:
+                log.info("compare: run %s left out: it differs from the newest run in %s", run.info.run_id,
+                         ", ".join(apart))
+            elif len(runs) < last:
+                runs.append(run)
     differ = provenance_differences(runs)
     if differ:
         raise AptUssError(f"the runs differ in {', '.join(differ)} (MLflow parameters {PROVENANCE_PREFIX}*): "

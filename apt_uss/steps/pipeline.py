@@ -58,15 +58,16 @@ from apt_uss.models.backbone import (
     BackboneSpec,
     packaged_checkpoint_uri,
 )
+from apt_uss.models.checkpoints import export_backbone
 from apt_uss.models.device import resolve_device, use_available_cores
 from apt_uss.params.checks import (
     check_crop_fits,
     check_crop_rule,
     check_mix_rule,
     check_own_seed,
-    check_validation_clips,
     check_positive,
     check_seed,
+    check_validation_clips,
     parse_folds,
     parse_n_shot,
 )
@@ -256,7 +257,8 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
                     "precision": precision, "mix_rule": info["mix_rule"], "crop_samples": info["crop_samples"],
                     "backbone": spec.name, "sed": spec.sed_checkpoint_uri, "separator": weights, "seed": spec.seed,
                     "device": dev.type, "dataset": manifest.read_text() if manifest.is_file() else dataset_dir,
-                    **({"keep_best_epoch": True} if keep_best_epoch else {})}
+                    **({"keep_best_epoch": True} if keep_best_epoch else {}),
+                    **({"validation": validation_path.read_text()} if validation_mix is not None else {})}
         state = EpochState(state_uri, fingerprint(initial, train_mix, settings))
     log.info("tuning (%s, %s) %d prompts on %s: %d mixtures, %s loss, lr %g (%s), batch %d", tune, precision,
              len(initial), dev, len(train_mix), loss_function, lr, lr_schedule, batch_size)
@@ -276,8 +278,8 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
         history.to_csv(tmp, index=False)
     if out_separator:
         with atomic_path(out_separator) as tmp:
-            if tune == "joint":
-                torch.save({k: v.cpu() for k, v in model.separator.state_dict().items()}, tmp)
+            if tune == "joint":  # with the SED embedded, as the official separator checkpoint: one whole backbone
+                export_backbone(model.sed, model.separator, tmp)
             else:
                 tmp.write_bytes(b"")
     return tuned, history

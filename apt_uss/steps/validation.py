@@ -120,6 +120,9 @@ def check_pipeline_params(params: dict) -> dict:
             raise AptUssError(f"crop_seconds={params['crop_seconds']!r} is longer than the {layout.clip_seconds:g}-s "
                               f"clips of {params['dataset']}: use a crop of at most {layout.clip_seconds:g} s")
     held = check_validation_clips(params["validation_clips"])
+    if params["keep_best_epoch"] and params["tune"] == "joint":
+        raise AptUssError("keep_best_epoch=true is for tune=prompts: tune=joint would pair the best epoch's prompts "
+                          "with the last epoch's separator")
     if params["keep_best_epoch"] and not held:
         raise AptUssError("keep_best_epoch=true needs validation_clips of 1 or more: the epoch is chosen on them")
     if held and params["dataset"] == "musdb18":
