@@ -23,6 +23,22 @@ def is_silent(signal: np.ndarray) -> bool:
     return not np.any(signal)
 
 
+def _aligned(reference: np.ndarray, estimate: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Both signals in float64, the estimate cut or zero-padded to the reference's length; refuses what
+    no score can be given for."""
+    if reference.ndim != 1 or estimate.ndim != 1:
+        raise ValueError(f"{metric} takes 1-D signals, got shapes {reference.shape} and {estimate.shape}")
+    if is_silent(reference):
+        raise ValueError(f"{metric}: the reference is silent; skip the segment")
+    if not np.all(np.isfinite(estimate)):
+        raise ValueError(f"{metric}: the estimate contains NaN or infinity (a diverged model?)")
+    ref = reference.astype(np.float64)
+    est = np.zeros_like(ref)
+    n = min(len(ref), len(estimate))
+    est[:n] = estimate[:n]
+    return ref, est
+
+
 def bss_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     """SDR in dB of the 1-D ``estimate`` against the 1-D ``reference``.
 
@@ -32,16 +48,7 @@ def bss_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     fades out; museval refuses such an estimate instead of scoring it. Scores are capped at
     ``SDR_CEILING`` so a (near-)perfect estimate never puts infinity in a table.
     """
-    if reference.ndim != 1 or estimate.ndim != 1:
-        raise ValueError(f"bss_sdr takes 1-D signals, got shapes {reference.shape} and {estimate.shape}")
-    if is_silent(reference):
-        raise ValueError("bss_sdr: the reference is silent; skip the segment")
-    if not np.all(np.isfinite(estimate)):
-        raise ValueError("bss_sdr: the estimate contains NaN or infinity (a diverged model?)")
-    ref = reference.astype(np.float64)
-    est = np.zeros_like(ref)
-    n = min(len(ref), len(estimate))
-    est[:n] = estimate[:n]
+    ref, est = _aligned(reference, estimate, "bss_sdr")
     num, den = np.sum(ref**2), np.sum((ref - est) ** 2)
     if den == 0:
         return SDR_CEILING
@@ -56,16 +63,7 @@ def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     ``bss_sdr``. A silent estimate has no scale and no SI-SDR: it gives NaN, which the tables' medians
     and means leave out (the evaluation counts silent estimates). Capped at +-``SDR_CEILING``.
     """
-    if reference.ndim != 1 or estimate.ndim != 1:
-        raise ValueError(f"si_sdr takes 1-D signals, got shapes {reference.shape} and {estimate.shape}")
-    if is_silent(reference):
-        raise ValueError("si_sdr: the reference is silent; skip the segment")
-    if not np.all(np.isfinite(estimate)):
-        raise ValueError("si_sdr: the estimate contains NaN or infinity (a diverged model?)")
-    ref = reference.astype(np.float64)
-    est = np.zeros_like(ref)
-    n = min(len(ref), len(estimate))
-    est[:n] = estimate[:n]
+    ref, est = _aligned(reference, estimate, "si_sdr")
     if not np.any(est):
         return float("nan")
     target = (np.dot(est, ref) / np.dot(ref, ref)) * ref
@@ -120,19 +118,12 @@ def summarise(units: pd.DataFrame, per_class: pd.DataFrame, counts: dict | None 
     """
     out = {}
     for system in SYSTEMS:
-        out[f"sdr_{system}_pooled_median"] = float(units[f"sdr_{system}"].median())
-        out[f"sdr_{system}_pooled_mean"] = float(units[f"sdr_{system}"].mean())
-        out[f"sdr_{system}_class_mean"] = float(per_class[f"sdr_{system}_median"].mean())
-        out[f"sdri_{system}_pooled_median"] = float(units[f"sdri_{system}"].median())
-        out[f"sdri_{system}_pooled_mean"] = float(units[f"sdri_{system}"].mean())
-        out[f"sdri_{system}_class_mean"] = float(per_class[f"sdri_{system}_median"].mean())
-        if f"si_sdr_{system}" in units.columns:  # the scale-invariant SDR and its improvement, the same ways
-            out[f"si_sdr_{system}_pooled_median"] = float(units[f"si_sdr_{system}"].median())
-            out[f"si_sdr_{system}_pooled_mean"] = float(units[f"si_sdr_{system}"].mean())
-            out[f"si_sdr_{system}_class_mean"] = float(per_class[f"si_sdr_{system}_median"].mean())
-            out[f"si_sdri_{system}_pooled_median"] = float(units[f"si_sdri_{system}"].median())
-            out[f"si_sdri_{system}_pooled_mean"] = float(units[f"si_sdri_{system}"].mean())
-            out[f"si_sdri_{system}_class_mean"] = float(per_class[f"si_sdri_{system}_median"].mean())
+        # SDR, SDRi, and where scored the scale-invariant SDR and its improvement, the same three ways
+        for score in ("sdr", "sdri", "si_sdr", "si_sdri"):
+            if f"{score}_{system}" in units.columns:
+                out[f"{score}_{system}_pooled_median"] = float(units[f"{score}_{system}"].median())
+                out[f"{score}_{system}_pooled_mean"] = float(units[f"{score}_{system}"].mean())
+                out[f"{score}_{system}_class_mean"] = float(per_class[f"{score}_{system}_median"].mean())
     out["sdr_mixture_pooled_median"] = float(units["sdr_mixture"].median())
     if "si_sdr_mixture" in units.columns:
         out["si_sdr_mixture_pooled_median"] = float(units["si_sdr_mixture"].median())

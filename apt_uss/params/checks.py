@@ -93,37 +93,30 @@ def check_positive(name: str, value: float, integer: bool = False) -> float:
     return value
 
 
-def check_seed(name: str, value: object) -> int:
-    """Seeds feed numpy's generators, which take integers from 0 up."""
+def _integer_from(name: str, value: object, lowest: int, allowed: str) -> int:
+    """``value`` as an integer of at least ``lowest``, else one error line naming ``name`` and ``allowed``."""
     try:
-        ok = float(value).is_integer() and int(value) >= 0
+        ok = float(value).is_integer() and int(value) >= lowest
     except (TypeError, ValueError, OverflowError):
         ok = False
     if not ok:
-        raise AptUssError(f"{name}={value!r} is not valid: use an integer from 0 up")
+        raise AptUssError(f"{name}={value!r} is not valid: use {allowed}")
     return int(value)
+
+
+def check_seed(name: str, value: object) -> int:
+    """Seeds feed numpy's generators, which take integers from 0 up."""
+    return _integer_from(name, value, 0, "an integer from 0 up")
 
 
 def check_own_seed(name: str, value: object) -> int:
     """A purpose's own seed: an integer from 0 up, or -1 for the run's ``seed``."""
-    try:
-        ok = float(value).is_integer() and int(value) >= -1
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok:
-        raise AptUssError(f"{name}={value!r} is not valid: use an integer from 0 up, or -1 for the run's seed")
-    return int(value)
+    return _integer_from(name, value, -1, "an integer from 0 up, or -1 for the run's seed")
 
 
 def check_validation_clips(value: object) -> int:
     """Held-out clips per class: an integer from 0 (no validation split) up."""
-    try:
-        ok = float(value).is_integer() and int(value) >= 0
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok:
-        raise AptUssError(f"validation_clips={value!r} is not valid: use 0 (no validation split) or more")
-    return int(value)
+    return _integer_from("validation_clips", value, 0, "0 (no validation split) or more")
 
 
 def check_disjoint_folds(train_folds: list[int], test_folds: list[int], train_text: object = None,
