@@ -12,7 +12,7 @@ from torch import nn
 
 from apt_uss.errors import AptUssError
 from apt_uss.models.checkpoints import (
-    fetch_checkpoint,
+    checkpoint_sha256,
     load_strict,
     read_state_dict,
     split_embedded_sed,
@@ -135,10 +135,19 @@ class BackboneSpec:
         return {"backbone": fields.pop("name"), **{k: v for k, v in fields.items() if k != "seed"},
                 "backbone_seed": self.seed}
 
+    @property
+    def uses_packaged_weights(self) -> bool:
+        """The config's weights ship in the package and no checkpoint URI replaces them."""
+        return self.name in PACKAGED_WEIGHTS and not (self.sed_checkpoint_uri or self.separator_checkpoint_uri)
+
+    def separator_weights_uri(self) -> str:
+        """The separator checkpoint the backbone loads: the given one, the shipped one (pinned by sha256), or ""."""
+        return packaged_checkpoint_uri(self.name) if self.uses_packaged_weights else self.separator_checkpoint_uri
+
     def missing_checkpoints(self) -> list[str]:
         """The checkpoint parameters a run must give, known before any file is read: the separator's
         (it may carry the SED) unless the config's weights ship in the package."""
-        if self.name in PACKAGED_WEIGHTS and not (self.sed_checkpoint_uri or self.separator_checkpoint_uri):
+        if self.uses_packaged_weights:
             return []
         return [] if self.separator_checkpoint_uri else ["separator_checkpoint_uri"] + (
             [] if self.sed_checkpoint_uri else ["sed_checkpoint_uri"])
@@ -146,8 +155,7 @@ class BackboneSpec:
     def check_weights(self) -> None:
         """Refuse a backbone without weights unless ``random_weights`` asks for them; the shipped weights must be there."""
         get_config(self.name)
-        if self.name in PACKAGED_WEIGHTS and not (self.sed_checkpoint_uri or self.separator_checkpoint_uri):
-            packaged_checkpoint_uri(self.name)
+        self.separator_weights_uri()  # the shipped weights must be there
         missing = self.missing_checkpoints()
         if missing and not self.random_weights:
             raise AptUssError(f"backbone={self.name!r} has no weights: give {' and '.join(missing)} "
@@ -168,13 +176,11 @@ class BackboneSpec:
         """What the weights are, to record beside every result: the config, and each part's sha256
         (``random:<seed>`` for a part on seeded random weights, ``embedded:<separator>`` for an SED carried in
         the separator checkpoint)."""
-        separator_uri = self.separator_checkpoint_uri
-        if self.name in PACKAGED_WEIGHTS and not (self.sed_checkpoint_uri or self.separator_checkpoint_uri):
-            separator_uri = packaged_checkpoint_uri(self.name)
-        separator = f"sha256:{fetch_checkpoint(separator_uri, 'separator')[1]}" if separator_uri else \
+        separator_uri = self.separator_weights_uri()
+        separator = f"sha256:{checkpoint_sha256(separator_uri, 'separator')}" if separator_uri else \
             f"random:{self.seed}"
         if self.sed_checkpoint_uri:
-            sed = f"sha256:{fetch_checkpoint(self.sed_checkpoint_uri, 'sed')[1]}"
+            sed = f"sha256:{checkpoint_sha256(self.sed_checkpoint_uri, 'sed')}"
         else:
             sed = f"embedded:{separator}" if separator_uri and has_sed_weights else f"random:{self.seed}"
         return {"backbone": self.name, "sed_weights": sed, "separator_weights": separator}

@@ -65,18 +65,22 @@ def _unreadable(exc: Exception, path) -> str:
     return f"is not a readable PyTorch checkpoint ({PLAIN}): {type(exc).__name__}" + (f": {first}" if first else "")
 
 
-def fetch_checkpoint(uri: str, slot: str) -> tuple[Path, str]:
-    """The local file of the checkpoint at ``uri`` (fetched once, then cached) and its sha256: the pinned
-    one (``#sha256=``, checked on fetch) or the file's own."""
+def fetch_checkpoint(uri: str, slot: str) -> Path:
+    """The local file of the checkpoint at ``uri`` (fetched once, then cached; a ``#sha256=`` pin is checked)."""
     base, sha256 = split_checksum(uri)
-    path = fetch_uri(base, sha256=check_sha256(sha256, f"{slot}_checkpoint_uri #sha256"), what=f"{slot}_checkpoint_uri")
-    return path, (sha256.lower() if sha256 else sha256_file(path))
+    return fetch_uri(base, sha256=check_sha256(sha256, f"{slot}_checkpoint_uri #sha256"), what=f"{slot}_checkpoint_uri")
+
+
+def checkpoint_sha256(uri: str, slot: str) -> str:
+    """The sha256 of the checkpoint at ``uri``: its ``#sha256=`` pin (checked whenever the file is fetched to be
+    read), else the file's own digest."""
+    sha256 = check_sha256(split_checksum(uri)[1], f"{slot}_checkpoint_uri #sha256")
+    return sha256 or sha256_file(fetch_checkpoint(uri, slot))
 
 
 def read_state_dict(uri: str, slot: str) -> dict[str, torch.Tensor]:
     """The weights in a checkpoint at ``uri`` (a path or file/https/s3 URI, optionally ``#sha256=...``)."""
-    base, sha256 = split_checksum(uri)
-    path = fetch_uri(base, sha256=check_sha256(sha256, f"{slot}_checkpoint_uri #sha256"), what=f"{slot}_checkpoint_uri")
+    path = fetch_checkpoint(uri, slot)
     with warnings.catch_warnings(record=True) as caught:  # the unpickler's warnings on a foreign file are noise
         warnings.simplefilter("always")
         try:

@@ -53,11 +53,7 @@ from apt_uss.method.prompts import (
 )
 from apt_uss.method.tuning import check_tune_options, tune_prompts
 from apt_uss.method.tuning_state import EpochState, check_state_uri, fingerprint
-from apt_uss.models.backbone import (
-    PACKAGED_WEIGHTS,
-    BackboneSpec,
-    packaged_checkpoint_uri,
-)
+from apt_uss.models.backbone import BackboneSpec
 from apt_uss.models.checkpoints import export_backbone
 from apt_uss.models.device import resolve_device, use_available_cores
 from apt_uss.params.checks import (
@@ -248,9 +244,7 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
         clips.preload(pd.concat([validation_mix["target_file"], validation_mix["interferer_file"]]))
     state = None
     if state_uri:
-        weights = spec.separator_checkpoint_uri
-        if spec.name in PACKAGED_WEIGHTS and not (spec.sed_checkpoint_uri or spec.separator_checkpoint_uri):
-            weights = packaged_checkpoint_uri(spec.name)  # pinned by sha256: retrained weights do not resume
+        weights = spec.separator_weights_uri()  # the shipped ones pinned by sha256: retrained weights do not resume
         manifest = Path(dataset_dir) / "dataset.json"
         settings = {"lr": float(lr), "lr_schedule": lr_schedule, "loss_function": loss_function,
                     "batch_size": int(batch_size), "tune": tune,
