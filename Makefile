@@ -21,24 +21,29 @@ PIPELINE_VARIABLE_FLAGS := $(shell python3 -m apt_uss.params.spec make-variables
 given_flag = $(if $(filter command line environment override,$(origin $(1))),$(2) '$(subst ','\'',$($(1)))')
 PIPELINE_FLAGS = --profile "$(PROFILE)" $(foreach pair,$(PIPELINE_VARIABLE_FLAGS),\
 	$(call given_flag,$(firstword $(subst =, ,$(pair))),$(lastword $(subst =, ,$(pair)))))
+# The sweep pipeline's parameters: the run's less n_shot and the per-purpose seeds, plus SWEEP_SHOTS and SEEDS.
+SWEEP_VARIABLE_FLAGS := $(shell python3 -m apt_uss.params.spec make-variables sweep)
+SWEEP_FLAGS = --profile "$(PROFILE)" $(foreach pair,$(SWEEP_VARIABLE_FLAGS),\
+	$(call given_flag,$(firstword $(subst =, ,$(pair))),$(lastword $(subst =, ,$(pair)))))
+PARALLELISM ?=
 
 RUNS        ?=
 RUNNER      ?= subprocess
 S3_PORT     ?= 8333
 MLFLOW_PORT ?= 5000
 PIPELINE_YAML ?= dist/apt_uss_pipeline.yaml
+SWEEP_YAML ?= dist/apt_uss_sweep.yaml
 
 # Cluster runs (make pipeline-submit); the tuning pod's GPUs, tolerations and node selector and the names of
 # the Secret and ConfigMap every pod reads are pipeline parameters (TUNE_GPUS, GPU_TOLERATIONS, ...).
 KFP_HOST    ?=
 KFP_NAMESPACE ?=
 PIPELINE_NAME ?= apt-uss
+SWEEP_PIPELINE_NAME ?= apt-uss-sweep
 
 # Use the local SeaweedFS server unless the user points at an S3 endpoint of their own.
 S3_ENV = $(if $(AWS_ENDPOINT_URL)$(AWS_ENDPOINT_URL_S3),,set -a && . $(APT_USS_HOME)/s3/s3.env && set +a &&)
 
-SWEEP_EXPERIMENT ?= apt-uss-sweep
-SWEEP_SHOTS ?= 1 5 10 full
 
 # Container images and the local Docker engine: make docker-up, base-image, images, images-push.
 include images/images.mk
@@ -53,7 +58,7 @@ ifneq ($(COMMAND_LINE_VARIABLES),)
   endif
 endif
 
-.PHONY: help setup test test-fast test-kernels bench gpu-check backbone sweep compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down \
+.PHONY: help setup test test-fast test-kernels bench gpu-check backbone sweep sweep-compile sweep-submit compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down \
         mlflow-server-up mlflow-server-down pipeline-submit kfp-host-given clean
 
 help:
@@ -63,7 +68,8 @@ help:
 	@echo "make test-fast                 the suite without the slow tests (pipelines, containers, servers)"
 	@echo "make test-kernels              the fast lane under each CPU kernel family (AVX2, default, oneDNN capped)"
 	@echo "make backbone                  retrain the shipped demo backbone (CPU, under 60 min)"
-	@echo "make sweep                     pipeline-run for N_SHOT in $(SWEEP_SHOTS); prints Table 2 from MLflow"
+	@echo "make sweep SEEDS=3             Table 2 in one KFP run: SWEEP_SHOTS x SEEDS cells, intervals, MLflow parent run"
+	@echo "make sweep-compile / sweep-submit KFP_HOST=...   the sweep pipeline for a cluster"
 	@echo "make compare [RUNS='id ...']   headline SDRs of chosen MLflow runs (default: the latest of EXPERIMENT)"
 	@echo "make pipeline-compile          write $(PIPELINE_YAML) (KFP IR YAML; images $(IMAGE)/$(GPU_IMAGE):$(TAG))"
 	@echo "make pipeline-submit KFP_HOST=...  upload a new version to Kubeflow Pipelines and start a run"
@@ -142,11 +148,9 @@ pipeline-run: setup s3-up $(if $(filter docker,$(RUNNER)),images)
 backbone: setup
 	$(BIN)/python -m pipelines.run_backbone
 
+# Table 2 in one KFP run: every SWEEP_SHOTS value with each of SEEDS seeds (make sweep SEEDS=3).
 sweep: setup s3-up
-	@for shot in $(SWEEP_SHOTS); do \
-	  $(MAKE) --no-print-directory pipeline-run N_SHOT=$$shot EXPERIMENT=$(SWEEP_EXPERIMENT) || exit 1; done
-	$(BIN)/python -m apt_uss few-shot-table --experiment $(SWEEP_EXPERIMENT) --csv dist/few_shot_table.csv \
-	  --plot dist/few_shot.png --log
+	$(S3_ENV) $(BIN)/python -m pipelines.run_sweep $(SWEEP_FLAGS) $(if $(PARALLELISM),--parallelism $(PARALLELISM))
 
 compare: setup
 	$(BIN)/python -m apt_uss compare $(RUNS) --experiment "$(or $(EXPERIMENT),apt-uss)" --tracking-uri "$(TRACKING_URI)"
@@ -160,6 +164,10 @@ PIPELINE_IMAGES_LOCAL = APT_USS_IMAGE="$(IMAGE):$(TAG)" APT_USS_GPU_IMAGE="$(GPU
 pipeline-compile: setup
 	$(PIPELINE_IMAGES) $(BIN)/python -m pipelines.compile --out $(PIPELINE_YAML) --profile "$(PROFILE)"
 
+sweep-compile: setup
+	$(PIPELINE_IMAGES) $(BIN)/python -m pipelines.compile --pipeline sweep --out $(SWEEP_YAML) --profile "$(PROFILE)" \
+	  $(if $(PARALLELISM),--parallelism $(PARALLELISM))
+
 kfp-host-given:
 	@test -n "$(KFP_HOST)" || { echo "pipeline-submit: set KFP_HOST (e.g. KFP_HOST=http://localhost:8080)" >&2; exit 2; }
 
@@ -167,6 +175,10 @@ kfp-host-given:
 pipeline-submit: kfp-host-given pipeline-compile
 	$(BIN)/python -m pipelines.submit --host "$(KFP_HOST)" --namespace "$(KFP_NAMESPACE)" \
 	  --pipeline-name "$(PIPELINE_NAME)" --package $(PIPELINE_YAML) $(PIPELINE_FLAGS)
+
+sweep-submit: kfp-host-given sweep-compile
+	$(BIN)/python -m pipelines.submit --pipeline sweep --host "$(KFP_HOST)" --namespace "$(KFP_NAMESPACE)" \
+	  --pipeline-name "$(SWEEP_PIPELINE_NAME)" --package $(SWEEP_YAML) $(SWEEP_FLAGS)
 
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(APT_USS_HOME)/mlflow.db}" \

@@ -74,29 +74,9 @@ def _apt_uss_dag(p: dict) -> dsl.Dataset:
     initial = init_prompts(dataset_dir=fetched.output, splits=split.output, backbone=backbone)
     initial.set_display_name("embedding initialization")
     _for_cluster(initial, "model", **cluster)  # checkpoint URIs may be https:// or s3://
-    tuned = tune_prompts(dataset_dir=fetched.output, mixtures=mixed.output,
-                         initial_prompts=initial.outputs["prompts"], backbone=backbone, lr=p["lr"],
-                         lr_schedule=p["lr_schedule"], loss_function=p["loss_function"], batch_size=p["batch_size"],
-                         tune=p["tune"], precision=p["precision"], checkpoint_uri=p["checkpoint_uri"],
-                         keep_best_epoch=p["keep_best_epoch"],
-                         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=p["tracking_uri"],
-                         experiment=p["experiment"], artifact_uri=p["artifact_uri"])
-    tuned.set_display_name("prompt tuning (GPU)")
-    # A pre-empted GPU node or a lost pod: the retry resumes after the last saved epoch.
-    _for_cluster(tuned, "tune", **cluster)
-    tuned.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(p["tune_gpus"])
-    kubernetes.add_toleration_json(tuned, p["gpu_tolerations"])
-    kubernetes.add_node_selector_json(tuned, p["gpu_node_selector"])
-    # Logs live to MLflow and resumes from its per-epoch state: a cached copy would do neither.
-    tuned.set_caching_options(False)
+    tuned = tuning_task(p, fetched.output, mixed.output, initial.outputs["prompts"], backbone, cluster)
     eval_args = dict(dataset_dir=fetched.output, mixtures=mixed.output, backbone=backbone)
-    baseline = evaluate_sdr(prompts=initial.outputs["prompts"], system="baseline", **eval_args)
-    baseline.set_display_name("SDR evaluation: baseline")
-    _for_cluster(baseline, "model", **cluster)
-    apt = evaluate_sdr(prompts=tuned.outputs["tuned_prompts"], system="apt",
-                       separator_weights=tuned.outputs["separator_weights"], **eval_args)
-    apt.set_display_name("SDR evaluation: APT")
-    _for_cluster(apt, "model", **cluster)
+    baseline, apt = evaluation_tasks(initial.outputs["prompts"], tuned, eval_args, cluster)
     examples = audio_examples(initial_prompts=initial.outputs["prompts"], tuned_prompts=tuned.outputs["tuned_prompts"],
                               baseline=baseline.outputs["evaluation"], apt=apt.outputs["evaluation"],
                               per_class=p["audio_examples_per_class"],
@@ -119,23 +99,68 @@ def _apt_uss_dag(p: dict) -> dsl.Dataset:
     return reported.outputs["report"]
 
 
+def tuning_task(p: dict, dataset, mixtures, prompts, backbone: dict, cluster: dict,
+                run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER):
+    """The tuning task on a GPU pod; ``run_name`` keys its MLflow run and per-epoch state (a sweep cell has its
+    own)."""
+    tuned = tune_prompts(dataset_dir=dataset, mixtures=mixtures, initial_prompts=prompts, backbone=backbone,
+                         lr=p["lr"], lr_schedule=p["lr_schedule"], loss_function=p["loss_function"],
+                         batch_size=p["batch_size"], tune=p["tune"], precision=p["precision"],
+                         checkpoint_uri=p["checkpoint_uri"], keep_best_epoch=p["keep_best_epoch"],
+                         run_name=run_name, tracking_uri=p["tracking_uri"],
+                         experiment=p["experiment"], artifact_uri=p["artifact_uri"],
+                         # Also an input, not only the pod's GPU limit: inside a ParallelFor the compiler surfaces a
+                         # pipeline parameter to the loop only when a task takes it as an input.
+                         gpus=p["tune_gpus"])
+    tuned.set_display_name("prompt tuning (GPU)")
+    # A pre-empted GPU node or a lost pod: the retry resumes after the last saved epoch.
+    _for_cluster(tuned, "tune", **cluster)
+    tuned.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(p["tune_gpus"])
+    kubernetes.add_toleration_json(tuned, p["gpu_tolerations"])
+    kubernetes.add_node_selector_json(tuned, p["gpu_node_selector"])
+    # Logs live to MLflow and resumes from its per-epoch state: a cached copy would do neither.
+    tuned.set_caching_options(False)
+    return tuned
+
+
+def evaluation_tasks(initial_prompts, tuned, eval_args: dict, cluster: dict):
+    """The baseline (initial prompts) and APT (tuned prompts) evaluations: two tasks of one component."""
+    baseline = evaluate_sdr(prompts=initial_prompts, system="baseline", **eval_args)
+    baseline.set_display_name("SDR evaluation: baseline")
+    _for_cluster(baseline, "model", **cluster)
+    apt = evaluate_sdr(prompts=tuned.outputs["tuned_prompts"], system="apt",
+                       separator_weights=tuned.outputs["separator_weights"], **eval_args)
+    apt.set_display_name("SDR evaluation: APT")
+    _for_cluster(apt, "model", **cluster)
+    return baseline, apt
+
+
+def signature_of(parameters, profile: str, return_annotation) -> inspect.Signature:
+    """A pipeline function's signature: one parameter per spec entry, defaulting to ``profile``'s values."""
+    defaults = spec.defaults(profile)
+    return inspect.Signature(
+        [inspect.Parameter(q.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=defaults[q.name], annotation=q.type)
+         for q in parameters], return_annotation=return_annotation)
+
+
+def docstring_of(parameters, summary: str) -> str:
+    return summary + "\n\nArgs:\n" + "".join(f"    {q.name}: {q.help.replace('`', '')}\n" for q in parameters)
+
+
 def build_pipeline(profile: str = spec.DEFAULT_PROFILE):
     """The pipeline with one parameter per spec entry (``apt_uss.params.spec``), defaulting to ``profile``'s values.
 
     KFP reads a pipeline's parameters from its function's signature and their descriptions from its
     docstring; both are made here from the spec, so a Kubeflow UI run shows and can change each one.
     """
-    defaults = spec.defaults(profile)
     names = [q.name for q in spec.PARAMETERS]
 
     def apt_uss_pipeline(*values) -> dsl.Dataset:
         return _apt_uss_dag(dict(zip(names, values)))
 
-    apt_uss_pipeline.__signature__ = inspect.Signature(
-        [inspect.Parameter(q.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=defaults[q.name], annotation=q.type)
-         for q in spec.PARAMETERS], return_annotation=dsl.Dataset)
-    apt_uss_pipeline.__doc__ = (f"Audio prompt tuning for query-based universal sound separation ({profile} profile).\n\n"
-                                "Args:\n" + "".join(f"    {q.name}: {q.help.replace('`', '')}\n" for q in spec.PARAMETERS))
+    apt_uss_pipeline.__signature__ = signature_of(spec.PARAMETERS, profile, dsl.Dataset)
+    apt_uss_pipeline.__doc__ = docstring_of(
+        spec.PARAMETERS, f"Audio prompt tuning for query-based universal sound separation ({profile} profile).")
     return dsl.pipeline(name=PIPELINE_NAME, description="Audio prompt tuning for query-based universal sound "
                         f"separation ({profile} profile)")(apt_uss_pipeline)
 

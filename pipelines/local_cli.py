@@ -20,13 +20,14 @@ def profile_of(argv: list[str] | None) -> str:
     return pre.parse_known_args(argv)[0].profile
 
 
-def add_pipeline_flags(parser: argparse.ArgumentParser, profile: str = spec.DEFAULT_PROFILE) -> None:
-    """``--profile`` and one ``--kebab-case`` flag per pipeline parameter of the spec, typed and defaulted as
-    ``profile`` sets it; each value is checked against the spec before a run starts."""
+def add_pipeline_flags(parser: argparse.ArgumentParser, profile: str = spec.DEFAULT_PROFILE,
+                       pipeline: str = "run") -> None:
+    """``--profile`` and one ``--kebab-case`` flag per parameter of ``pipeline`` (``run`` or ``sweep``) in the
+    spec, typed and defaulted as ``profile`` sets it; each value is checked against the spec before a run starts."""
     parser.add_argument("--profile", default=profile, choices=list(spec.PROFILES),
                         help="named parameter set: the defaults of the flags below (default: %(default)s)")
     defaults = spec.defaults(profile)
-    for q in spec.PARAMETERS:
+    for q in spec.parameters_of(pipeline):
         default = defaults[q.name]
         shown = json.dumps(default) if isinstance(default, (list, dict, bool)) else repr(default)
         extra = dict(nargs="?", const=True) if q.type is bool else {}  # --random-weights alone means true

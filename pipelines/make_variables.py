@@ -28,7 +28,7 @@ ENVIRONMENT_PREFIXES = ("AWS_", "MLFLOW_", "APT_USS_", "KFP_", "DOCKER", "DEBIAN
 
 
 def known_variables(makefiles: list[str]) -> set[str]:
-    names: set[str] = {p.make_variable for p in spec.PARAMETERS}  # the pipeline parameters
+    names: set[str] = {p.make_variable for p in spec.BY_NAME.values()}  # the pipelines' parameters
     for path in makefiles:
         text = Path(path).read_text()
         names.update(ASSIGNED.findall(text))

@@ -54,6 +54,14 @@ def check_services(params: dict) -> dict:
 
 def run_pipeline(params: dict, pipeline_root: Path, runner: str = "subprocess") -> Path:
     """Run the DAG (in this interpreter's environment, or each step in its container); return the report directory."""
+    start_local_runner(pipeline_root, runner)
+    task = apt_uss_pipeline(**params)
+    return Path(task.output.path)
+
+
+def start_local_runner(pipeline_root: Path, runner: str = "subprocess") -> None:
+    """Point kfp.local at ``pipeline_root`` with the subprocess runner, or the Docker runner set up for the steps'
+    images (host network, the caller's S3 and MLflow environment, a user who can write the outputs)."""
     from kfp import local
 
     if runner == "docker":
@@ -70,8 +78,6 @@ def run_pipeline(params: dict, pipeline_root: Path, runner: str = "subprocess") 
         local.init(runner=local.DockerRunner(network_mode="host", user=user), pipeline_root=str(pipeline_root))
     else:
         local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
-    task = apt_uss_pipeline(**params)
-    return Path(task.output.path)
 
 
 def prepare_containers(params: dict) -> dict:

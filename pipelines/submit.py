@@ -17,7 +17,7 @@ import sys
 from apt_uss.errors import AptUssError
 from apt_uss.logs import configure_logging
 from apt_uss.params import spec
-from apt_uss.steps.validation import check_pipeline_params
+from apt_uss.steps.validation import check_pipeline_params, check_sweep_params
 from apt_uss.tools import kfp_submit
 from pipelines.apt_uss_pipeline import PIPELINE_NAME
 from pipelines.local_cli import add_pipeline_flags, profile_of, report_failure
@@ -26,7 +26,14 @@ DEFAULT_PACKAGE = "dist/apt_uss_pipeline.yaml"
 OPTIONS = ("host", "namespace", "kfp_experiment", "pipeline_name", "package", "run_name", "token_file")
 
 
-def build_parser(profile: str = spec.DEFAULT_PROFILE) -> argparse.ArgumentParser:
+def pipeline_of(argv: list[str] | None) -> str:
+    """The ``--pipeline`` given in ``argv`` (run or sweep), read before the parameter flags are added."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--pipeline", default="run", choices=list(spec.PIPELINES))
+    return pre.parse_known_args(argv)[0].pipeline
+
+
+def build_parser(profile: str = spec.DEFAULT_PROFILE, pipeline: str = "run") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipelines.submit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://127.0.0.1:8080 or "
@@ -38,15 +45,19 @@ def build_parser(profile: str = spec.DEFAULT_PROFILE) -> argparse.ArgumentParser
     parser.add_argument("--run-name", default="", help="default: <pipeline name>-<UTC time>")
     parser.add_argument("--token-file", default="",
                         help=f"file holding the bearer token (default: ${kfp_submit.TOKEN_ENV})")
-    add_pipeline_flags(parser, profile)
+    parser.add_argument("--pipeline", default=pipeline, choices=list(spec.PIPELINES),
+                        help="run: the compiled pipeline is one run; sweep: it is the sweep (make sweep-compile)")
+    add_pipeline_flags(parser, profile, pipeline)
     return parser
 
 
 def submit(args: dict) -> dict:
     """Upload ``args['package']`` and start one run with every pipeline parameter; return the ids and URL."""
     options = {name: args[name] for name in OPTIONS}
-    params = {q.name: args[q.name] for q in spec.PARAMETERS}
-    params = check_pipeline_params(params)  # bad input fails here, not on the cluster after scheduling
+    pipeline = args.get("pipeline", "run")
+    params = {q.name: args[q.name] for q in spec.parameters_of(pipeline)}
+    # bad input fails here, not on the cluster after scheduling
+    params = check_sweep_params(params) if pipeline == "sweep" else check_pipeline_params(params)
     kfp_submit.package_info(options["package"])  # a missing package fails before any network call
     client = kfp_submit.connect(options["host"], options["namespace"], token_file=options["token_file"] or None)
     pipeline_id, version_id = kfp_submit.upload_pipeline(client, options["package"], options["pipeline_name"])
@@ -59,7 +70,7 @@ def submit(args: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
-    args = vars(build_parser(profile_of(argv)).parse_args(argv))
+    args = vars(build_parser(profile_of(argv), pipeline_of(argv)).parse_args(argv))
     try:
         result = submit(args)
     except AptUssError as exc:

@@ -23,10 +23,10 @@ def test_the_pipeline_signature_is_the_spec_in_order_with_the_demo_profiles_defa
 
     signature = inspect.signature(apt_uss_pipeline.pipeline_func)
     assert list(signature.parameters) == NAMES
-    assert {n: p.default for n, p in signature.parameters.items()} == spec.defaults("demo")
+    assert {n: p.default for n, p in signature.parameters.items()} == {n: spec.defaults("demo")[n] for n in NAMES}
     assert {n: p.annotation for n, p in signature.parameters.items()} == {q.name: q.type for q in spec.PARAMETERS}
     paper = inspect.signature(build_pipeline("paper").pipeline_func)
-    assert {n: p.default for n, p in paper.parameters.items()} == spec.defaults("paper")
+    assert {n: p.default for n, p in paper.parameters.items()} == {n: spec.defaults("paper")[n] for n in NAMES}
 
 
 @pytest.mark.parametrize("module", ["pipelines.run_local", "pipelines.submit"])
@@ -38,7 +38,7 @@ def test_run_local_and_submit_have_one_flag_per_spec_parameter_defaulting_to_the
         parser = build_parser(profile)
         flags = {a.dest: a for a in parser._actions if a.option_strings}
         assert set(NAMES) <= set(flags)
-        assert {n: flags[n].default for n in NAMES} == spec.defaults(profile)
+        assert {n: flags[n].default for n in NAMES} == {n: spec.defaults(profile)[n] for n in NAMES}
         assert all(flags[q.name].option_strings == [q.flag] for q in spec.PARAMETERS)
 
 

@@ -137,19 +137,22 @@ def test_user_facing_parameters_are_pipeline_parameters(tmp_path):
     assert params["n_shot"]["parameterType"] == "STRING"  # so 'full' is allowed
 
 
+@pytest.mark.parametrize("pipeline", ["run", "sweep"])
 @pytest.mark.parametrize("profile", ["demo", "paper"])
-def test_the_compiled_defaults_are_the_profiles_and_every_spec_parameter_is_one(tmp_path, profile):
+def test_the_compiled_defaults_are_the_profiles_and_every_spec_parameter_is_one(tmp_path, profile, pipeline):
     """A Kubeflow UI run starts from the compiled defaults: the demo profile's (what the shipped weights need)
-    unless the pipeline was compiled with PROFILE=paper; each parameter is described from the spec."""
+    unless the pipeline was compiled with PROFILE=paper; each parameter is described from the spec. The same
+    holds for the sweep pipeline and its parameters."""
     from apt_uss.params import spec
     from pipelines.compile import compile_pipeline
 
-    out = compile_pipeline(tmp_path / f"{profile}.yaml", profile)
+    out = compile_pipeline(tmp_path / f"{profile}.yaml", profile, pipeline)
     params = next(yaml.safe_load_all(out.read_text()))["root"]["inputDefinitions"]["parameters"]
-    assert set(params) == {q.name for q in spec.PARAMETERS}
+    assert set(params) == {q.name for q in spec.parameters_of(pipeline)}
     kinds = {str: "STRING", int: "NUMBER_INTEGER", float: "NUMBER_DOUBLE", bool: "BOOLEAN", list: "LIST",
              dict: "STRUCT"}
-    for name, value in spec.defaults(profile).items():
+    for q in spec.parameters_of(pipeline):
+        name, value = q.name, spec.defaults(profile)[q.name]
         assert params[name]["parameterType"] == kinds[spec.BY_NAME[name].type], name
         assert params[name]["defaultValue"] == value, name  # KFP writes integers as 20.0, which equals 20
         assert params[name]["description"], name

@@ -25,6 +25,7 @@ PURPOSES: dict[str, tuple[int, int]] = {
     "musdb_tracks": (6, 0),      # the MUSDB18 training-track order
     "musdb_mixtures": (7, 1),    # MUSDB18 training segments of one epoch: (epoch,)
     "validation_mixtures": (8, 0),  # the validation mixtures (held-out training-fold clips)
+    "bootstrap": (9, 0),         # the sweep's bootstrap resamples of test mixtures
 }
 
 

@@ -94,13 +94,34 @@ def load_prompts(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return prompts, targets, names
 
 
-def save_embeddings(path, embeddings: dict[str, np.ndarray], meta: pd.DataFrame) -> None:
+def save_embeddings(path, embeddings: dict[str, np.ndarray], meta: pd.DataFrame, provenance: dict | None = None) -> None:
+    """Clip embeddings with their file names and class targets (and, like a prompt file, their provenance)."""
     rows = meta.set_index("filename").loc[list(embeddings)]
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, embeddings=np.stack(list(embeddings.values())).astype(np.float32),
                      filenames=np.asarray(list(embeddings), dtype=str),
-                     targets=rows["target"].to_numpy().astype(np.int64))
+                     targets=rows["target"].to_numpy().astype(np.int64),
+                     provenance=np.asarray(json.dumps(provenance or {}, sort_keys=True)))
+
+
+def load_clip_embeddings(path) -> dict[str, np.ndarray]:
+    """File name -> embedding, from a file written by ``save_embeddings``."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as data:
+            return dict(zip(data["filenames"].tolist(), data["embeddings"]))
+    except (OSError, KeyError, ValueError) as exc:
+        raise AptUssError(f"{path} is not an embeddings file (embeddings, filenames, targets): {exc}") from None
+
+
+def prompts_from_embeddings(train: pd.DataFrame, embeddings: dict[str, np.ndarray], source: str = "the embeddings"):
+    """``initial_prompts`` from clips embedded beforehand (the sweep embeds every training clip once);
+    a training clip without an embedding is an error naming it."""
+    missing = sorted(set(train["filename"]) - set(embeddings))
+    if missing:
+        raise AptUssError(f"{source} lack {len(missing)} training clip(s), e.g. {missing[0]!r}: embed the same "
+                          "dataset and training folds")
+    return initial_prompts(train, embeddings)
 
 
 def load_embeddings(path) -> tuple[np.ndarray, np.ndarray]:

@@ -144,3 +144,34 @@ def check_crop_fits(crop_seconds: float, clip_samples: dict, sample_rate: int, w
         seconds = math.floor(shortest / sample_rate * 1000) / 1000
         raise AptUssError(f"crop_seconds={crop_seconds!r} is longer than the shortest {what}, {name} "
                           f"({seconds:g} s): use a crop of at most {seconds:g} s")
+
+
+def parse_sweep_shots(value: object) -> list[str]:
+    """The sweep's n_shot values (``"1,5,10,full"``), each as ``n_shot`` takes it, in the given order, no repeats."""
+    items = [p for p in str(value).replace(" ", "").lower().split(",") if p]
+    if not items:
+        raise AptUssError(f"sweep_shots={value!r} is not valid: use n_shot values such as '1,5,10,full'")
+    for item in items:
+        try:
+            parse_n_shot(item)
+        except AptUssError:
+            raise AptUssError(f"sweep_shots={value!r} is not valid: {item!r} is not a positive integer or "
+                              "'full'") from None
+    repeated = sorted({i for i in items if items.count(i) > 1})
+    if repeated:
+        raise AptUssError(f"sweep_shots={value!r} is not valid: {', '.join(repeated)} given twice")
+    return items
+
+
+def parse_seeds(value: object) -> list[int]:
+    """The sweep's seeds: ``"N"`` is the seeds 1 to N (seed 0 is the one settings were first chosen on); a comma
+    list (``"4,5,6"``) names them."""
+    text = str(value).replace(" ", "")
+    if "," not in text:
+        count = _integer_from("seeds", text, 1, "a count of seeds (1 or more) or a comma list such as '4,5,6'")
+        return list(range(1, count + 1))
+    seeds = [_integer_from("seeds", p, 0, "a comma list of seeds from 0 up, such as '4,5,6'")
+             for p in text.split(",") if p]
+    if len(set(seeds)) != len(seeds):
+        raise AptUssError(f"seeds={value!r} is not valid: a seed is given twice")
+    return seeds

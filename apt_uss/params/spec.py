@@ -116,7 +116,19 @@ PARAMETERS: tuple[Parameter, ...] = (
     _p("config_map", str, "apt-uss-config", "ConfigMap holding the S3 endpoint, region and MLflow URI", "cluster"),
 )
 
-BY_NAME = {p.name: p for p in PARAMETERS}
+# The sweep pipeline's own parameters (``make sweep``, pipelines/sweep_pipeline.py): its cells stand for the
+# per-run n_shot, shot_seed and mix_seed (PER_CELL).
+SWEEP_ONLY: tuple[Parameter, ...] = (
+    _p("sweep_shots", str, "1,5,10,full", "the sweep's n_shot values (comma-separated)", "sweep"),
+    _p("seeds", str, "3", "the sweep's seeds of the few-shot draw and the mixtures: a count N (seeds 1 to N; "
+       "seed 0 is the one the demo settings were first chosen on) or a comma list", "sweep"),
+)
+PER_CELL = ("n_shot", "shot_seed", "mix_seed", "audio_examples_per_class")
+# The parameters of the sweep pipeline, in declaration order: the run's, less what a cell sets, and its own.
+SWEEP_PARAMETERS: tuple[Parameter, ...] = tuple(p for p in PARAMETERS if p.name not in PER_CELL) + SWEEP_ONLY
+PIPELINES = {"run": PARAMETERS, "sweep": SWEEP_PARAMETERS}
+
+BY_NAME = {p.name: p for p in PARAMETERS + SWEEP_ONLY}
 
 # Named parameter sets: the values each profile gives the PER_PROFILE parameters (any can still be given).
 #   demo:  the shipped CPU backbone. 20 epochs take about 25x fewer tuning steps than the paper's 100 epochs
@@ -149,17 +161,26 @@ def defaults(profile: str = DEFAULT_PROFILE) -> dict[str, object]:
     """Every parameter's default under ``profile``, in declaration order (fresh copies of lists and dicts)."""
     chosen = PROFILES[check_profile(profile)]
     return {p.name: json.loads(json.dumps(chosen[p.name] if p.default is PER_PROFILE else p.default))
-            for p in PARAMETERS}
+            for p in PARAMETERS + SWEEP_ONLY}
+
+
+def parameters_of(pipeline: str = "run") -> tuple[Parameter, ...]:
+    """The parameters of ``pipeline``: ``run`` (one pipeline run) or ``sweep`` (Table 2 in one run)."""
+    if pipeline not in PIPELINES:
+        raise AptUssError(f"pipeline={pipeline!r} is unknown: allowed are {', '.join(PIPELINES)}")
+    return PIPELINES[pipeline]
 
 
 # What a run's parameter check reads: every parameter but the cluster's pod settings (the GPU count is checked).
 CHECKED_PARAMETERS = tuple(p.name for p in PARAMETERS if p.group != "cluster") + ("tune_gpus",)
+SWEEP_CHECKED_PARAMETERS = tuple(p.name for p in SWEEP_PARAMETERS if p.group != "cluster") + ("tune_gpus",)
 # The parameters that make up a backbone spec (apt_uss.models.backbone.BackboneSpec), which travels to the
 # steps that run the model as one parameter.
 BACKBONE_PARAMETERS = ("backbone", "sed_checkpoint_uri", "separator_checkpoint_uri", "backbone_seed", "device",
                        "random_weights")
 # The parameters that decide a run's numbers: what a report and MLflow record, in declaration order.
 RESULT_PARAMETERS = tuple(p.name for p in PARAMETERS if p.name not in NOT_RESULT_PARAMETERS)
+SWEEP_RESULT_PARAMETERS = tuple(p.name for p in SWEEP_PARAMETERS if p.name not in NOT_RESULT_PARAMETERS)
 
 
 def parse_value(name: str, text: object) -> object:
@@ -218,7 +239,7 @@ def markdown_table() -> str:
     """The README's parameter table (tests/test_params_spec.py keeps the README equal to it)."""
     demo, paper = defaults("demo"), defaults("paper")
     lines = ["| Make variable | demo | paper | what it is |", "|---|---|---|---|"]
-    for p in PARAMETERS:
+    for p in PARAMETERS + SWEEP_ONLY:
         if p.group == "cluster":
             continue
         demo_cell, paper_cell = (f"`{json.dumps(v) if isinstance(v, (list, dict, bool)) else v}`" if v != "" else ""
@@ -229,14 +250,14 @@ def markdown_table() -> str:
 
 
 def main(argv: list[str]) -> int:
-    if argv == ["make-variables"]:
-        print(" ".join(f"{p.make_variable}={p.flag}" for p in PARAMETERS))
+    if argv[:1] == ["make-variables"] and len(argv) <= 2 and (argv[1:] or ["run"])[0] in PIPELINES:
+        print(" ".join(f"{p.make_variable}={p.flag}" for p in PIPELINES[(argv[1:] or ["run"])[0]]))
     elif argv == ["profiles"]:
         print(" ".join(PROFILES))
     elif argv == ["markdown"]:
         print(markdown_table())
     else:
-        print("usage: python3 -m apt_uss.params.spec make-variables|profiles|markdown", file=sys.stderr)
+        print("usage: python3 -m apt_uss.params.spec make-variables [run|sweep]|profiles|markdown", file=sys.stderr)
         return 2
     return 0
 

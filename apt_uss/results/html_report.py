@@ -121,3 +121,70 @@ def write_html_report(path, *args, **kwargs) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(render_html_report(*args, **kwargs), encoding="utf-8")
     return Path(path)
+
+
+def _interval(row: dict, metric: str, sign: str = "") -> str:
+    mean, low, high = (row.get(f"{metric}_{k}", np.nan) for k in ("mean", "low", "high"))
+    if not np.isfinite(mean):
+        return "n/a"
+    spread = f" <span class='note'>[{low:{sign}.2f}, {high:{sign}.2f}]</span>" if np.isfinite(low) else ""
+    return f"{mean:{sign}.2f}{spread}"
+
+
+SWEEP_COLUMNS = (("baseline", "sdr_baseline_pooled_median", ""), ("APT", "sdr_apt_pooled_median", ""),
+                 ("gain", "sdr_gain_pooled_median", "+"), ("baseline", "sdr_baseline_class_mean", ""),
+                 ("APT", "sdr_apt_class_mean", ""), ("gain", "sdr_gain_class_mean", "+"),
+                 ("SI-SDR gain", "si_sdr_gain_pooled_median", "+"))
+
+
+def render_sweep_report(table: pd.DataFrame, tests: pd.DataFrame, targets: list[dict], cells: pd.DataFrame,
+                        figure: Path | None, title: str, params: dict | None = None,
+                        provenance: dict | None = None) -> str:
+    """The sweep's page: Table 2 (mean and 95% interval over seeds), the gain tests, the targets, the few-shot
+    curve and every cell."""
+    e = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{STYLE}</style>"
+             f"</head><body><h1>{e(title)}</h1>"]
+    if params:
+        plain = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in params.items()}
+        parts.append("<p class='note'>" + ", ".join(f"{e(str(k))}={e(str(v))}" for k, v in sorted(plain.items())
+                                                     if str(v) != "") + "</p>")
+    if provenance:
+        parts.append("<p class='note'>provenance: " + ", ".join(f"{e(k)}={e(str(v))}" for k, v in
+                                                                 sorted(provenance.items())) + "</p>")
+    parts.append("<h2>Table 2: median SDR (dB) by training clips per class</h2><p class='note'>Mean over seeds, "
+                 "95% Student-t interval over seeds in brackets. Pooled: median over all test mixtures (the paper's "
+                 "CSV row <code>avg(sample)</code>); class mean: mean of the class medians (<code>avg(class)</code>)."
+                 "</p><table id='table2'><tr><th rowspan='2'>n_shot</th><th rowspan='2'>seeds</th>"
+                 "<th colspan='3'>pooled median</th><th colspan='3'>mean of class medians</th><th rowspan='2'>"
+                 "SI-SDR gain (pooled)</th></tr><tr>" + "".join(f"<th>{h}</th>" for h, _, _ in SWEEP_COLUMNS[:6])
+                 + "</tr>")
+    for row in table.to_dict("records"):
+        parts.append(f"<tr><td>{e(str(row['n_shot']))}</td><td>{e(str(row['seeds']))}</td>"
+                     + "".join(f"<td>{_interval(row, m, s)}</td>" for _, m, s in SWEEP_COLUMNS) + "</tr>")
+    parts.append("</table><h2>How sure the gain is</h2><p class='note'>Paired bootstrap over test mixtures "
+                 "(resampled within each seed, both systems' scores of a mixture kept together), 95% percentile "
+                 "interval; Wilcoxon signed-rank test of the per-mixture differences over all seeds' mixtures; a "
+                 "class counts as improved (worse) when its median gain, averaged over seeds, is above (below) 0."
+                 "</p><table id='gain-tests'><tr><th>n_shot</th><th>mixtures</th><th>pooled-median gain</th>"
+                 "<th>mean per-mixture gain</th><th>Wilcoxon p</th><th>classes improved</th><th>classes worse</th>"
+                 "</tr>")
+    for r in tests.itertuples(index=False):
+        parts.append(f"<tr><td>{e(str(r.n_shot))}</td><td>{r.n_mixtures}</td><td>{r.gain_pooled_median:+.2f} "
+                     f"[{r.gain_pooled_median_low:+.2f}, {r.gain_pooled_median_high:+.2f}]</td><td>{r.gain_mean:+.2f} "
+                     f"[{r.gain_mean_low:+.2f}, {r.gain_mean_high:+.2f}]</td><td>{_cell('{:.2g}', r.wilcoxon_p)}</td>"
+                     f"<td>{r.classes_improved}/{r.n_classes}</td><td>{r.classes_worse}/{r.n_classes}</td></tr>")
+    parts.append("</table><h2>Targets</h2><table id='targets'><tr><th>target</th><th>met</th><th>figures</th></tr>")
+    for t in targets:
+        met = {True: "yes", False: "no", None: "not measured"}[t["met"]]
+        parts.append(f"<tr><td>{e(t['target'])}</td><td>{met}</td><td>{e(t['figures'])}</td></tr>")
+    parts.append("</table>")
+    if figure is not None:
+        parts.append(f"<figure><img alt='few-shot curve' src='{_png(figure)}'><figcaption>Baseline and APT over "
+                     "n_shot, mean over seeds with its 95% band</figcaption></figure>")
+    parts.append("<h2>Cells</h2><table id='cells'><tr>" + "".join(f"<th>{e(c)}</th>" for c in cells.columns) + "</tr>")
+    for row in cells.itertuples(index=False):
+        parts.append("<tr>" + "".join(f"<td>{_cell('{:.2f}' if isinstance(v, float) else '{}', v)}</td>"
+                                      for v in row) + "</tr>")
+    parts.append("</table></body></html>")
+    return "\n".join(parts)

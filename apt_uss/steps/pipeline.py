@@ -179,8 +179,9 @@ def init_prompts_step(dataset_dir: str, splits_path: str, out_prompts: str, out_
     clips = ((name, read_clip(dataset_dir, name)) for name in train["filename"])
     embeddings = embed_clips(model.sed, clips, len(train), SAMPLE_RATE, dev)
     prompts, targets, names = initial_prompts(train, embeddings)
-    save_prompts(out_prompts, prompts, targets, names, provenance=_run_provenance(model, dataset_dir))
-    save_embeddings(out_embeddings, embeddings, train)
+    provenance = _run_provenance(model, dataset_dir)
+    save_prompts(out_prompts, prompts, targets, names, provenance=provenance)
+    save_embeddings(out_embeddings, embeddings, train, provenance=provenance)
     log.info("initial prompts: %d classes x %d dims from %d clips", *prompts.shape, len(train))
     return prompts
 
@@ -212,7 +213,8 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
                       precision: str = DEMO["precision"],
                       out_separator: str = "", state_uri: str = "", run_name: str = "", tracking_uri: str = "",
                       experiment: str = DEMO["experiment"], lr_schedule: str = DEMO["lr_schedule"],
-                      loss_function: str = DEMO["loss_function"], keep_best_epoch: bool = DEMO["keep_best_epoch"]):
+                      loss_function: str = DEMO["loss_function"], keep_best_epoch: bool = DEMO["keep_best_epoch"],
+                      requested_gpus: int = 0):
     """Tune the prompts; with ``state_uri`` resume from / save to per-epoch state; with ``run_name`` log live to MLflow.
 
     ``out_separator`` receives the tuned separator's state dict for ``tune="joint"``, and is
@@ -256,6 +258,8 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
         state = EpochState(state_uri, fingerprint(initial, train_mix, settings))
     log.info("tuning (%s, %s) %d prompts on %s: %d mixtures, %s loss, lr %g (%s), batch %d", tune, precision,
              len(initial), dev, len(train_mix), loss_function, lr, lr_schedule, batch_size)
+    if requested_gpus and dev.type == "cuda":
+        log.info("the pod asked for %d GPU(s); %d visible", requested_gpus, torch.cuda.device_count())
     try:
         tuned, history = tune_prompts(model.separator, initial, targets, train_mix, clips, info["mix_rule"],
                                       info["crop_samples"], lr=float(lr), batch_size=int(batch_size), device=dev,
@@ -380,6 +384,22 @@ def _read_evaluation(path: str, system: str) -> tuple[pd.DataFrame, dict]:
     return table, info
 
 
+def score_systems(baseline_dir: str, apt_dir: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The two evaluations side by side: (per mixture, per class, summary of the headline numbers)."""
+    baseline, b_info = _read_evaluation(baseline_dir, "baseline")
+    apt, a_info = _read_evaluation(apt_dir, "apt")
+    try:
+        per_mixture = compare_systems(baseline, apt)
+    except ValueError as exc:
+        raise AptUssError(str(exc)) from None
+    units = per_track_medians(per_mixture)
+    per_class = median_sdr_by_class(units)
+    counts = {"n_skipped_silent_reference": b_info["n_skipped_silent_reference"],
+              "n_silent_estimate_baseline": b_info["n_silent_estimate"],
+              "n_silent_estimate_apt": a_info["n_silent_estimate"]}
+    return per_mixture, per_class, summarise(units, per_class, counts)
+
+
 FIGURES = {"class_gains.png": "Median SDR per class, baseline vs APT, sorted by gain",
            "prompt_map.png": "Clip embeddings with initial and tuned prompts (PCA)",
            "tune_loss.png": "Prompt tuning loss per epoch"}
@@ -418,18 +438,7 @@ def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tune
     tracking.check_tracking(uri)
     if artifact_uri:
         storage.ensure_bucket(artifact_uri)
-    baseline, b_info = _read_evaluation(baseline_dir, "baseline")
-    apt, a_info = _read_evaluation(apt_dir, "apt")
-    try:
-        per_mixture = compare_systems(baseline, apt)
-    except ValueError as exc:
-        raise AptUssError(str(exc)) from None
-    units = per_track_medians(per_mixture)
-    per_class = median_sdr_by_class(units)
-    counts = {"n_skipped_silent_reference": b_info["n_skipped_silent_reference"],
-              "n_silent_estimate_baseline": b_info["n_silent_estimate"],
-              "n_silent_estimate_apt": a_info["n_silent_estimate"]}
-    summary = summarise(units, per_class, counts)
+    per_mixture, per_class, summary = score_systems(baseline_dir, apt_dir)
     loss = pd.read_csv(loss_path)
     with atomic_path(out_report) as tmp:
         tmp.mkdir()

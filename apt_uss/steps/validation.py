@@ -20,18 +20,22 @@ from apt_uss.params.checks import (
     check_finite,
     check_mix_rule,
     check_own_seed,
-    check_validation_clips,
     check_positive,
+    check_validation_clips,
     check_seed,
     check_sha256,
     crop_samples,
     parse_folds,
     parse_n_shot,
+    parse_seeds,
+    parse_sweep_shots,
 )
 from apt_uss.params.spec import (
     BACKBONE_PARAMETERS,
     BY_NAME,
     CHECKED_PARAMETERS,
+    PER_CELL,
+    SWEEP_CHECKED_PARAMETERS,
     check_choice,
     closest_name,
     parse_value,
@@ -99,7 +103,7 @@ def check_pipeline_params(params: dict) -> dict:
             and not 2 <= int(params["n_classes"]) <= synthetic.MAX_CLASSES:
         raise AptUssError(f"n_classes={params['n_classes']!r} is not valid: use 2 to {synthetic.MAX_CLASSES} "
                           "(mixtures need two classes)")
-    if params["audio_examples_per_class"] < 0:
+    if params.get("audio_examples_per_class", 0) < 0:  # the sweep renders none
         raise AptUssError(f"audio_examples_per_class={params['audio_examples_per_class']} is not valid: "
                           "use 0 (none) or more")
     if params.get("tune_gpus", 0) < 0:
@@ -145,6 +149,29 @@ def check_pipeline_params(params: dict) -> dict:
     return dict(params, n_shot=str(params["n_shot"]).strip().lower())
 
 
+def check_sweep_params(params: dict) -> dict:
+    """A sweep's parameters (``apt_uss.params.spec.SWEEP_PARAMETERS``), checked as every one of its cells would be.
+
+    Returns them with ``sweep_shots`` and ``seeds`` normalised ("1, 5,Full" -> "1,5,full"; "3" -> "1,2,3").
+    """
+    params = typed_parameters(params)
+    given = sorted(set(params) & set(PER_CELL))
+    if given:
+        raise AptUssError(f"{', '.join(given)}: the sweep sets these per cell; give sweep_shots and seeds instead")
+    shots = parse_sweep_shots(params["sweep_shots"])
+    seeds = parse_seeds(params["seeds"])
+    if params["dataset"] == "musdb18":
+        raise AptUssError("the sweep is for ESC-50-layout datasets (synthetic, esc50): run MUSDB18 with "
+                          "make pipeline-run")
+    for shot in shots:
+        try:
+            check_pipeline_params({**{k: v for k, v in params.items() if k not in ("sweep_shots", "seeds")},
+                                   "n_shot": shot, "shot_seed": seeds[0], "mix_seed": seeds[0]})
+        except AptUssError as exc:
+            raise AptUssError(f"sweep_shots={params['sweep_shots']!r}, cell n_shot={shot}: {exc}") from None
+    return dict(params, sweep_shots=",".join(shots), seeds=",".join(map(str, seeds)))
+
+
 def typed_parameters(params: dict) -> dict:
     """Each value as its parameter's type (from text, as KFP hands values inside a dict), and one of its
     allowed values; an unknown name is refused with the closest known one."""
@@ -156,13 +183,14 @@ def typed_parameters(params: dict) -> dict:
     return typed
 
 
-def validate_parameters_step(params: dict) -> dict:
+def validate_parameters_step(params: dict, pipeline: str = "run") -> dict:
     """The pipeline's first task: every value checked before any data moves or a GPU is asked for,
     also for a run started or edited in the Kubeflow UI (run_local and submit check the same way
     before they start a run). Returns the checked parameters."""
-    missing = [k for k in CHECKED_PARAMETERS if k not in params]
+    expected = SWEEP_CHECKED_PARAMETERS if pipeline == "sweep" else CHECKED_PARAMETERS
+    missing = [k for k in expected if k not in params]
     if missing:
         raise AptUssError(f"the parameters lack {', '.join(missing)}: give every pipeline parameter the check reads")
-    checked = check_pipeline_params(params)
+    checked = check_sweep_params(params) if pipeline == "sweep" else check_pipeline_params(params)
     log.info("parameters checked: %d values", len(checked))
     return checked

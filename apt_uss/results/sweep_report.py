@@ -1,0 +1,194 @@
+"""Table 2 from a sweep's cells: every n_shot over several seeds, with intervals, tests and the paper's targets.
+
+A cell is one (n_shot, seed) run of the sweep pipeline: its per-mixture scores (baseline and APT on
+the same test mixtures), per-class medians, summary and provenance, in one folder
+(``apt_uss.steps.sweep.score_cell_step`` writes it). Cells of one table must share their provenance.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from apt_uss.errors import AptUssError
+from apt_uss.results.statistics import CONFIDENCE, mean_interval, paired_bootstrap, signed_rank_p
+
+CELL_FILE = "cell.json"
+# The statistics Table 2 gives per n_shot, each as the mean over seeds with its interval.
+TABLE_METRICS = (
+    "sdr_baseline_pooled_median", "sdr_apt_pooled_median", "sdr_gain_pooled_median",
+    "sdr_baseline_class_mean", "sdr_apt_class_mean", "sdr_gain_class_mean",
+    "sdr_baseline_pooled_mean", "sdr_apt_pooled_mean", "sdr_gain_pooled_mean",
+    "si_sdr_baseline_pooled_median", "si_sdr_apt_pooled_median", "si_sdr_gain_pooled_median",
+    "sdri_baseline_pooled_median", "sdri_apt_pooled_median",
+)
+# The targets the sweep is read against (issue 26; the paper's few-shot claim).
+MIN_GAIN_AT_5 = 1.0
+
+
+@dataclass(frozen=True)
+class Cell:
+    n_shot: str
+    seed: int
+    name: str
+    summary: dict
+    per_class: pd.DataFrame
+    per_mixture: pd.DataFrame
+    provenance: dict
+    folder: Path
+
+
+def shot_order(n_shot: str) -> float:
+    """Sort key of an n_shot value: numbers ascending, ``full`` last."""
+    return math.inf if str(n_shot) == "full" else float(n_shot)
+
+
+def read_cells(folders: list[str | Path]) -> list[Cell]:
+    """The cells in ``folders``; refuses repeats and cells whose provenance differs, naming what differs."""
+    cells = []
+    for folder in map(Path, folders):
+        try:
+            info = json.loads((folder / CELL_FILE).read_text())
+            cells.append(Cell(str(info["n_shot"]), int(info["seed"]), str(info["name"]),
+                              json.loads((folder / "summary.json").read_text()),
+                              pd.read_csv(folder / "per_class.csv"), pd.read_csv(folder / "per_mixture.csv"),
+                              dict(info.get("provenance", {})), folder))
+        except (OSError, KeyError, ValueError) as exc:
+            raise AptUssError(f"{folder} is not a sweep cell ({CELL_FILE}, summary.json, per_class.csv, "
+                              f"per_mixture.csv): {exc}") from None
+    if not cells:
+        raise AptUssError("the sweep has no cells to aggregate")
+    keys = [(c.n_shot, c.seed) for c in cells]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise AptUssError(f"the sweep has cell(s) {repeated} (n_shot, seed) more than once")
+    differ = provenance_conflicts(cells)
+    if differ:
+        raise AptUssError("the sweep's cells differ in " + "; ".join(differ) + ": they came from other weights, data "
+                          "or code and cannot share one table")
+    return sorted(cells, key=lambda c: (shot_order(c.n_shot), c.seed))
+
+
+def provenance_conflicts(cells: list[Cell]) -> list[str]:
+    """``key (cell: value, ...)`` for every provenance entry the cells disagree on."""
+    out = []
+    for key in sorted({k for c in cells for k in c.provenance}):
+        values = {c.name: c.provenance.get(key, "(not recorded)") for c in cells}
+        if len(set(values.values())) > 1:
+            out.append(f"{key} ({', '.join(f'{n}: {v}' for n, v in values.items())})")
+    return out
+
+
+def by_shot(cells: list[Cell]) -> dict[str, list[Cell]]:
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault(cell.n_shot, []).append(cell)
+    return dict(sorted(groups.items(), key=lambda kv: shot_order(kv[0])))
+
+
+def few_shot_table(cells: list[Cell], confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """Table 2: one row per n_shot; each metric's mean over seeds and the t interval (``_low``, ``_high``)."""
+    rows = []
+    for shot, group in by_shot(cells).items():
+        row = {"n_shot": shot, "n_seeds": len(group), "seeds": ",".join(str(c.seed) for c in group)}
+        for metric in TABLE_METRICS:
+            values = [c.summary[metric] for c in group if metric in c.summary]
+            if len(values) == len(group):
+                row[f"{metric}_mean"], row[f"{metric}_low"], row[f"{metric}_high"] = mean_interval(values, confidence)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def gain_tests(cells: list[Cell], resamples: int, confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """Per n_shot, how sure the APT - baseline gain is: the paired bootstrap interval of the pooled-median gain
+    and of the mean per-mixture gain (test mixtures resampled within each seed), the Wilcoxon signed-rank
+    p-value over every cell's mixtures, and the classes improved and worse (class-median gain averaged over
+    seeds above or below zero)."""
+    rows = []
+    for shot, group in by_shot(cells).items():
+        pairs = [(c.per_mixture["sdr_baseline"].to_numpy(), c.per_mixture["sdr_apt"].to_numpy()) for c in group]
+        median, m_low, m_high = paired_bootstrap(pairs, "median_gain", resamples, confidence)
+        mean, a_low, a_high = paired_bootstrap(pairs, "mean_gain", resamples, confidence)
+        class_gain = pd.concat([c.per_class.set_index("target_class")["sdr_gain"] for c in group], axis=1).mean(axis=1)
+        rows.append({"n_shot": shot, "n_seeds": len(group), "n_mixtures": int(sum(len(b) for b, _ in pairs)),
+                     "gain_pooled_median": median, "gain_pooled_median_low": m_low,
+                     "gain_pooled_median_high": m_high,
+                     "gain_mean": mean, "gain_mean_low": a_low, "gain_mean_high": a_high,
+                     "wilcoxon_p": signed_rank_p(np.concatenate([b for b, _ in pairs]),
+                                                 np.concatenate([a for _, a in pairs])),
+                     "classes_improved": int((class_gain > 0).sum()), "classes_worse": int((class_gain < 0).sum()),
+                     "n_classes": int(len(class_gain))})
+    return pd.DataFrame(rows)
+
+
+def check_targets(table: pd.DataFrame, tests: pd.DataFrame) -> list[dict]:
+    """The sweep's targets, each with ``met`` (True, False, or None when the sweep lacks the cells) and the
+    figures it rests on."""
+    out = []
+    low = dict(zip(tests["n_shot"], tests["gain_pooled_median_low"]))
+    missed = {s: v for s, v in low.items() if not v > 0}
+    out.append({"target": "APT beats the baseline at every n_shot (bootstrap 95% lower bound of the pooled-median "
+                          "gain above 0)",
+                "met": not missed,
+                "figures": ", ".join(f"{s}: {v:+.2f}" for s, v in low.items())})
+    rows = table.set_index("n_shot")
+    if "5" in rows.index:
+        gain = rows.loc["5", "sdr_gain_pooled_median_mean"]
+        out.append({"target": f"5 shots: mean pooled-median gain over seeds of at least {MIN_GAIN_AT_5:+.0f} dB",
+                    "met": bool(gain >= MIN_GAIN_AT_5), "figures": f"{gain:+.2f} dB"})
+    else:
+        out.append({"target": f"5 shots: mean pooled-median gain of at least {MIN_GAIN_AT_5:+.0f} dB", "met": None,
+                    "figures": "no 5-shot cells"})
+    if "5" in rows.index and "full" in rows.index:
+        apt5, full = rows.loc["5", "sdr_apt_pooled_median_mean"], rows.loc["full", "sdr_baseline_pooled_median_mean"]
+        out.append({"target": "APT at 5 shots at least matches the baseline with full data (pooled median)",
+                    "met": bool(apt5 >= full), "figures": f"APT 5-shot {apt5:.2f} dB, baseline full {full:.2f} dB"})
+    else:
+        out.append({"target": "APT at 5 shots at least matches the baseline with full data", "met": None,
+                    "figures": "needs 5-shot and full cells"})
+    return out
+
+
+def cells_table(cells: list[Cell], run_ids: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per cell: its headline numbers (and MLflow child run, where logged)."""
+    rows = []
+    for c in cells:
+        row = {"cell": c.name, "n_shot": c.n_shot, "seed": c.seed}
+        row.update({m: c.summary.get(m, math.nan) for m in ("sdr_baseline_pooled_median", "sdr_apt_pooled_median",
+                                                              "sdr_gain_pooled_median", "sdr_gain_class_mean",
+                                                              "si_sdr_gain_pooled_median")})
+        row["classes_improved"] = f"{c.summary.get('classes_improved', '?')}/{c.summary.get('n_classes', '?')}"
+        if run_ids:
+            row["mlflow_run_id"] = run_ids.get(c.name, "")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_table(table: pd.DataFrame, tests: pd.DataFrame) -> str:
+    """Table 2 as text: mean [95% interval over seeds] of the pooled median and the class mean, and the tests."""
+    def cell(row, metric, sign=""):
+        mean, low, high = (row.get(f"{metric}_{k}", math.nan) for k in ("mean", "low", "high"))
+        interval = f" [{low:{sign}.2f}, {high:{sign}.2f}]" if not math.isnan(low) else ""
+        return f"{mean:{sign}.2f}{interval}"
+
+    lines = [f"Median SDR (dB), mean over seeds [{CONFIDENCE:.0%} t interval]",
+             f"{'n_shot':>6s} {'seeds':>5s} | {'baseline (pooled)':>22s} {'APT (pooled)':>22s} {'gain':>22s} | "
+             f"{'gain (class mean)':>22s}"]
+    for row in table.to_dict("records"):
+        lines.append(f"{row['n_shot']:>6s} {row['n_seeds']:>5d} | {cell(row, 'sdr_baseline_pooled_median'):>22s} "
+                     f"{cell(row, 'sdr_apt_pooled_median'):>22s} {cell(row, 'sdr_gain_pooled_median', '+'):>22s} | "
+                     f"{cell(row, 'sdr_gain_class_mean', '+'):>22s}")
+    lines += ["", f"Gain over paired test mixtures (bootstrap {CONFIDENCE:.0%} interval) and Wilcoxon signed-rank p",
+              f"{'n_shot':>6s} {'mixtures':>8s} | {'pooled-median gain':>24s} {'mean gain':>24s} | {'p':>8s} | "
+              "classes better/worse"]
+    for r in tests.itertuples():
+        median = f"{r.gain_pooled_median:+.2f} [{r.gain_pooled_median_low:+.2f}, {r.gain_pooled_median_high:+.2f}]"
+        mean = f"{r.gain_mean:+.2f} [{r.gain_mean_low:+.2f}, {r.gain_mean_high:+.2f}]"
+        lines.append(f"{r.n_shot:>6s} {r.n_mixtures:>8d} | {median:>24s} {mean:>24s} | {r.wilcoxon_p:8.2g} | "
+                     f"{r.classes_improved}/{r.classes_worse} of {r.n_classes}")
+    return "\n".join(lines)

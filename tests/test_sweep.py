@@ -1,0 +1,287 @@
+"""The sweep: Table 2 over seeds in one pipeline run, its statistics, its cells and its MLflow parent/child runs."""
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+
+from apt_uss.errors import AptUssError
+from apt_uss.method.prompts import load_prompts
+from apt_uss.params import spec
+from apt_uss.params.checks import parse_seeds, parse_sweep_shots
+from apt_uss.results.statistics import mean_interval, paired_bootstrap, signed_rank_p
+from apt_uss.results.sweep_report import check_targets, few_shot_table, gain_tests, read_cells
+from apt_uss.steps.pipeline import init_prompts_step, split_folds_step
+from apt_uss.steps.sweep import (
+    aggregate_sweep_step,
+    embed_training_clips_step,
+    plan_sweep_step,
+    prompts_from_embeddings_step,
+)
+from apt_uss.steps.validation import check_sweep_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _sweep_params(**changes):
+    defaults = spec.defaults("demo")
+    return {**{q.name: defaults[q.name] for q in spec.SWEEP_PARAMETERS}, **changes}
+
+
+# --- parameters ---------------------------------------------------------------------------------------------
+
+
+def test_sweep_shots_and_seeds_parse_and_refuse_clearly():
+    assert parse_sweep_shots(" 1, 5,Full ") == ["1", "5", "full"]
+    assert parse_seeds("3") == [1, 2, 3]  # a count starts at 1: seed 0 is the one settings were chosen on
+    assert parse_seeds("4,7") == [4, 7]
+    for bad, message in (("1,x", "'x' is not a positive integer"), ("5,5", "5 given twice"), ("", "sweep_shots")):
+        with pytest.raises(AptUssError, match=message):
+            parse_sweep_shots(bad)
+    for bad in ("0", "-2", "two", "1,1"):
+        with pytest.raises(AptUssError, match="seeds="):
+            parse_seeds(bad)
+
+
+def test_the_sweep_check_reads_every_cell_and_refuses_what_a_cell_sets():
+    checked = check_sweep_params(_sweep_params(sweep_shots="1, FULL", seeds="2"))
+    assert checked["sweep_shots"] == "1,full" and checked["seeds"] == "1,2"
+    with pytest.raises(AptUssError, match="cell n_shot=40: n_shot=40 is larger than the 24"):
+        check_sweep_params(_sweep_params(sweep_shots="1,40"))
+    with pytest.raises(AptUssError, match="n_shot: the sweep sets these per cell"):
+        check_sweep_params({**_sweep_params(), "n_shot": "5"})
+    with pytest.raises(AptUssError, match="ESC-50-layout"):
+        check_sweep_params(_sweep_params(dataset="musdb18", dataset_uri="/data/musdb"))
+    assert "n_shot" not in {q.name for q in spec.SWEEP_PARAMETERS}
+    assert {"sweep_shots", "seeds"} <= {q.name for q in spec.SWEEP_PARAMETERS}
+    assert "seeds" not in {q.name for q in spec.PARAMETERS}  # a single run has no sweep parameters
+
+
+def test_plan_has_every_shot_with_every_seed_and_names_each_cell_run():
+    cells = plan_sweep_step("1,full", "2", run_name="job")
+    assert [(c["n_shot"], c["seed"]) for c in cells] == [("1", 1), ("1", 2), ("full", 1), ("full", 2)]
+    assert cells[0]["label"] == "1shot-seed1" and cells[0]["run_name"] == "job-1shot-seed1"
+
+
+# --- statistics ------------------------------------------------------------------------------------------------
+
+
+def test_mean_interval_is_students_t():
+    mean, low, high = mean_interval([1.0, 2.0, 3.0, 4.0])
+    half = stats.t.ppf(0.975, 3) * np.std([1, 2, 3, 4], ddof=1) / 2
+    assert mean == 2.5 and low == pytest.approx(2.5 - half) and high == pytest.approx(2.5 + half)
+    assert half == pytest.approx(2.054, abs=1e-3)  # the textbook figure
+    one = mean_interval([3.0])
+    assert one[0] == 3.0 and math.isnan(one[1]) and math.isnan(one[2])
+
+
+def test_paired_bootstrap_sees_a_real_shift_and_not_a_null_one():
+    rng = np.random.default_rng(1)
+    baseline = rng.normal(5, 3, size=(3, 150))
+    shifted = [(b, b + 1.0 + rng.normal(0, 0.5, b.shape)) for b in baseline]
+    estimate, low, high = paired_bootstrap(shifted, "mean_gain", resamples=1000)
+    assert 0.5 < low < estimate < high < 1.5
+    null = [(b, b + rng.normal(0, 0.5, b.shape)) for b in baseline]
+    _, low, high = paired_bootstrap(null, "mean_gain", resamples=1000)
+    assert low < 0 < high
+    # Pairing matters: the same shift hidden in large between-mixture spread is still found.
+    _, low, _ = paired_bootstrap(shifted, "median_gain", resamples=1000)
+    assert low > 0
+    assert paired_bootstrap(shifted, resamples=300) == paired_bootstrap(shifted, resamples=300)  # its own stream
+    with pytest.raises(ValueError, match="equal"):
+        paired_bootstrap([(np.zeros(3), np.zeros(4))])
+
+
+def test_signed_rank_p_is_wilcoxons():
+    rng = np.random.default_rng(2)
+    b = rng.normal(size=40)
+    a = b + rng.normal(0.3, 1, size=40)
+    assert signed_rank_p(b, a) == pytest.approx(stats.wilcoxon(a - b).pvalue)
+    assert math.isnan(signed_rank_p(b, b))
+
+
+# --- cells, table, targets, MLflow --------------------------------------------------------------------------
+
+
+def _write_cell(folder: Path, n_shot: str, seed: int, gain: float, provenance=None, classes=("a", "b")):
+    rng = np.random.default_rng(seed * 100 + len(n_shot))
+    rows = []
+    for c in classes:
+        base = rng.normal(5, 2, 20)
+        rows += [{"target_class": c, "sdr_baseline": x, "sdr_apt": x + gain + rng.normal(0, 0.3)} for x in base]
+    per_mixture = pd.DataFrame(rows)
+    grouped = per_mixture.groupby("target_class")
+    per_class = pd.DataFrame({"target_class": list(classes), "sdr_baseline_median": grouped["sdr_baseline"].median().values,
+                              "sdr_apt_median": grouped["sdr_apt"].median().values})
+    per_class["sdr_gain"] = per_class["sdr_apt_median"] - per_class["sdr_baseline_median"]
+    b, a = per_mixture["sdr_baseline"].median(), per_mixture["sdr_apt"].median()
+    summary = {"sdr_baseline_pooled_median": b, "sdr_apt_pooled_median": a, "sdr_gain_pooled_median": a - b,
+               "sdr_baseline_class_mean": b, "sdr_apt_class_mean": a, "sdr_gain_class_mean": a - b,
+               "classes_improved": 2, "n_classes": 2, "n_mixtures": 40}
+    folder.mkdir(parents=True)
+    per_mixture.to_csv(folder / "per_mixture.csv", index=False)
+    per_class.to_csv(folder / "per_class.csv", index=False)
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (folder / "cell.json").write_text(json.dumps({"n_shot": n_shot, "seed": seed, "name": f"{n_shot}shot-seed{seed}",
+                                                  "provenance": provenance or {"separator_weights": "sha256:aa"}}))
+    pd.DataFrame({"epoch": [1, 2], "loss": [0.5, 0.4]}).to_csv(folder / "tune_loss.csv", index=False)
+    return folder
+
+
+def test_table_tests_and_targets_from_cells(tmp_path):
+    folders = [_write_cell(tmp_path / f"{s}-{d}", s, d, {"1": 0.5, "5": 1.5, "full": 2.0}[s])
+               for s in ("full", "1", "5") for d in (1, 2, 3)]
+    cells = read_cells(folders)
+    assert [c.n_shot for c in cells[::3]] == ["1", "5", "full"]  # numeric order, full last
+    table, tests = few_shot_table(cells), gain_tests(cells, resamples=500)
+    row = table.set_index("n_shot").loc["5"]
+    gains = [c.summary["sdr_gain_pooled_median"] for c in cells if c.n_shot == "5"]
+    assert row["sdr_gain_pooled_median_mean"] == pytest.approx(np.mean(gains))
+    assert row["sdr_gain_pooled_median_low"] < np.mean(gains) < row["sdr_gain_pooled_median_high"]
+    assert (tests["gain_pooled_median_low"] > 0).all() and (tests["n_mixtures"] == 120).all()
+    targets = check_targets(table, tests)
+    assert [t["met"] for t in targets[:2]] == [True, True]
+    # The third compares APT at 5 shots with the baseline at full data, whatever it shows.
+    apt5, full = row["sdr_apt_pooled_median_mean"], table.set_index("n_shot").loc["full", "sdr_baseline_pooled_median_mean"]
+    assert targets[2]["met"] == bool(apt5 >= full)
+    worse = tests.assign(gain_pooled_median_low=[-0.1, 0.2, 0.3])
+    assert check_targets(table, worse)[0]["met"] is False
+
+
+def test_cells_of_other_weights_or_repeated_cells_are_refused(tmp_path):
+    a = _write_cell(tmp_path / "a", "5", 1, 1.0)
+    b = _write_cell(tmp_path / "b", "5", 2, 1.0, provenance={"separator_weights": "sha256:bb"})
+    with pytest.raises(AptUssError, match=r"differ in separator_weights \(5shot-seed1: sha256:aa, 5shot-seed2: "):
+        read_cells([a, b])
+    c = _write_cell(tmp_path / "c", "5", 1, 1.0)
+    with pytest.raises(AptUssError, match="more than once"):
+        read_cells([a, c])
+    with pytest.raises(AptUssError, match="is not a sweep cell"):
+        read_cells([tmp_path])
+
+
+def test_aggregate_writes_the_table_page_and_nests_a_child_run_per_cell(tmp_path):
+    folders = [_write_cell(tmp_path / f"{s}-{d}", s, d, 1.0) for s in ("1", "5") for d in (1, 2)]
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = tmp_path / "sweep"
+    result = aggregate_sweep_step([str(f) for f in folders], str(out), run_params={"epochs": 20, "seeds": "1,2"},
+                                  run_name="sweep-test", tracking_uri=uri, experiment="sweep-test", resamples=200)
+    for name in ("table2.csv", "gain_tests.csv", "cells.csv", "targets.json", "few_shot.png", "report.html"):
+        assert (out / name).is_file(), name
+    page = (out / "report.html").read_text()
+    assert "id='table2'" in page and "Wilcoxon" in page and "data:image/png;base64," in page
+    client = mlflow.MlflowClient(uri)
+    parent = client.get_run(result["run"]["mlflow_run_id"])
+    assert parent.info.status == "FINISHED" and parent.data.tags["apt_uss.kind"] == "sweep"
+    assert "sdr_gain_pooled_median_mean/5" in parent.data.metrics
+    children = result["run"]["mlflow_child_run_ids"]
+    assert sorted(children) == ["1shot-seed1", "1shot-seed2", "5shot-seed1", "5shot-seed2"]
+    for name, run_id in children.items():
+        child = client.get_run(run_id)
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.info.status == "FINISHED" and child.data.params["n_shot"] == name.split("shot")[0]
+        assert child.data.params["shot_seed"] == child.data.params["mix_seed"] == name[-1]
+
+
+# --- embed once ---------------------------------------------------------------------------------------------
+
+
+def test_prompts_from_the_shared_embeddings_equal_the_single_run_prompts(tiny_dataset, tmp_path):
+    backbone = {"backbone": "tiny", "random_weights": True}
+    embeddings = tmp_path / "all.npz"
+    count = embed_training_clips_step(str(tiny_dataset), str(embeddings), backbone=backbone)
+    assert count == 3 * 24  # every training-fold clip of the 3 classes, once
+    for n_shot, seed in (("1", 1), ("5", 2)):
+        splits = tmp_path / f"splits-{n_shot}.csv"
+        split_folds_step(str(tiny_dataset), str(splits), n_shot=n_shot, shot_seed=seed)
+        prompts_from_embeddings_step(str(embeddings), str(splits), str(tmp_path / "shared.npz"))
+        init_prompts_step(str(tiny_dataset), str(splits), str(tmp_path / "own.npz"), str(tmp_path / "own_emb.npz"),
+                          backbone=backbone)
+        shared, own = load_prompts(tmp_path / "shared.npz"), load_prompts(tmp_path / "own.npz")
+        np.testing.assert_allclose(shared[0], own[0], rtol=0, atol=1e-6)
+        assert (shared[1] == own[1]).all() and (shared[2] == own[2]).all()
+    partial = tmp_path / "partial.npz"
+    with np.load(embeddings) as data:
+        np.savez(partial, **{k: data[k][:10] if data[k].ndim else data[k] for k in data.files})
+    with pytest.raises(AptUssError, match="lack .* training clip"):
+        prompts_from_embeddings_step(str(partial), str(tmp_path / "splits-5.csv"), str(tmp_path / "x.npz"))
+
+
+# --- the compiled pipeline ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compiled_sweep(tmp_path_factory):
+    from kfp import compiler
+
+    from pipelines.sweep_pipeline import build_sweep_pipeline
+
+    out = tmp_path_factory.mktemp("sweep") / "sweep.yaml"
+    compiler.Compiler().compile(build_sweep_pipeline("demo", parallelism=3), str(out))
+    return next(yaml.safe_load_all(out.read_text()))  # the pipeline spec (the platform spec follows)
+
+
+def test_compiled_sweep_loops_over_cells_with_the_spec_parameters(compiled_sweep):
+    root = compiled_sweep["root"]
+    assert list(root["inputDefinitions"]["parameters"]) == sorted(q.name for q in spec.SWEEP_PARAMETERS)
+    loops = [t for t in root["dag"]["tasks"].values() if "parameterIterator" in t]
+    assert len(loops) == 1 and loops[0]["iteratorPolicy"]["parallelismLimit"] == 3
+    body = compiled_sweep["components"][loops[0]["componentRef"]["name"]]["dag"]["tasks"]
+    assert {"split-folds", "simulate-mixtures", "prompts-from-embeddings", "tune-prompts", "evaluate-sdr",
+            "evaluate-sdr-2", "score-cell"} <= set(body)
+    assert "init-prompts" not in body  # the model embeds each clip once, before the loop
+    assert root["dag"]["tasks"]["aggregate-sweep"]["inputs"]["artifacts"]["cells"]
+
+
+def test_every_parameter_a_loop_task_reads_reaches_the_loop(compiled_sweep):
+    """Inside a ParallelFor the compiler passes a pipeline parameter into the loop only when a task takes it as an
+    input; one used only in a pod setting (the tuning pod's GPU count) was left undefined there."""
+    for name, component in compiled_sweep["components"].items():
+        if "dag" not in component:
+            continue
+        defined = set(component.get("inputDefinitions", {}).get("parameters", {}))
+        for task in component["dag"]["tasks"].values():
+            for source in task.get("inputs", {}).get("parameters", {}).values():
+                wanted = source.get("componentInputParameter")
+                assert wanted is None or wanted in defined, f"{name}: {wanted} is not an input of the loop"
+
+
+# --- end to end ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_make_sweep_runs_the_cells_and_reports_table_2(s3_env, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
+    env.update(s3_env, APT_USS_HOME=str(tmp_path / "state"))
+    args = ["--backbone", "tiny", "--random-weights", "--n-classes", "2", "--epochs", "1", "--sweep-shots", "1,2",
+            "--seeds", "2", "--artifact-uri", "s3://apt-sweep-test/runs", "--parallelism", "2"]
+    result = subprocess.run([sys.executable, "-m", "pipelines.run_sweep", *args], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert re.search(r"^\s+1\s+2 \|", out, re.M) and re.search(r"^\s+2\s+2 \|", out, re.M), out
+    assert "Targets:" in out and "4 child runs" in out
+    folder = Path(out.split("HTML report:", 1)[1].split()[0]).parent
+    table = pd.read_csv(folder / "table2.csv", dtype={"n_shot": str})
+    assert list(table["n_shot"]) == ["1", "2"] and list(table["n_seeds"]) == [2, 2]
+    run = json.loads((folder / "run.json").read_text())
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'state' / 'mlflow.db'}")
+    for run_id in run["mlflow_child_run_ids"].values():  # the cells' live tuning runs, finished with results
+        child = client.get_run(run_id)
+        assert child.info.status == "FINISHED" and child.data.tags["mlflow.parentRunId"] == run["mlflow_run_id"]
+        assert "tune_loss" in child.data.metrics and "sdr_apt_pooled_median" in child.data.metrics
+    experiment = client.get_experiment_by_name("apt-uss")
+    stray = [r.info.run_name for r in client.search_runs([experiment.experiment_id]) if r.info.status != "FINISHED"]
+    assert not stray
+    assert run["s3_prefix"].startswith("s3://apt-sweep-test/runs/")
+
