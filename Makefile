@@ -58,7 +58,7 @@ ifneq ($(COMMAND_LINE_VARIABLES),)
   endif
 endif
 
-.PHONY: help setup test test-fast test-kernels bench gpu-check backbone sweep sweep-compile sweep-submit compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down \
+.PHONY: help setup test test-fast test-kernels bench gpu-check backbone sweep sweep-compile sweep-submit select-settings compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down \
         mlflow-server-up mlflow-server-down pipeline-submit kfp-host-given clean
 
 help:
@@ -70,6 +70,7 @@ help:
 	@echo "make backbone                  retrain the shipped demo backbone (CPU, under 60 min)"
 	@echo "make sweep SEEDS=3             Table 2 in one KFP run: SWEEP_SHOTS x SEEDS cells, intervals, MLflow parent run"
 	@echo "make sweep-compile / sweep-submit KFP_HOST=...   the sweep pipeline for a cluster"
+	@echo "make select-settings           choose the demo tuning settings on validation clips only (dist/select_settings)"
 	@echo "make compare [RUNS='id ...']   headline SDRs of chosen MLflow runs (default: the latest of EXPERIMENT)"
 	@echo "make pipeline-compile          write $(PIPELINE_YAML) (KFP IR YAML; images $(IMAGE)/$(GPU_IMAGE):$(TAG))"
 	@echo "make pipeline-submit KFP_HOST=...  upload a new version to Kubeflow Pipelines and start a run"
@@ -151,6 +152,10 @@ backbone: setup
 # Table 2 in one KFP run: every SWEEP_SHOTS value with each of SEEDS seeds (make sweep SEEDS=3).
 sweep: setup s3-up
 	$(S3_ENV) $(BIN)/python -m pipelines.run_sweep $(SWEEP_FLAGS) $(if $(PARALLELISM),--parallelism $(PARALLELISM))
+
+# The demo profile's tuning settings chosen on validation clips of the training folds (docs/selection.md).
+select-settings: setup
+	$(BIN)/python -m apt_uss.tools.select_settings --out dist/select_settings
 
 compare: setup
 	$(BIN)/python -m apt_uss compare $(RUNS) --experiment "$(or $(EXPERIMENT),apt-uss)" --tracking-uri "$(TRACKING_URI)"
