@@ -10,6 +10,7 @@ from apt_uss.errors import AptUssError
 from apt_uss.logs import configure_logging
 from apt_uss.params import spec
 from apt_uss.steps import pipeline as steps
+from apt_uss.steps import sweep as sweep_steps
 from apt_uss.steps.validation import validate_parameters_step
 
 # Flags of pipeline parameters come from the spec (apt_uss.params.spec): type, allowed values, help, and the
@@ -46,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate-parameters", help="check a run's parameters, as the pipeline's first task does")
     p.add_argument("--params", required=True, help="the pipeline parameters as a JSON object, or @FILE holding one")
+    p.add_argument("--pipeline", default="run", choices=list(spec.PIPELINES), help="whose parameters: a run's or "
+                   "the sweep's (default: %(default)s)")
 
     p = sub.add_parser("fetch-dataset", help="produce the dataset artifact (ESC-50 layout)")
     _param(p, "dataset")
@@ -127,6 +130,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embeddings", default="", help="per-clip embeddings from init-prompts: adds the prompt map")
     p.add_argument("--examples", default="", help="output folder of audio-examples: adds the WAVs and players")
     p.add_argument("--out-html", default="", help="also write the HTML page here")
+
+    p = sub.add_parser("plan-sweep", help="the sweep's cells: every n_shot with every seed (JSON)")
+    _param(p, "sweep_shots")
+    _param(p, "seeds")
+    p.add_argument("--run-name", default="", help="the sweep's run name: each cell's run is <run name>-<cell>")
+
+    p = sub.add_parser("embed-training-clips", help="the sweep's shared step: embed every training-fold clip once")
+    p.add_argument("--dataset-dir", required=True)
+    _param(p, "train_folds")
+    _param(p, "test_folds")
+    p.add_argument("--out", required=True, help="output embeddings file (.npz)")
+    _backbone_args(p)
+
+    p = sub.add_parser("prompts-from-embeddings", help="a sweep cell's initial prompts from the shared embeddings")
+    p.add_argument("--embeddings", required=True, help="output of embed-training-clips")
+    p.add_argument("--splits", required=True)
+    p.add_argument("--out", required=True, help="output prompt file (.npz)")
+
+    p = sub.add_parser("score-cell", help="one sweep cell's scores from its two evaluations")
+    p.add_argument("--baseline", required=True, help="evaluation directory of the baseline")
+    p.add_argument("--apt", required=True, help="evaluation directory of APT")
+    p.add_argument("--tuned-prompts", required=True)
+    p.add_argument("--loss", required=True)
+    p.add_argument("--n-shot", required=True)
+    p.add_argument("--seed", required=True, type=int, help="the cell's shot and mixture seed")
+    p.add_argument("--out", required=True, help="output cell directory")
+
+    p = sub.add_parser("aggregate-sweep", help="Table 2 with intervals from sweep cells; MLflow parent run and S3")
+    p.add_argument("cells", nargs="+", help="cell directories (score-cell outputs)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--run-name", default="apt-uss-sweep-cli", help="MLflow parent run name")
+    _param(p, "tracking_uri")
+    _param(p, "experiment")
+    _param(p, "artifact_uri")
+    p.add_argument("--params", default="{}", help="JSON object of sweep parameters to record")
 
     p = sub.add_parser("audio-examples", help="WAVs of mixture, reference, baseline and APT for typical test mixtures")
     p.add_argument("--dataset-dir", required=True)
@@ -261,7 +299,7 @@ def _write_csv(table, path: str) -> None:
 def run(argv: list[str]) -> None:
     a = build_parser().parse_args(argv)
     if a.command == "validate-parameters":
-        print(json.dumps(validate_parameters_step(_json_object("--params", a.params))))
+        print(json.dumps(validate_parameters_step(_json_object("--params", a.params), pipeline=a.pipeline)))
     elif a.command == "fetch-dataset":
         manifest = steps.fetch_dataset_step(dataset=a.dataset, out_dataset=a.out, dataset_uri=a.dataset_uri,
                                             n_classes=a.n_classes, seed=a.seed, dataset_sha256=a.dataset_sha256)
@@ -306,6 +344,24 @@ def run(argv: list[str]) -> None:
                                    experiment=a.experiment, artifact_uri=a.artifact_uri,
                                    embeddings_path=a.embeddings, examples_dir=a.examples, out_html=a.out_html)
         print(json.dumps(result["summary"], indent=2))
+    elif a.command == "plan-sweep":
+        print(json.dumps(sweep_steps.plan_sweep_step(sweep_shots=a.sweep_shots, seeds=a.seeds, run_name=a.run_name)))
+    elif a.command == "embed-training-clips":
+        print(json.dumps({"clips": sweep_steps.embed_training_clips_step(
+            dataset_dir=a.dataset_dir, out_embeddings=a.out, train_folds=a.train_folds, test_folds=a.test_folds,
+            **_backbone(a))}))
+    elif a.command == "prompts-from-embeddings":
+        sweep_steps.prompts_from_embeddings_step(embeddings_path=a.embeddings, splits_path=a.splits, out_prompts=a.out)
+    elif a.command == "score-cell":
+        print(json.dumps(sweep_steps.score_cell_step(baseline_dir=a.baseline, apt_dir=a.apt,
+                                                     tuned_prompts_path=a.tuned_prompts, loss_path=a.loss,
+                                                     out_cell=a.out, n_shot=a.n_shot, seed=a.seed), indent=2))
+    elif a.command == "aggregate-sweep":
+        result = sweep_steps.aggregate_sweep_step(cell_dirs=a.cells, out_dir=a.out,
+                                                  run_params=_json_object("--params", a.params), run_name=a.run_name,
+                                                  tracking_uri=a.tracking_uri, experiment=a.experiment,
+                                                  artifact_uri=a.artifact_uri)
+        print(result["text"])
     elif a.command == "audio-examples":
         table = steps.audio_examples_step(dataset_dir=a.dataset_dir, mixtures_dir=a.mixtures_dir,
                                           initial_prompts_path=a.initial_prompts, tuned_prompts_path=a.tuned_prompts,

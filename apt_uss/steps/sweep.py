@@ -57,7 +57,8 @@ PARENT_TAG = "mlflow.parentRunId"  # MLflow nests a run under the run this tag n
 
 
 def cell_name(n_shot: str, seed: int) -> str:
-    return f"{n_shot}shot-seed{seed}"
+    """``5shot-seed1``, ``full-seed2``."""
+    return f"{n_shot}-seed{seed}" if n_shot == "full" else f"{n_shot}shot-seed{seed}"
 
 
 def cell_run_name(run_name: str, label: str) -> str:
@@ -117,7 +118,7 @@ def score_cell_step(baseline_dir: str, apt_dir: str, tuned_prompts_path: str, lo
     """One cell's scores (per mixture, per class, summary), its tuned prompts, loss and provenance in one folder."""
     per_mixture, per_class, summary = score_systems(baseline_dir, apt_dir)
     info = {"n_shot": str(n_shot), "seed": int(seed), "name": cell_name(str(n_shot), int(seed)),
-            "provenance": load_prompt_provenance(tuned_prompts_path)}
+            "provenance": {**load_prompt_provenance(tuned_prompts_path), **code_provenance()}}
     with atomic_path(out_cell) as tmp:
         tmp.mkdir()
         per_mixture.to_csv(tmp / "per_mixture.csv", index=False)
@@ -163,7 +164,7 @@ def aggregate_sweep_step(cell_dirs: list[str], out_dir: str, run_params: dict | 
     cells = read_cells(cell_dirs)
     table, tests = few_shot_table(cells), gain_tests(cells, int(resamples))
     targets = check_targets(table, tests)
-    provenance = {**cells[0].provenance, **code_provenance()}
+    provenance = cells[0].provenance  # the same in every cell (read_cells): weights, data, code
     params = {k: v for k, v in (run_params or {}).items()}
     parent_id = tracking.open_run(uri, experiment, run_name, tags={KIND_TAG: SWEEP_KIND})
     child_ids = {}
