@@ -150,8 +150,16 @@ backbone: setup
 	$(BIN)/python -m pipelines.run_backbone
 
 # Table 2 in one KFP run: every SWEEP_SHOTS value with each of SEEDS seeds (make sweep SEEDS=3).
-sweep: setup s3-up
-	$(S3_ENV) $(BIN)/python -m pipelines.run_sweep $(SWEEP_FLAGS) $(if $(PARALLELISM),--parallelism $(PARALLELISM))
+# A cell sets these: given to a sweep target they would be silently unused, so they stop it.
+sweep_refuses_cell_variables = $(foreach v,N_SHOT SHOT_SEED MIX_SEED AUDIO_EXAMPLES_PER_CLASS,\
+	$(if $(filter command line environment override,$(origin $(v))),\
+	$(error $(v) is set per cell by the sweep: give SWEEP_SHOTS and SEEDS instead)))
+
+sweep: setup s3-up $(if $(filter docker,$(RUNNER)),images)
+	$(sweep_refuses_cell_variables)
+	$(S3_ENV) MLFLOW_PORT=$(MLFLOW_PORT) $(if $(filter docker,$(RUNNER)),$(PIPELINE_IMAGES_LOCAL)) \
+	  $(BIN)/python -m pipelines.run_sweep --runner "$(RUNNER)" $(SWEEP_FLAGS) \
+	  $(if $(PARALLELISM),--parallelism $(PARALLELISM))
 
 # The demo profile's tuning settings chosen on validation clips of the training folds (docs/selection.md).
 select-settings: setup
@@ -170,6 +178,7 @@ pipeline-compile: setup
 	$(PIPELINE_IMAGES) $(BIN)/python -m pipelines.compile --out $(PIPELINE_YAML) --profile "$(PROFILE)"
 
 sweep-compile: setup
+	$(sweep_refuses_cell_variables)
 	$(PIPELINE_IMAGES) $(BIN)/python -m pipelines.compile --pipeline sweep --out $(SWEEP_YAML) --profile "$(PROFILE)" \
 	  $(if $(PARALLELISM),--parallelism $(PARALLELISM))
 

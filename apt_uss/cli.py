@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eager", action="store_true", help="train without torch.compile (slower steps, no compile wait)")
 
     p = sub.add_parser("few-shot-table", help="baseline vs APT by n_shot from an experiment's MLflow runs")
-    p.add_argument("--experiment", default="apt-uss-sweep", help="MLflow experiment (default: %(default)s)")
+    p.add_argument("--experiment", default="apt-uss", help="MLflow experiment (default: %(default)s)")
     _param(p, "tracking_uri")
     p.add_argument("--csv", default="", help="also write the table here")
     p.add_argument("--plot", default="", help="also draw the few-shot curves (PNG) here")

@@ -28,13 +28,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pipeline", default="run", choices=list(spec.PIPELINES),
                         help="run: one pipeline run; sweep: every n_shot over several seeds (default: %(default)s)")
-    parser.add_argument("--out", default="dist/apt_uss_pipeline.yaml")
+    parser.add_argument("--out", default="", help="default: dist/apt_uss_pipeline.yaml, or dist/apt_uss_sweep.yaml "
+                        "for the sweep")
     parser.add_argument("--parallelism", type=int, default=DEFAULT_PARALLELISM,
                         help="sweep cells at once on the cluster, 0: all (default: %(default)s)")
     parser.add_argument("--profile", default=spec.DEFAULT_PROFILE, choices=list(spec.PROFILES),
                         help="the parameters' defaults in the compiled pipeline (default: %(default)s)")
     args = parser.parse_args()
-    print(compile_pipeline(args.out, args.profile, args.pipeline, args.parallelism))
+    out = args.out or ("dist/apt_uss_sweep.yaml" if args.pipeline == "sweep" else "dist/apt_uss_pipeline.yaml")
+    print(compile_pipeline(out, args.profile, args.pipeline, args.parallelism))
 
 
 if __name__ == "__main__":

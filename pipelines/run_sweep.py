@@ -3,7 +3,7 @@
 ``python -m pipelines.run_sweep [--profile paper] [--sweep-shots 1,5,10,full] [--seeds 3] [--epochs 20 ...]``
 (``make sweep SEEDS=3``): every parameter of the sweep pipeline is a flag, defaulting to the profile's value,
 and is checked, with the tracking store and S3 probed, before any step runs. ``--parallelism`` cells run at
-once (default: one per two CPU cores, since each tuning step uses every core it is given).
+once (default: one per two CPU cores), each step's torch on its share of the cores (``$APT_USS_THREADS``).
 ``--runner docker`` runs each step in its image, as ``pipelines.run_local`` does.
 """
 
@@ -20,6 +20,7 @@ from pathlib import Path
 from apt_uss.errors import AptUssError
 from apt_uss.io import tracking
 from apt_uss.logs import configure_logging
+from apt_uss.models.device import THREADS_ENV, available_cores
 from apt_uss.steps.validation import check_sweep_params
 from pipelines.local_cli import add_pipeline_flags, profile_of, report_failure
 from pipelines.run_local import RUNNERS, check_services, prepare_containers, start_local_runner
@@ -29,11 +30,8 @@ log = logging.getLogger("apt_uss.run_sweep")
 
 
 def default_parallelism() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // 2)
+    """One cell at a time per two CPU cores: tuning on fewer than two threads each gains nothing by overlapping."""
+    return max(1, available_cores() // 2)
 
 
 def build_parser(profile: str) -> argparse.ArgumentParser:
@@ -80,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = build_sweep_pipeline(profile, parallelism)
         log.info("running pipeline %s locally (%s runner, %d cell(s) at once), outputs under %s", pipeline.name,
                  runner, parallelism, root)
+        # The cells at once share the cores: each step's torch gets its part, not every core.
+        os.environ.setdefault(THREADS_ENV, str(max(1, available_cores() // max(parallelism, 1))))
         started = time.monotonic()
         start_local_runner(root, runner)
         folder = Path(pipeline(**params).output.path)

@@ -20,9 +20,11 @@ from apt_uss.params import spec
 from apt_uss.steps.validation import check_pipeline_params, check_sweep_params
 from apt_uss.tools import kfp_submit
 from pipelines.apt_uss_pipeline import PIPELINE_NAME
+from pipelines.sweep_pipeline import SWEEP_PIPELINE_NAME
 from pipelines.local_cli import add_pipeline_flags, profile_of, report_failure
 
 DEFAULT_PACKAGE = "dist/apt_uss_pipeline.yaml"
+SWEEP_PACKAGE = "dist/apt_uss_sweep.yaml"
 OPTIONS = ("host", "namespace", "kfp_experiment", "pipeline_name", "package", "run_name", "token_file")
 
 
@@ -40,8 +42,11 @@ def build_parser(profile: str = spec.DEFAULT_PROFILE, pipeline: str = "run") -> 
                                                       "https://kubeflow.example.com/pipeline")
     parser.add_argument("--namespace", default="", help="Kubernetes namespace (multi-user Kubeflow)")
     parser.add_argument("--kfp-experiment", default="", help="KFP experiment of the run (default: --experiment)")
-    parser.add_argument("--pipeline-name", default=PIPELINE_NAME, help="pipeline to create or add a version to")
-    parser.add_argument("--package", default=DEFAULT_PACKAGE, help="compiled pipeline (make pipeline-compile)")
+    sweep = pipeline == "sweep"
+    parser.add_argument("--pipeline-name", default=SWEEP_PIPELINE_NAME if sweep else PIPELINE_NAME,
+                        help="pipeline to create or add a version to (default: %(default)s)")
+    parser.add_argument("--package", default=SWEEP_PACKAGE if sweep else DEFAULT_PACKAGE,
+                        help="compiled pipeline (make pipeline-compile; the sweep: make sweep-compile)")
     parser.add_argument("--run-name", default="", help="default: <pipeline name>-<UTC time>")
     parser.add_argument("--token-file", default="",
                         help=f"file holding the bearer token (default: ${kfp_submit.TOKEN_ENV})")

@@ -42,10 +42,11 @@ def _sweep_params(**changes):
 
 
 def test_sweep_shots_and_seeds_parse_and_refuse_clearly():
-    assert parse_sweep_shots(" 1, 5,Full ") == ["1", "5", "full"]
+    assert parse_sweep_shots(" 1, 5,Full ") == parse_sweep_shots("1 5 full") == ["1", "5", "full"]
+    assert parse_sweep_shots("05,10") == ["5", "10"]
     assert parse_seeds("3") == [1, 2, 3]  # a count starts at 1: seed 0 is the one settings were chosen on
-    assert parse_seeds("4,7") == [4, 7]
-    for bad, message in (("1,x", "'x' is not a positive integer"), ("5,5", "5 given twice"), ("", "sweep_shots")):
+    assert parse_seeds("4,7") == parse_seeds("4 7") == [4, 7]
+    for bad, message in (("1,x", "'x' is not a positive integer"), ("5,05", "5 given twice"), ("", "sweep_shots")):
         with pytest.raises(AptUssError, match=message):
             parse_sweep_shots(bad)
     for bad in ("0", "-2", "two", "1,1"):
@@ -58,7 +59,7 @@ def test_the_sweep_check_reads_every_cell_and_refuses_what_a_cell_sets():
     assert checked["sweep_shots"] == "1,full" and checked["seeds"] == "1,2"
     with pytest.raises(AptUssError, match="cell n_shot=40: n_shot=40 is larger than the 24"):
         check_sweep_params(_sweep_params(sweep_shots="1,40"))
-    with pytest.raises(AptUssError, match="n_shot: the sweep sets these per cell"):
+    with pytest.raises(AptUssError, match="n_shot: the sweep sets these per cell"):  # not silently unused
         check_sweep_params({**_sweep_params(), "n_shot": "5"})
     with pytest.raises(AptUssError, match="ESC-50-layout"):
         check_sweep_params(_sweep_params(dataset="musdb18", dataset_uri="/data/musdb"))
@@ -118,7 +119,8 @@ def _write_cell(folder: Path, n_shot: str, seed: int, gain: float, provenance=No
     rows = []
     for c in classes:
         base = rng.normal(5, 2, 20)
-        rows += [{"target_class": c, "sdr_baseline": x, "sdr_apt": x + gain + rng.normal(0, 0.3)} for x in base]
+        rows += [{"target_class": c, "target_file": f"{c}-{i}.wav", "sdr_baseline": x,
+                  "sdr_apt": x + gain + rng.normal(0, 0.3)} for i, x in enumerate(base)]
     per_mixture = pd.DataFrame(rows)
     grouped = per_mixture.groupby("target_class")
     per_class = pd.DataFrame({"target_class": list(classes), "sdr_baseline_median": grouped["sdr_baseline"].median().values,
@@ -149,13 +151,24 @@ def test_table_tests_and_targets_from_cells(tmp_path):
     assert row["sdr_gain_pooled_median_mean"] == pytest.approx(np.mean(gains))
     assert row["sdr_gain_pooled_median_low"] < np.mean(gains) < row["sdr_gain_pooled_median_high"]
     assert (tests["gain_pooled_median_low"] > 0).all() and (tests["n_mixtures"] == 120).all()
-    targets = check_targets(table, tests)
-    assert [t["met"] for t in targets[:2]] == [True, True]
-    # The third compares APT at 5 shots with the baseline at full data, whatever it shows.
-    apt5, full = row["sdr_apt_pooled_median_mean"], table.set_index("n_shot").loc["full", "sdr_baseline_pooled_median_mean"]
-    assert targets[2]["met"] == bool(apt5 >= full)
-    worse = tests.assign(gain_pooled_median_low=[-0.1, 0.2, 0.3])
-    assert check_targets(table, worse)[0]["met"] is False
+    assert (tests["n_test_clips"] == 40).all()  # the seeds share their test clips: 40, not 3 x 40, units
+    # Wilcoxon on each clip's gain averaged over the seeds.
+    five = [c.per_mixture.set_index("target_file").sort_index() for c in cells if c.n_shot == "5"]
+    clip_gain = np.mean([t["sdr_apt"] - t["sdr_baseline"] for t in five], axis=0)
+    assert tests.set_index("n_shot").loc["5", "wilcoxon_p"] == pytest.approx(stats.wilcoxon(clip_gain).pvalue)
+    assert tests.set_index("n_shot").loc["5", "classes_improved"] == 2
+
+
+def test_targets_read_the_table_and_the_tests():
+    table = pd.DataFrame({"n_shot": ["1", "5", "full"], "sdr_gain_pooled_median_mean": [0.4, 1.2, 2.0],
+                          "sdr_apt_pooled_median_mean": [6.0, 7.0, 8.0],
+                          "sdr_baseline_pooled_median_mean": [5.6, 5.8, 6.9]})
+    tests = pd.DataFrame({"n_shot": ["1", "5", "full"], "gain_pooled_median_low": [0.1, 0.5, 1.0]})
+    assert [t["met"] for t in check_targets(table, tests)] == [True, True, True]
+    lower = table.assign(sdr_apt_pooled_median_mean=[6.0, 6.8, 8.0], sdr_gain_pooled_median_mean=[0.4, 0.9, 2.0])
+    assert [t["met"] for t in check_targets(lower, tests.assign(gain_pooled_median_low=[-0.1, 0.5, 1.0]))] == \
+        [False, False, False]  # 1-shot interval reaches 0; +0.9 dB < +1 dB; 6.8 dB < the full baseline's 6.9
+    assert [t["met"] for t in check_targets(table.iloc[:1], tests.iloc[:1])] == [True, None, None]
 
 
 def test_cells_of_other_weights_or_repeated_cells_are_refused(tmp_path):
@@ -279,7 +292,8 @@ def test_make_sweep_runs_the_cells_and_reports_table_2(s3_env, tmp_path):
     for run_id in run["mlflow_child_run_ids"].values():  # the cells' live tuning runs, finished with results
         child = client.get_run(run_id)
         assert child.info.status == "FINISHED" and child.data.tags["mlflow.parentRunId"] == run["mlflow_run_id"]
-        assert "tune_loss" in child.data.metrics and "sdr_apt_pooled_median" in child.data.metrics
+        assert child.data.tags["stage"] == "tuning"  # the cell's own tuning run, now holding its results
+        assert "sdr_apt_pooled_median" in child.data.metrics
     experiment = client.get_experiment_by_name("apt-uss")
     stray = [r.info.run_name for r in client.search_runs([experiment.experiment_id]) if r.info.status != "FINISHED"]
     assert not stray
@@ -305,9 +319,9 @@ def test_settings_are_chosen_on_validation_mixtures_only(tmp_path, monkeypatch):
     table = select_settings.select_settings(tmp_path, n_classes=2, n_shot="2", validation_clips=2, lrs=[1e-2, 3e-2],
                                             losses=["snr"], crop_rules=["loud"], epochs=1, epoch_choices=[1, 2])
     assert scored and all(m.startswith("validation-") for m in scored)  # never a test mixture
-    assert list(table["setting"]) == ["baseline (initial prompts)", "lr0.01-snr-loud-e1", "lr0.03-snr-loud-e1",
-                                      table["setting"].iloc[3]]
-    assert table["setting"].iloc[3].endswith("-e2") and int(table["chosen"].sum()) == 1
+    assert list(table["setting"])[:3] == ["baseline (initial prompts)", "lr0.01-snr-loud-e1", "lr0.03-snr-loud-e1"]
+    assert len(table) == 4 and re.fullmatch(r"lr0\.0[13]-snr-loud-e2", table["setting"].iloc[3])
+    assert int(table["chosen"].sum()) == 1
     chosen = json.loads((tmp_path / "chosen.json").read_text())
     best = table[table["setting"] != "baseline (initial prompts)"]["validation_sdr_median"].max()
     assert chosen["validation_sdr_median"] == pytest.approx(best)

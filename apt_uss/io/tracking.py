@@ -61,10 +61,17 @@ def _experiment_id(client, name: str, tracking_uri: str) -> str:
     if db is not None:
         # Keep artifacts beside the local store, not in ./mlruns of whatever directory a step runs in.
         location = (db.parent / "mlartifacts").as_uri()
-    return client.create_experiment(name, artifact_location=location)
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except Exception:  # another task (a sweep's cells start together) created it first
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
 
 
 RUN_TAG = "apt_uss.run_name"
+PARENT_TAG = "mlflow.parentRunId"  # MLflow nests a run under the run this tag names
 
 
 def open_run(tracking_uri: str, experiment: str, run_name: str, tags: dict | None = None) -> str:
@@ -94,6 +101,17 @@ def open_run(tracking_uri: str, experiment: str, run_name: str, tags: dict | Non
     for k, v in (tags or {}).items():
         client.set_tag(run_id, k, v)
     return run_id
+
+
+def finished_children(tracking_uri: str, experiment: str, parent_id: str) -> dict[str, str]:
+    """Run name (``RUN_TAG``) -> id of the finished runs nested under ``parent_id``."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    exp_id = _experiment_id(client, experiment, tracking_uri)
+    found = client.search_runs([exp_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}' and "
+                                                         "attributes.status = 'FINISHED'")
+    return {r.data.tags.get(RUN_TAG, r.info.run_name): r.info.run_id for r in found}
 
 
 def _first_line(exc: Exception) -> str:

@@ -19,10 +19,19 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def use_available_cores() -> None:
-    """Match torch's thread count to the CPUs this process may use (containers often allow fewer)."""
+THREADS_ENV = "APT_USS_THREADS"  # set by a runner that starts several steps at once (make sweep)
+
+
+def available_cores() -> int:
+    """The CPUs this process may use (containers often allow fewer than the machine has)."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    torch.set_num_threads(max(cores, 1))
+        return os.cpu_count() or 1
+
+
+def use_available_cores() -> None:
+    """Match torch's thread count to the CPUs this process may use, or to ``$APT_USS_THREADS`` where a runner
+    shares them among steps running at once."""
+    given = os.environ.get(THREADS_ENV, "")
+    torch.set_num_threads(int(given) if given.isdigit() and int(given) > 0 else available_cores())

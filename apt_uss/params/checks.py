@@ -146,17 +146,24 @@ def check_crop_fits(crop_seconds: float, clip_samples: dict, sample_rate: int, w
                           f"({seconds:g} s): use a crop of at most {seconds:g} s")
 
 
+def _items(value: object) -> list[str]:
+    """The words of a list parameter: separated by commas or spaces (``1,5,10`` and ``1 5 10`` alike)."""
+    return [w for w in str(value).replace(",", " ").split() if w]
+
+
 def parse_sweep_shots(value: object) -> list[str]:
-    """The sweep's n_shot values (``"1,5,10,full"``), each as ``n_shot`` takes it, in the given order, no repeats."""
-    items = [p for p in str(value).replace(" ", "").lower().split(",") if p]
+    """The sweep's n_shot values (``"1,5,10,full"``), each written as ``n_shot`` is normalised (``05`` -> ``5``),
+    in the given order, no repeats."""
+    items = []
+    for word in _items(value):
+        try:
+            shot = parse_n_shot(word)
+        except AptUssError:
+            raise AptUssError(f"sweep_shots={value!r} is not valid: {word!r} is not a positive integer or "
+                              "'full'") from None
+        items.append(FULL if shot is None else str(shot))
     if not items:
         raise AptUssError(f"sweep_shots={value!r} is not valid: use n_shot values such as '1,5,10,full'")
-    for item in items:
-        try:
-            parse_n_shot(item)
-        except AptUssError:
-            raise AptUssError(f"sweep_shots={value!r} is not valid: {item!r} is not a positive integer or "
-                              "'full'") from None
     repeated = sorted({i for i in items if items.count(i) > 1})
     if repeated:
         raise AptUssError(f"sweep_shots={value!r} is not valid: {', '.join(repeated)} given twice")
@@ -164,14 +171,16 @@ def parse_sweep_shots(value: object) -> list[str]:
 
 
 def parse_seeds(value: object) -> list[int]:
-    """The sweep's seeds: ``"N"`` is the seeds 1 to N (seed 0 is the one settings were first chosen on); a comma
-    list (``"4,5,6"``) names them."""
-    text = str(value).replace(" ", "")
-    if "," not in text:
-        count = _integer_from("seeds", text, 1, "a count of seeds (1 or more) or a comma list such as '4,5,6'")
+    """The sweep's seeds: ``"N"`` is the seeds 1 to N (seed 0 is the selection seed of ``make select-settings``);
+    a list of two or more (``"4,5,6"``) names them."""
+    words = _items(value)
+    if len(words) == 1:
+        count = _integer_from("seeds", words[0], 1, "a count of seeds (1 or more) or a list such as '4,5,6'")
         return list(range(1, count + 1))
-    seeds = [_integer_from("seeds", p, 0, "a comma list of seeds from 0 up, such as '4,5,6'")
-             for p in text.split(",") if p]
-    if len(set(seeds)) != len(seeds):
-        raise AptUssError(f"seeds={value!r} is not valid: a seed is given twice")
+    if not words:
+        raise AptUssError(f"seeds={value!r} is not valid: use a count of seeds (1 or more) or a list such as '4,5,6'")
+    seeds = [_integer_from("seeds", w, 0, "a list of seeds from 0 up, such as '4,5,6'") for w in words]
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise AptUssError(f"seeds={value!r} is not valid: seed {', '.join(map(str, repeated))} given twice")
     return seeds

@@ -162,15 +162,16 @@ def render_sweep_report(table: pd.DataFrame, tests: pd.DataFrame, targets: list[
     for row in table.to_dict("records"):
         parts.append(f"<tr><td>{e(str(row['n_shot']))}</td><td>{e(str(row['seeds']))}</td>"
                      + "".join(f"<td>{_interval(row, m, s)}</td>" for _, m, s in SWEEP_COLUMNS) + "</tr>")
-    parts.append("</table><h2>How sure the gain is</h2><p class='note'>Paired bootstrap over test mixtures "
-                 "(resampled within each seed, both systems' scores of a mixture kept together), 95% percentile "
-                 "interval; Wilcoxon signed-rank test of the per-mixture differences over all seeds' mixtures; a "
-                 "class counts as improved (worse) when its median gain, averaged over seeds, is above (below) 0."
-                 "</p><table id='gain-tests'><tr><th>n_shot</th><th>mixtures</th><th>pooled-median gain</th>"
+    parts.append("</table><h2>How sure the gain is</h2><p class='note'>The seeds share the test clips, so a test "
+                 "clip (as target) is the unit. Paired bootstrap over test clips (the same clips drawn in every "
+                 "seed, both systems' scores of a clip kept together), 95% percentile interval; Wilcoxon "
+                 "signed-rank test of each clip's gain averaged over seeds; a class counts as improved (worse) "
+                 "when its median gain, averaged over seeds, is above (below) 0.</p><table id='gain-tests'><tr>"
+                 "<th>n_shot</th><th>test clips</th><th>pooled-median gain</th>"
                  "<th>mean per-mixture gain</th><th>Wilcoxon p</th><th>classes improved</th><th>classes worse</th>"
                  "</tr>")
     for r in tests.itertuples(index=False):
-        parts.append(f"<tr><td>{e(str(r.n_shot))}</td><td>{r.n_mixtures}</td><td>{r.gain_pooled_median:+.2f} "
+        parts.append(f"<tr><td>{e(str(r.n_shot))}</td><td>{r.n_test_clips}</td><td>{r.gain_pooled_median:+.2f} "
                      f"[{r.gain_pooled_median_low:+.2f}, {r.gain_pooled_median_high:+.2f}]</td><td>{r.gain_mean:+.2f} "
                      f"[{r.gain_mean_low:+.2f}, {r.gain_mean_high:+.2f}]</td><td>{_cell('{:.2g}', r.wilcoxon_p)}</td>"
                      f"<td>{r.classes_improved}/{r.n_classes}</td><td>{r.classes_worse}/{r.n_classes}</td></tr>")

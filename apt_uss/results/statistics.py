@@ -29,31 +29,32 @@ def mean_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float,
 def paired_bootstrap(groups: list[tuple[np.ndarray, np.ndarray]], statistic: str = "median_gain",
                      resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = CONFIDENCE,
                      seed: int = 0) -> tuple[float, float, float]:
-    """(estimate, low, high): percentile bootstrap interval of the APT - baseline gain over paired test mixtures.
+    """(estimate, low, high): percentile bootstrap interval of the APT - baseline gain over paired test units.
 
-    ``groups`` holds one (baseline, apt) pair of per-mixture scores per seed. Each resample draws
-    mixtures with replacement within every seed, keeping each mixture's two scores together (paired),
-    and averages the per-seed statistic over seeds, as the table averages seeds:
-    ``median_gain`` is median(apt) - median(baseline) (the pooled-median gain); ``mean_gain`` is
-    the mean of the per-mixture differences.
+    ``groups`` holds one (baseline, apt) pair of score arrays per seed, aligned: position i is the same
+    test unit (a test clip as target) in every seed, since the seeds share the test set. Each resample
+    draws units with replacement, the same draw for every seed and for both systems (paired), and
+    averages the per-seed statistic over seeds, as the table averages seeds: ``median_gain`` is
+    median(apt) - median(baseline) (the pooled-median gain); ``mean_gain`` is the mean of the per-unit
+    differences.
     """
     if statistic not in ("median_gain", "mean_gain"):
         raise ValueError(f"statistic={statistic!r}: use median_gain or mean_gain")
-    rng = stream("bootstrap", seed)
+    pairs = [(np.asarray(b, float), np.asarray(a, float)) for b, a in groups]
+    shapes = {arr.shape for pair in pairs for arr in pair}
+    if len(shapes) != 1 or next(iter(shapes)) == (0,) or len(next(iter(shapes))) != 1:
+        raise ValueError(f"paired scores must be equal, non-empty 1-d arrays in every seed, got shapes {sorted(shapes)}")
+    n = len(pairs[0][0])
+    index = stream("bootstrap", seed).integers(0, n, size=(resamples, n))  # one draw of units for every seed
     estimate, draws = 0.0, np.zeros(resamples)
-    for baseline, apt in groups:
-        baseline, apt = np.asarray(baseline, float), np.asarray(apt, float)
-        if baseline.shape != apt.shape or baseline.ndim != 1 or not len(baseline):
-            raise ValueError(f"paired scores must be two equal, non-empty 1-d arrays, got {baseline.shape} "
-                             f"and {apt.shape}")
-        index = rng.integers(0, len(baseline), size=(resamples, len(baseline)))
+    for baseline, apt in pairs:
         if statistic == "median_gain":
             estimate += np.median(apt) - np.median(baseline)
             draws += np.median(apt[index], axis=1) - np.median(baseline[index], axis=1)
         else:
             estimate += np.mean(apt - baseline)
             draws += np.mean((apt - baseline)[index], axis=1)
-    estimate, draws = estimate / len(groups), draws / len(groups)
+    estimate, draws = estimate / len(pairs), draws / len(pairs)
     low, high = np.quantile(draws, [(1 - confidence) / 2, (1 + confidence) / 2])
     return float(estimate), float(low), float(high)
 

@@ -104,23 +104,34 @@ def few_shot_table(cells: list[Cell], confidence: float = CONFIDENCE) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def aligned_scores(group: list[Cell], unit: str = "target_file") -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """Each cell's (baseline, apt) SDRs lined up by test unit (the target clip, which every seed shares), over the
+    units every cell scored; and that number of units."""
+    tables = [c.per_mixture.groupby(unit)[["sdr_baseline", "sdr_apt"]].mean() for c in group]
+    common = sorted(set.intersection(*(set(t.index) for t in tables)))
+    if not common:
+        raise AptUssError(f"the cells {[c.name for c in group]} share no test clip: they cannot be paired")
+    return [(t.loc[common, "sdr_baseline"].to_numpy(), t.loc[common, "sdr_apt"].to_numpy()) for t in tables], len(common)
+
+
 def gain_tests(cells: list[Cell], resamples: int, confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """Per n_shot, how sure the APT - baseline gain is: the paired bootstrap interval of the pooled-median gain
-    and of the mean per-mixture gain (test mixtures resampled within each seed), the Wilcoxon signed-rank
-    p-value over every cell's mixtures, and the classes improved and worse (class-median gain averaged over
-    seeds above or below zero)."""
+    """Per n_shot, how sure the APT - baseline gain is. The seeds share the test clips, so a test clip (as target)
+    is the unit: the paired bootstrap interval of the pooled-median gain and of the mean gain resamples test clips,
+    the same ones in every seed; the Wilcoxon signed-rank test takes each clip's gain averaged over seeds; a class
+    is improved (worse) when its class-median gain averaged over seeds is above (below) zero."""
     rows = []
     for shot, group in by_shot(cells).items():
-        pairs = [(c.per_mixture["sdr_baseline"].to_numpy(), c.per_mixture["sdr_apt"].to_numpy()) for c in group]
+        pairs, n_units = aligned_scores(group)
         median, m_low, m_high = paired_bootstrap(pairs, "median_gain", resamples, confidence)
         mean, a_low, a_high = paired_bootstrap(pairs, "mean_gain", resamples, confidence)
         class_gain = pd.concat([c.per_class.set_index("target_class")["sdr_gain"] for c in group], axis=1).mean(axis=1)
-        rows.append({"n_shot": shot, "n_seeds": len(group), "n_mixtures": int(sum(len(b) for b, _ in pairs)),
+        rows.append({"n_shot": shot, "n_seeds": len(group), "n_test_clips": n_units,
+                     "n_mixtures": int(sum(len(c.per_mixture) for c in group)),
                      "gain_pooled_median": median, "gain_pooled_median_low": m_low,
                      "gain_pooled_median_high": m_high,
                      "gain_mean": mean, "gain_mean_low": a_low, "gain_mean_high": a_high,
-                     "wilcoxon_p": signed_rank_p(np.concatenate([b for b, _ in pairs]),
-                                                 np.concatenate([a for _, a in pairs])),
+                     "wilcoxon_p": signed_rank_p(np.mean([b for b, _ in pairs], axis=0),
+                                                 np.mean([a for _, a in pairs], axis=0)),
                      "classes_improved": int((class_gain > 0).sum()), "classes_worse": int((class_gain < 0).sum()),
                      "n_classes": int(len(class_gain))})
     return pd.DataFrame(rows)
@@ -183,12 +194,12 @@ def format_table(table: pd.DataFrame, tests: pd.DataFrame) -> str:
         lines.append(f"{row['n_shot']:>6s} {row['n_seeds']:>5d} | {cell(row, 'sdr_baseline_pooled_median'):>22s} "
                      f"{cell(row, 'sdr_apt_pooled_median'):>22s} {cell(row, 'sdr_gain_pooled_median', '+'):>22s} | "
                      f"{cell(row, 'sdr_gain_class_mean', '+'):>22s}")
-    lines += ["", f"Gain over paired test mixtures (bootstrap {CONFIDENCE:.0%} interval) and Wilcoxon signed-rank p",
-              f"{'n_shot':>6s} {'mixtures':>8s} | {'pooled-median gain':>24s} {'mean gain':>24s} | {'p':>8s} | "
+    lines += ["", f"Gain over paired test clips (bootstrap {CONFIDENCE:.0%} interval) and Wilcoxon signed-rank p",
+              f"{'n_shot':>6s} {'clips':>8s} | {'pooled-median gain':>24s} {'mean gain':>24s} | {'p':>8s} | "
               "classes better/worse"]
     for r in tests.itertuples():
         median = f"{r.gain_pooled_median:+.2f} [{r.gain_pooled_median_low:+.2f}, {r.gain_pooled_median_high:+.2f}]"
         mean = f"{r.gain_mean:+.2f} [{r.gain_mean_low:+.2f}, {r.gain_mean_high:+.2f}]"
-        lines.append(f"{r.n_shot:>6s} {r.n_mixtures:>8d} | {median:>24s} {mean:>24s} | {r.wilcoxon_p:8.2g} | "
+        lines.append(f"{r.n_shot:>6s} {r.n_test_clips:>8d} | {median:>24s} {mean:>24s} | {r.wilcoxon_p:8.2g} | "
                      f"{r.classes_improved}/{r.classes_worse} of {r.n_classes}")
     return "\n".join(lines)

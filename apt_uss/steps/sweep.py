@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 
 SWEEP_KIND, CELL_KIND = "sweep", "sweep-cell"
 KIND_TAG = "apt_uss.kind"
-PARENT_TAG = "mlflow.parentRunId"  # MLflow nests a run under the run this tag names
 
 
 def cell_name(n_shot: str, seed: int) -> str:
@@ -167,17 +166,23 @@ def aggregate_sweep_step(cell_dirs: list[str], out_dir: str, run_params: dict | 
     provenance = cells[0].provenance  # the same in every cell (read_cells): weights, data, code
     params = {k: v for k, v in (run_params or {}).items()}
     parent_id = tracking.open_run(uri, experiment, run_name, tags={KIND_TAG: SWEEP_KIND})
+    # A retried aggregate finds the children an earlier attempt finished under the same parent, and keeps them.
+    finished = tracking.finished_children(uri, experiment, parent_id)
     child_ids = {}
     for cell in cells:
+        if cell_run_name(run_name, cell.name) in finished:
+            child_ids[cell.name] = finished[cell_run_name(run_name, cell.name)]
+            continue
         child_params = {**{k: v for k, v in params.items() if k not in ("sweep_shots", "seeds")},
                         "n_shot": cell.n_shot, "shot_seed": cell.seed, "mix_seed": cell.seed,
+                        "audio_examples_per_class": 0,
                         **{f"{PROVENANCE_PREFIX}{k}": v for k, v in provenance.items()}}
         loss = pd.read_csv(cell.folder / "tune_loss.csv")
         child_ids[cell.name] = tracking.log_run(
             uri, experiment, cell_run_name(run_name, cell.name), child_params,
             {**cell.summary, **tracking.per_class_metrics(cell.per_class)}, loss_history=loss,
-            artifacts_dir=cell.folder, tags={PARENT_TAG: parent_id, KIND_TAG: CELL_KIND, "n_shot": cell.n_shot,
-                                              "sweep": run_name})
+            artifacts_dir=cell.folder, tags={tracking.PARENT_TAG: parent_id, KIND_TAG: CELL_KIND,
+                                              "n_shot": cell.n_shot, "sweep": run_name})
     per_cell = cells_table(cells, child_ids)
     text = format_table(table, tests)
     with atomic_path(out_dir) as tmp:

@@ -157,7 +157,8 @@ def check_sweep_params(params: dict) -> dict:
     params = typed_parameters(params)
     given = sorted(set(params) & set(PER_CELL))
     if given:
-        raise AptUssError(f"{', '.join(given)}: the sweep sets these per cell; give sweep_shots and seeds instead")
+        raise AptUssError(f"{', '.join(given)}: the sweep sets these per cell (n_shot from sweep_shots, shot_seed and "
+                          "mix_seed from seeds, no audio examples); leave them out")
     shots = parse_sweep_shots(params["sweep_shots"])
     seeds = parse_seeds(params["seeds"])
     if params["dataset"] == "musdb18":

@@ -58,10 +58,10 @@ def validation_median_sdr(dataset_dir: Path, mixtures_dir: Path, prompts_path: P
 def select_settings(out: Path, n_classes: int, n_shot: str, validation_clips: int, lrs: list[float],
                     losses: list[str], crop_rules: list[str], epochs: int, epoch_choices: list[int]) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
-    data = out / "dataset"
+    data = out / f"dataset-{n_classes}-classes"
     if not (data / "dataset.json").is_file():
         fetch_dataset_step("synthetic", str(data), n_classes=n_classes, seed=DEMO["seed"])
-    splits = out / "splits.csv"
+    splits = out / f"splits-{n_shot}shot-{validation_clips}val.csv"
     split_folds_step(str(data), str(splits), n_shot=n_shot, shot_seed=SELECTION_SEED,
                      validation_clips=validation_clips)
     prompts = out / "prompts_initial.npz"
@@ -110,7 +110,7 @@ def _tune(data: Path, mixtures_dir: Path, prompts_path: Path, out_prompts: Path,
 
 
 def _mixtures(out: Path, data: Path, splits: Path, crop: str, n_epochs: int) -> Path:
-    folder = out / "mixtures" / f"{crop}-e{n_epochs}"
+    folder = out / "mixtures" / f"{data.name}-{splits.stem}-{crop}-e{n_epochs}"  # each set-up its own
     if not (folder / "mixing.json").is_file():
         simulate_mixtures_step(str(data), str(splits), str(folder), epochs=n_epochs, crop_rule=crop,
                                mix_seed=SELECTION_SEED)
