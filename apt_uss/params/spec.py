@@ -121,7 +121,7 @@ PARAMETERS: tuple[Parameter, ...] = (
 SWEEP_ONLY: tuple[Parameter, ...] = (
     _p("sweep_shots", str, "1,5,10,full", "the sweep's n_shot values (comma-separated)", "sweep"),
     _p("seeds", str, "3", "the sweep's seeds of the few-shot draw and the mixtures: a count N (seeds 1 to N; "
-       "seed 0 is the one the demo settings were first chosen on) or a comma list", "sweep"),
+       "seed 0 draws the shots `make select-settings` chooses on) or a list", "sweep"),
 )
 PER_CELL = ("n_shot", "shot_seed", "mix_seed", "audio_examples_per_class")
 # The parameters of the sweep pipeline, in declaration order: the run's, less what a cell sets, and its own.
