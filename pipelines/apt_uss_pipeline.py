@@ -56,11 +56,7 @@ def _apt_uss_dag(p: dict) -> dsl.Dataset:
     validated = validate_parameters(params={name: p[name] for name in spec.CHECKED_PARAMETERS})
     validated.set_display_name("parameter check")
     _for_cluster(validated, "light", retries=0, **cluster)
-    fetched = fetch_dataset(dataset=p["dataset"], dataset_uri=p["dataset_uri"], dataset_sha256=p["dataset_sha256"],
-                            n_classes=p["n_classes"], seed=p["seed"])
-    fetched.set_display_name("dataset fetch")
-    fetched.after(validated)
-    _for_cluster(fetched, "light", **cluster)
+    fetched = dataset_task(p, validated, cluster)
     split = split_folds(dataset_dir=fetched.output, n_shot=p["n_shot"], seed=p["seed"], shot_seed=p["shot_seed"],
                         train_folds=p["train_folds"], validation_clips=p["validation_clips"],
                         test_folds=p["test_folds"])
@@ -97,6 +93,16 @@ def _apt_uss_dag(p: dict) -> dsl.Dataset:
     # Side effects (MLflow run, S3 upload) must happen on every run, never be skipped by the cache.
     reported.set_caching_options(False)
     return reported.outputs["report"]
+
+
+def dataset_task(p: dict, validated, cluster: dict, display_name: str = "dataset fetch"):
+    """The dataset fetch, after the parameter check (no data moves for a run that would fail it)."""
+    fetched = fetch_dataset(dataset=p["dataset"], dataset_uri=p["dataset_uri"], dataset_sha256=p["dataset_sha256"],
+                            n_classes=p["n_classes"], seed=p["seed"])
+    fetched.set_display_name(display_name)
+    fetched.after(validated)
+    _for_cluster(fetched, "light", **cluster)
+    return fetched
 
 
 def tuning_task(p: dict, dataset, mixtures, prompts, backbone: dict, cluster: dict,

@@ -13,7 +13,7 @@ the same data.
 from kfp import dsl
 
 from apt_uss.params import spec
-from components.apt_uss_components import fetch_dataset, simulate_mixtures, split_folds
+from components.apt_uss_components import simulate_mixtures, split_folds
 from components.sweep_components import (
     aggregate_sweep,
     embed_training_clips,
@@ -24,6 +24,7 @@ from components.sweep_components import (
 )
 from pipelines.apt_uss_pipeline import (
     _for_cluster,
+    dataset_task,
     docstring_of,
     evaluation_tasks,
     signature_of,
@@ -46,11 +47,7 @@ def _sweep_dag(p: dict, parallelism: int) -> dsl.Dataset:
     planned.set_display_name("sweep cells")
     planned.after(validated)
     _for_cluster(planned, "light", retries=0, **cluster)
-    fetched = fetch_dataset(dataset=p["dataset"], dataset_uri=p["dataset_uri"], dataset_sha256=p["dataset_sha256"],
-                            n_classes=p["n_classes"], seed=p["seed"])
-    fetched.set_display_name("dataset fetch (once)")
-    fetched.after(validated)
-    _for_cluster(fetched, "light", **cluster)
+    fetched = dataset_task(p, validated, cluster, "dataset fetch (once)")
     embedded = embed_training_clips(dataset_dir=fetched.output, backbone=backbone, train_folds=p["train_folds"],
                                     test_folds=p["test_folds"])
     embedded.set_display_name("embed training clips (once)")
