@@ -53,48 +53,46 @@ def plot_class_gains(per_class: pd.DataFrame, path) -> Path:
     return _save(fig, path)
 
 
-def plot_few_shot(table: pd.DataFrame, path) -> Path:
-    """Baseline and APT SDR over n_shot (the paper's Table 2 as a figure), pooled and class-mean medians."""
+def _few_shot_figure(table: pd.DataFrame, path, column, ylabel: str) -> Path:
+    """Baseline and APT over n_shot, pooled median and class mean side by side. ``column(system, which, part)``
+    names the table's column of a curve (``part``: mean, low, high; None where the table has no band)."""
     plt = _pyplot()
     labels = table["n_shot"].astype(str).tolist()
     x = np.arange(len(labels))
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.8), sharey=True)
     for ax, which, title in ((axes[0], "pooled", "median over test mixtures"),
                              (axes[1], "class_mean", "mean of class medians")):
-        ax.plot(x, table[f"baseline_{which}"], "o--", color=BASELINE_COLOUR, label="baseline")
-        ax.plot(x, table[f"apt_{which}"], "o-", color=APT_COLOUR, label="APT")
+        for system, style, colour in (("baseline", "o--", BASELINE_COLOUR), ("apt", "o-", APT_COLOUR)):
+            ax.plot(x, table[column(system, which, "mean")], style, color=colour,
+                    label="APT" if system == "apt" else system)
+            low, high = column(system, which, "low"), column(system, which, "high")
+            if low is not None and table[low].notna().any():
+                ax.fill_between(x, table[low], table[high], color=colour, alpha=0.2, linewidth=0)
         ax.set_xticks(x, labels)
         ax.set_xlabel("training clips per class (n_shot)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("SDR (dB)")
+    axes[0].set_ylabel(ylabel)
     axes[0].legend()
     return _save(fig, path)
+
+
+def plot_few_shot(table: pd.DataFrame, path) -> Path:
+    """Baseline and APT SDR over n_shot (the paper's Table 2 as a figure), pooled and class-mean medians."""
+    return _few_shot_figure(table, path, lambda system, which, part: f"{system}_{which}" if part == "mean" else None,
+                            "SDR (dB)")
 
 
 def plot_few_shot_bands(table: pd.DataFrame, path) -> Path:
     """The sweep's few-shot curve: baseline and APT over n_shot, the mean over seeds with its 95% interval as a
     band, for the pooled median and the mean of class medians (``apt_uss.results.sweep_report.few_shot_table``)."""
-    plt = _pyplot()
-    labels = table["n_shot"].astype(str).tolist()
-    x = np.arange(len(labels))
-    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.8), sharey=True)
-    for ax, which, title in ((axes[0], "pooled_median", "median over test mixtures"),
-                             (axes[1], "class_mean", "mean of class medians")):
-        for system, style, colour in (("baseline", "o--", BASELINE_COLOUR), ("apt", "o-", APT_COLOUR)):
-            metric = f"sdr_{system}_{which}"
-            ax.plot(x, table[f"{metric}_mean"], style, color=colour, label="APT" if system == "apt" else system)
-            if table[f"{metric}_low"].notna().any():
-                ax.fill_between(x, table[f"{metric}_low"], table[f"{metric}_high"], color=colour, alpha=0.2,
-                                linewidth=0)
-        ax.set_xticks(x, labels)
-        ax.set_xlabel("training clips per class (n_shot)")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
     seeds = int(table["n_seeds"].min())
-    axes[0].set_ylabel(f"SDR (dB), mean of {seeds} seed(s)" + (", 95% band" if seeds > 1 else ""))
-    axes[0].legend()
-    return _save(fig, path)
+
+    def column(system: str, which: str, part: str) -> str:
+        return f"sdr_{system}_{'pooled_median' if which == 'pooled' else which}_{part}"
+
+    return _few_shot_figure(table, path, column,
+                            f"SDR (dB), mean of {seeds} seed(s)" + (", 95% band" if seeds > 1 else ""))
 
 
 def pca_2d(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
