@@ -104,6 +104,15 @@ def prepare_containers(params: dict) -> dict:
     return params
 
 
+def prepare_run(params: dict, runner: str) -> tuple[dict, Path]:
+    """After the parameter check: for containers the engine, images and servers, then the service probes; returns
+    the parameters (with the resolved tracking URI) and the folder the runner writes the outputs to."""
+    if runner == "docker":
+        params = prepare_containers(params)
+    params = check_services(params)
+    return params, tracking.state_dir() / ("kfp-outputs" if runner == "subprocess" else "kfp-docker-outputs")
+
+
 def print_report(report: Path) -> None:
     summary = json.loads((report / "summary.json").read_text())
     run = json.loads((report / "run.json").read_text())
@@ -149,11 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     args.pop("profile")
     try:
         # Input first (seconds), then for containers the engine, images and servers, then the probes.
-        params = check_pipeline_params(args)
-        if runner == "docker":
-            params = prepare_containers(params)
-        params = check_services(params)
-        root = tracking.state_dir() / ("kfp-outputs" if runner == "subprocess" else "kfp-docker-outputs")
+        params, root = prepare_run(check_pipeline_params(args), runner)
         log.info("running pipeline %s locally (%s runner), outputs under %s", apt_uss_pipeline.name, runner, root)
         report = run_pipeline(params, root, runner)
     except (AptUssError, RuntimeError) as exc:  # RuntimeError: kfp.local's failed task

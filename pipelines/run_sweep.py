@@ -18,12 +18,11 @@ import time
 from pathlib import Path
 
 from apt_uss.errors import AptUssError
-from apt_uss.io import tracking
 from apt_uss.logs import configure_logging
 from apt_uss.models.device import THREADS_ENV, available_cores
 from apt_uss.steps.validation import check_sweep_params
 from pipelines.local_cli import add_pipeline_flags, profile_of, report_failure
-from pipelines.run_local import RUNNERS, check_services, prepare_containers, start_local_runner
+from pipelines.run_local import RUNNERS, prepare_run, start_local_runner
 from pipelines.sweep_pipeline import build_sweep_pipeline
 
 log = logging.getLogger("apt_uss.run_sweep")
@@ -70,11 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --parallelism={parallelism} is not valid: use 0 (all cells at once) or more", file=sys.stderr)
         return 2
     try:
-        params = check_sweep_params(args)
-        if runner == "docker":
-            params = prepare_containers(params)
-        params = check_services(params)
-        root = tracking.state_dir() / ("kfp-outputs" if runner == "subprocess" else "kfp-docker-outputs")
+        params, root = prepare_run(check_sweep_params(args), runner)
         pipeline = build_sweep_pipeline(profile, parallelism)
         log.info("running pipeline %s locally (%s runner, %d cell(s) at once), outputs under %s", pipeline.name,
                  runner, parallelism, root)
