@@ -246,6 +246,9 @@ def _pretrain_args(p: argparse.ArgumentParser, stage: str) -> None:
     prefix = stage.upper()
     # The backbone recipe's own settings (the backbone pipeline's parameters), not the APT pipeline's.
     p.add_argument("--config", default="demo")
+    p.add_argument("--corpus", default=recipe.CORPUS, choices=recipe.CORPORA,
+                   help="the seen classes: real recordings (`make corpus`) or synthetic (default: %(default)s)")
+    p.add_argument("--corpus-uri", default="", help="a copy of the seen corpus archive (default: the one built here)")
     p.add_argument("--n-classes", type=int, default=recipe.SEEN_CLASSES, help="seen classes")
     p.add_argument("--clips-per-class", type=int, default=recipe.CLIPS_PER_CLASS)
     p.add_argument("--val-clips", type=int, default=recipe.VAL_CLIPS, help="held out per class")
@@ -262,7 +265,9 @@ def _pretrain(a) -> tuple:
     check_positive("steps", a.steps, integer=True)
     check_positive("batch_size", a.batch_size, integer=True)
     check_seed("seed", a.seed)
-    return a.config, a.n_classes, a.clips_per_class, a.val_clips, a.seed, a.steps, a.batch_size, a.lr
+    return dict(config=a.config, corpus=a.corpus, corpus_uri=a.corpus_uri, n_classes=a.n_classes,
+                clips_per_class=a.clips_per_class, val_clips=a.val_clips, seed=a.seed, steps=a.steps,
+                batch_size=a.batch_size, lr=a.lr)
 
 
 def _backbone(a) -> dict:
@@ -382,11 +387,11 @@ def run(argv: list[str]) -> None:
     elif a.command == "pretrain-sed":
         from apt_uss.steps.backbone import pretrain_sed_step
 
-        print(json.dumps(pretrain_sed_step(a.out, *_pretrain(a)), indent=2))
+        print(json.dumps(pretrain_sed_step(a.out, **_pretrain(a)), indent=2))
     elif a.command == "pretrain-separator":
         from apt_uss.steps.backbone import pretrain_separator_step
 
-        print(json.dumps(pretrain_separator_step(a.sed_dir, a.out, *_pretrain(a), compiled=not a.eager), indent=2))
+        print(json.dumps(pretrain_separator_step(a.sed_dir, a.out, **_pretrain(a), compiled=not a.eager), indent=2))
     elif a.command == "few-shot-table":
         from apt_uss.io.tracking import resolve_tracking_uri
         from apt_uss.results.sweep import few_shot_table, format_few_shot_table

@@ -7,9 +7,11 @@ from apt_uss.steps import backbone as recipe
 from components.backbone_components import pretrain_sed, pretrain_separator
 
 
-@dsl.pipeline(name="apt-uss-backbone", description="Pretrain the small demo backbone on synthetic seen classes")
+@dsl.pipeline(name="apt-uss-backbone", description="Pretrain the small demo backbone on the seen classes of a corpus")
 def backbone_pipeline(
     config: str = "demo",
+    corpus: str = recipe.CORPUS,
+    corpus_uri: str = "",
     n_classes: int = recipe.SEEN_CLASSES,
     clips_per_class: int = recipe.CLIPS_PER_CLASS,
     val_clips: int = recipe.VAL_CLIPS,
@@ -22,10 +24,11 @@ def backbone_pipeline(
     separator_lr: float = recipe.SEPARATOR_LR,
     separator_compiled: bool = recipe.SEPARATOR_COMPILED,
 ) -> dsl.Model:
-    sed = pretrain_sed(config=config, n_classes=n_classes, clips_per_class=clips_per_class, val_clips=val_clips,
+    sed = pretrain_sed(config=config, corpus=corpus, corpus_uri=corpus_uri, n_classes=n_classes, clips_per_class=clips_per_class, val_clips=val_clips,
                        seed=seed, steps=sed_steps, batch_size=sed_batch_size, lr=sed_lr)
     sed.set_display_name("SED as a classifier of the seen classes")
-    sep = pretrain_separator(sed=sed.outputs["sed"], config=config, n_classes=n_classes,
+    sep = pretrain_separator(sed=sed.outputs["sed"], config=config, corpus=corpus, corpus_uri=corpus_uri,
+                             n_classes=n_classes,
                              clips_per_class=clips_per_class, val_clips=val_clips, seed=seed, steps=separator_steps,
                              batch_size=separator_batch_size, lr=separator_lr,
                              compiled=separator_compiled)

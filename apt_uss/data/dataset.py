@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import pandas as pd
 import soundfile as sf
 
-from apt_uss.data import musdb, synthetic
+from apt_uss.data import debian_sounds, musdb, synthetic
 from apt_uss.data.archive import extract_archive, find_layout_root
 from apt_uss.data.audio import (
     CONVERSION,
@@ -123,7 +123,8 @@ def fetch_dataset(dataset: str, out_dir: str | Path, dataset_uri: str = "", n_cl
                   seed: int = 0, dataset_sha256: str = "") -> dict:
     """Produce the dataset artifact at ``out_dir`` and return its manifest.
 
-    ``synthetic`` generates the seeded ESC-50-shaped set. ``esc50`` ingests ESC-50 (by
+    ``synthetic`` generates the seeded ESC-50-shaped set. ``debian_sounds`` ingests the real-audio
+    corpus ``make corpus`` built (or ``dataset_uri``: a copy of its archive). ``esc50`` ingests ESC-50 (by
     default the official archive; else ``dataset_uri``: an https/s3/file archive or a
     local directory in ESC-50's layout). ``musdb18`` ingests MUSDB18 (.stem.mp4) or
     MUSDB18-HQ (wav) from ``dataset_uri``. Audio is converted once to 32 kHz mono float.
@@ -137,6 +138,9 @@ def fetch_dataset(dataset: str, out_dir: str | Path, dataset_uri: str = "", n_cl
             source = f"synthetic://?n_classes={n_classes}&seed={seed}"
             info = {"sha256": None, "source_formats": {f"{SAMPLE_RATE} Hz x 1 ch": len(meta)}, "silent_clips": [],
                     "fingerprint": content_fingerprint(staged)}  # numpy synthesis, 16-bit files: reproducible
+        elif dataset == "debian_sounds":
+            source = dataset_uri or str(debian_sounds.built_archive())
+            meta, info = _ingest(source, dataset_sha256, staged, find_esc50_root, _ingest_esc50_directory)
         elif dataset == "esc50":
             source = dataset_uri or ESC50_URL
             meta, info = _ingest(source, dataset_sha256, staged, find_esc50_root, _ingest_esc50_directory)

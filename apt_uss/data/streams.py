@@ -26,6 +26,12 @@ PURPOSES: dict[str, tuple[int, int]] = {
     "musdb_mixtures": (7, 1),    # MUSDB18 training segments of one epoch: (epoch,)
     "validation_mixtures": (8, 0),  # the validation mixtures (held-out training-fold clips)
     "bootstrap": (9, 0),         # the sweep's bootstrap resamples of test mixtures
+    "corpus_clip": (10, 2),      # one real-audio corpus clip's phrase: (class index, clip)
+    "seen_class": (11, 1),       # a synthetic seen (pretraining) class's recipe: (class,)
+    "seen_clip": (12, 2),        # one synthetic seen clip's variation: (class, clip)
+    "pretrain_sed": (13, 0),     # the SED pretraining batches and crops
+    "pretrain_separator": (14, 0),  # the separator pretraining mixtures and crops
+    "pretrain_checks": (15, 1),  # the backbone's held-out checks: (0: SED accuracy, 1: separation)
 }
 
 

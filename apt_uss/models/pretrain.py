@@ -4,8 +4,9 @@ Stage 1 trains the SED model as a sound classifier of the seen classes (HTS-AT w
 as an AudioSet tagger). Stage 2 freezes it and trains the separator on
 energy-matched two-class mixtures, queried with the SED embedding of the target crop
 itself, with a waveform L1 loss (the ZS-ASP recipe). The seen classes come from a seed
-namespace of their own, so they are disjoint from every evaluation dataset's classes, as
-AudioSet's were from ESC-50's in the paper.
+stream of their own (``seen_class``, ``seen_clip``), so they are disjoint from every evaluation
+dataset's classes, as AudioSet's were from ESC-50's in the paper; or they are the real recordings
+of the ``debian_sounds_seen`` corpus (``apt_uss/data/debian_sounds.py``).
 """
 
 from __future__ import annotations
@@ -18,16 +19,16 @@ import torch
 
 from apt_uss.data import synthetic
 from apt_uss.data.mixtures import mix
+from apt_uss.data.streams import stream
 
 log = logging.getLogger(__name__)
 
-SEEN_NAMESPACE = 7919  # first seed word of the seen classes; evaluation datasets use the user's seed
 CROP_SECONDS = 2.0
 
 
 def seen_class_recipe(seed: int, c: int) -> dict:
     """The recipe of seen (pretraining) class ``c`` of the corpus made with ``seed``."""
-    return synthetic._class_recipe(np.random.default_rng([SEEN_NAMESPACE, seed, c, 0]), c)
+    return synthetic._class_recipe(stream("seen_class", seed, c), c)
 
 
 def seen_corpus(n_classes: int, clips_per_class: int, seed: int = 0,
@@ -38,7 +39,7 @@ def seen_corpus(n_classes: int, clips_per_class: int, seed: int = 0,
     for c in range(n_classes):
         recipe = seen_class_recipe(seed, c)
         for k in range(clips_per_class):
-            rng = np.random.default_rng([SEEN_NAMESPACE, seed, c, k + 1])
+            rng = stream("seen_clip", seed, c, k)
             clips.append(synthetic.synth_clip(recipe, rng, sample_rate, synthetic.CLIP_SECONDS))
             labels.append(c)
         if (c + 1) % 10 == 0 or c + 1 == n_classes:
@@ -73,7 +74,7 @@ def _descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
 def train_sed(sed: torch.nn.Module, clips: np.ndarray, labels: np.ndarray, steps: int, batch_size: int = 16,
               lr: float = 1e-3, seed: int = 0, sample_rate: int = synthetic.SAMPLE_RATE) -> list[float]:
     """Train ``sed`` in place as a classifier of ``labels``; returns the loss of every step."""
-    rng = np.random.default_rng([SEEN_NAMESPACE, seed, 1])
+    rng = stream("pretrain_sed", seed)
     crop = int(CROP_SECONDS * sample_rate)
     sed.train().requires_grad_(True)  # parameters only: the fixed transforms are buffers
     optimizer = torch.optim.AdamW(sed.parameters(), lr=lr, weight_decay=1e-4)
@@ -94,7 +95,7 @@ def train_sed(sed: torch.nn.Module, clips: np.ndarray, labels: np.ndarray, steps
 @torch.inference_mode()
 def sed_accuracy(sed: torch.nn.Module, clips: np.ndarray, labels: np.ndarray, seed: int = 0,
                  sample_rate: int = synthetic.SAMPLE_RATE) -> float:
-    rng = np.random.default_rng([SEEN_NAMESPACE, seed, 2])
+    rng = stream("pretrain_checks", seed, 0)
     wav = torch.from_numpy(loud_crops(clips, rng, int(CROP_SECONDS * sample_rate)))
     predicted = torch.cat([sed(part)["clipwise_output"].argmax(dim=1) for part in wav.split(32)])
     return float((predicted.numpy() == labels).mean())
@@ -135,7 +136,7 @@ def train_separator(separator: torch.nn.Module, sed: torch.nn.Module, clips: np.
 
     ``compiled``: run the training forward under ``torch.compile`` (the same parameters, faster steps).
     """
-    rng = np.random.default_rng([SEEN_NAMESPACE, seed, 3])
+    rng = stream("pretrain_separator", seed)
     crop = int(CROP_SECONDS * sample_rate)
     sed.eval().requires_grad_(False)
     separator.train().requires_grad_(True)  # parameters only: the STFT kernels are buffers

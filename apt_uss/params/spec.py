@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ..errors import AptUssError
 
 # Allowed values, named here once; the modules that act on them import them from here.
-DATASETS = ("synthetic", "esc50", "musdb18")
+DATASETS = ("synthetic", "debian_sounds", "esc50", "musdb18")
 MIX_RULES = ("energy_match", "sum")
 # Where a training crop starts: "random" (uniform, the paper's) or "loud" (the loudest of a few uniform
 # starts, as the demo backbone was trained, so few targets are near-silent crops of a clip's quiet part).
@@ -84,8 +84,10 @@ PARAMETERS: tuple[Parameter, ...] = (
     _p("checkpoint_uri", str, "", "per-epoch tuning state, resumed from (folder or `s3://`); empty: beside the run's artifacts",
        "method"),
     # The data
-    _p("dataset", str, "synthetic", "`synthetic`, `esc50` or `musdb18`", "data", DATASETS),
-    _p("dataset_uri", str, "", "folder or archive (path, `file://`, `https://`, `s3://`); empty for `esc50`: the official one",
+    _p("dataset", str, "synthetic", "`synthetic`, `debian_sounds` (real recorded instruments and drums, "
+       "built by `make corpus`), `esc50` or `musdb18`", "data", DATASETS),
+    _p("dataset_uri", str, "", "folder or archive (path, `file://`, `https://`, `s3://`); empty for `esc50`: the official one; "
+       "for `debian_sounds`: the one `make corpus` built",
        "data"),
     _p("dataset_sha256", str, "", "the archive's expected sha256 (64 hex digits); empty: not checked", "data"),
     _p("n_classes", int, 10, "classes of the synthetic dataset (2 to 50)", "data"),

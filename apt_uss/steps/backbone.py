@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from apt_uss.data import debian_sounds
 from apt_uss.data.audio import SAMPLE_RATE
+from apt_uss.data.streams import stream
 from apt_uss.errors import AptUssError
 from apt_uss.evaluation.metrics import bss_sdr, is_silent
 from apt_uss.io.atomic import atomic_path
@@ -30,6 +32,10 @@ SED_CHECKPOINT = "sed.pt"
 SED_CARD = "sed.json"
 
 # The recipe of the shipped demo weights; the backbone pipeline and the CLI take their defaults from here.
+# The seen classes: the real recordings of `make corpus` (debian_sounds_seen: 128 classes of 10 clips), or
+# `synthetic` (the generated seen classes of the weights before 2026-12-05).
+CORPORA = ("debian_sounds", "synthetic")
+CORPUS = "debian_sounds"
 # 128 seen classes of 10 clips generalise to unseen classes far better than 40 of 24 did (same steps):
 # on the default evaluation set, full-data baseline pooled SDR 5.04 dB against 1.92 dB.
 SEEN_CLASSES, CLIPS_PER_CLASS, VAL_CLIPS = 128, 10, 2
@@ -40,18 +46,24 @@ SED_STEPS, SED_BATCH_SIZE, SED_LR = 1500, 16, 1e-3
 SEPARATOR_STEPS, SEPARATOR_BATCH_SIZE, SEPARATOR_LR, SEPARATOR_COMPILED = 4000, 8, 2e-3, True
 
 
-def _corpus(n_classes: int, clips_per_class: int, val_clips: int, seed: int):
+def _corpus(corpus: str, n_classes: int, clips_per_class: int, val_clips: int, seed: int, corpus_uri: str = ""):
     """Training and held-out validation clips of the seen classes (the last ``val_clips`` of each class)."""
     check_positive("n_classes", n_classes, integer=True)
     check_positive("clips_per_class", clips_per_class, integer=True)
     if not 0 < val_clips < clips_per_class:
         raise AptUssError(f"val_clips={val_clips} is not valid: use 1 to clips_per_class - 1 ({clips_per_class - 1})")
-    clips, labels = pretrain.seen_corpus(n_classes, clips_per_class, seed)
+    if corpus == "synthetic":
+        clips, labels = pretrain.seen_corpus(n_classes, clips_per_class, seed)
+    elif corpus == "debian_sounds":
+        clips, labels = debian_sounds.load_seen_clips(n_classes, clips_per_class, corpus_uri)
+    else:
+        raise AptUssError(f"corpus={corpus!r} is unknown: use {' or '.join(CORPORA)}")
     held_out = (np.arange(len(clips)) % clips_per_class) >= clips_per_class - val_clips
     return clips[~held_out], labels[~held_out], clips[held_out], labels[held_out]
 
 
-def pretrain_sed_step(out_sed: str, config: str = "demo", n_classes: int = SEEN_CLASSES,
+def pretrain_sed_step(out_sed: str, config: str = "demo", corpus: str = CORPUS, corpus_uri: str = "",
+                      n_classes: int = SEEN_CLASSES,
                       clips_per_class: int = CLIPS_PER_CLASS, val_clips: int = VAL_CLIPS, seed: int = 0,
                       steps: int = SED_STEPS, batch_size: int = SED_BATCH_SIZE, lr: float = SED_LR) -> dict:
     use_available_cores()
@@ -59,7 +71,7 @@ def pretrain_sed_step(out_sed: str, config: str = "demo", n_classes: int = SEEN_
     heads = get_config(config).sed.n_classes
     if n_classes > heads:
         raise AptUssError(f"n_classes={n_classes} is more than the {heads} outputs of the {config!r} SED head")
-    train_x, train_y, val_x, val_y = _corpus(n_classes, clips_per_class, val_clips, seed)
+    train_x, train_y, val_x, val_y = _corpus(corpus, n_classes, clips_per_class, val_clips, seed, corpus_uri)
     sed = seeded_backbone(get_config(config), seed).sed
     losses = pretrain.train_sed(sed, train_x, train_y, steps, batch_size, lr, seed)
     accuracy = pretrain.sed_accuracy(sed, val_x, val_y, seed)
@@ -78,7 +90,7 @@ def separation_check(model: Backbone, train_x, train_y, val_x, val_y, seed: int,
     """Median SDR on held-out seen-class mixtures, queried by the target crop's own embedding
     (how the separator was trained) and by the mean embedding of its class's training clips
     (how APT's baseline queries it)."""
-    rng = np.random.default_rng([pretrain.SEEN_NAMESPACE, seed, 4])
+    rng = stream("pretrain_checks", seed, 1)
     crop = int(pretrain.CROP_SECONDS * SAMPLE_RATE)
     mixtures, targets, classes = pretrain.training_mixtures(val_x, val_y, rng, n_mixtures, crop)
     class_mean = {}
@@ -95,14 +107,15 @@ def separation_check(model: Backbone, train_x, train_y, val_x, val_y, seed: int,
     return out
 
 
-def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", n_classes: int = SEEN_CLASSES,
+def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", corpus: str = CORPUS,
+                            corpus_uri: str = "", n_classes: int = SEEN_CLASSES,
                             clips_per_class: int = CLIPS_PER_CLASS, val_clips: int = VAL_CLIPS, seed: int = 0,
                             steps: int = SEPARATOR_STEPS, batch_size: int = SEPARATOR_BATCH_SIZE,
                             lr: float = SEPARATOR_LR, compiled: bool = SEPARATOR_COMPILED) -> dict:
     """Train the separator under the frozen SED from ``sed_dir``; write ``backbone.pt`` and its card to ``out_dir``."""
     use_available_cores()
     started = time.monotonic()
-    train_x, train_y, val_x, val_y = _corpus(n_classes, clips_per_class, val_clips, seed)
+    train_x, train_y, val_x, val_y = _corpus(corpus, n_classes, clips_per_class, val_clips, seed, corpus_uri)
     model = seeded_backbone(get_config(config), seed)
     sed_path = Path(sed_dir) / SED_CHECKPOINT
     load_strict(model.sed, torch.load(sed_path, map_location="cpu", weights_only=True), "sed", str(sed_path))
@@ -117,7 +130,10 @@ def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", n_
         export_backbone(model.sed, model.separator, tmp / CHECKPOINT)
         data = (tmp / CHECKPOINT).read_bytes()
         record = json.loads((Path(sed_dir) / SED_CARD).read_text())
-        record.update({"config": config, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+        record.update({"config": config, "corpus": corpus, "corpus_uri": corpus_uri or None,
+                       **({"corpus_sha256": debian_sounds.seen_archive_sha256(corpus_uri)}
+                          if corpus == "debian_sounds" else {}),
+                       "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
                        "seen_classes": n_classes, "clips_per_class": clips_per_class, "val_clips": val_clips,
                        "seed": seed, "separator_steps": steps, "separator_batch_size": batch_size,
                        "separator_lr": lr, "separator_compiled": compiled,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from apt_uss.data import musdb, synthetic
+from apt_uss.data import debian_sounds, musdb, synthetic
 from apt_uss.data.audio import SAMPLE_RATE
 from apt_uss.errors import AptUssError
 from apt_uss.method.tuning import check_tune_options
@@ -67,6 +67,8 @@ def known_layout(dataset: str, dataset_uri: str = "") -> KnownLayout | None:
         return KnownLayout(synthetic.FOLDS, synthetic.CLIPS_PER_FOLD, synthetic.CLIP_SECONDS)
     if dataset == "esc50" and not dataset_uri:
         return ESC50_LAYOUT
+    if dataset == "debian_sounds" and not dataset_uri:
+        return KnownLayout(debian_sounds.FOLDS, debian_sounds.CLIPS_PER_FOLD, debian_sounds.CLIP_SECONDS)
     return None
 
 
