@@ -58,7 +58,7 @@ ifneq ($(COMMAND_LINE_VARIABLES),)
   endif
 endif
 
-.PHONY: help setup test test-fast test-kernels bench gpu-check backbone sweep sweep-compile sweep-submit select-settings compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down \
+.PHONY: help setup test test-fast test-kernels bench gpu-check corpus backbone sweep sweep-compile sweep-submit select-settings compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down \
         mlflow-server-up mlflow-server-down pipeline-submit kfp-host-given clean
 
 help:
@@ -67,7 +67,8 @@ help:
 	@echo "make test                      run the whole test suite (what CI runs)"
 	@echo "make test-fast                 the suite without the slow tests (pipelines, containers, servers)"
 	@echo "make test-kernels              the fast lane under each CPU kernel family (AVX2, default, oneDNN capped)"
-	@echo "make backbone                  retrain the shipped demo backbone (CPU, under 60 min)"
+	@echo "make corpus                    build the real-audio corpus (DATASET=debian_sounds) from a Debian package"
+	@echo "make backbone                  retrain the shipped demo backbone on the corpus's seen classes (CPU, under 60 min)"
 	@echo "make sweep SEEDS=3             Table 2 in one KFP run: SWEEP_SHOTS x SEEDS cells, intervals, MLflow parent run"
 	@echo "make sweep-compile / sweep-submit KFP_HOST=...   the sweep pipeline for a cluster"
 	@echo "make select-settings           choose the demo tuning settings on validation clips only (dist/select_settings)"
@@ -142,11 +143,24 @@ mlflow-server-down:
 	@test -x $(BIN)/python && $(BIN)/python -m apt_uss mlflow-server down $(if $(PURGE),--purge) || true
 
 # RUNNER=docker: every step in its image (built first: cached, seconds when nothing changed).
-pipeline-run: setup s3-up $(if $(filter docker,$(RUNNER)),images)
+# DATASET=debian_sounds (no DATASET_URI) reads the corpus `make corpus` builds: built first when needed.
+NEEDS_CORPUS = $(if $(and $(filter debian_sounds,$(DATASET)),$(if $(DATASET_URI),,yes)),corpus)
+
+pipeline-run: setup s3-up $(NEEDS_CORPUS) $(if $(filter docker,$(RUNNER)),images)
 	$(S3_ENV) MLFLOW_PORT=$(MLFLOW_PORT) $(if $(filter docker,$(RUNNER)),$(PIPELINE_IMAGES_LOCAL)) \
 	  $(BIN)/python -m pipelines.run_local --runner "$(RUNNER)" $(PIPELINE_FLAGS)
 
-backbone: setup
+# The real-audio corpus: fluid-soundfont-gm (pinned .deb) rendered by fluidsynth; kept when already up to date.
+corpus: setup
+	@command -v fluidsynth >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing fluidsynth (renders the corpus)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends fluidsynth >/dev/null \
+	      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends fluidsynth >/dev/null; }; \
+	  else echo "error: fluidsynth not found; install it (apt-get install fluidsynth)" >&2; exit 1; fi; }
+	$(BIN)/python -m apt_uss build-corpus $(if $(DEB_DIR),--deb-dir "$(DEB_DIR)")
+
+backbone: setup corpus
 	$(BIN)/python -m pipelines.run_backbone
 
 # Table 2 in one KFP run: every SWEEP_SHOTS value with each of SEEDS seeds (make sweep SEEDS=3).
@@ -155,7 +169,7 @@ sweep_refuses_cell_variables = $(foreach v,N_SHOT SHOT_SEED MIX_SEED AUDIO_EXAMP
 	$(if $(filter command line environment override,$(origin $(v))),\
 	$(error $(v) is set per cell by the sweep: give SWEEP_SHOTS and SEEDS instead)))
 
-sweep: setup s3-up $(if $(filter docker,$(RUNNER)),images)
+sweep: setup s3-up $(NEEDS_CORPUS) $(if $(filter docker,$(RUNNER)),images)
 	$(sweep_refuses_cell_variables)
 	$(S3_ENV) MLFLOW_PORT=$(MLFLOW_PORT) $(if $(filter docker,$(RUNNER)),$(PIPELINE_IMAGES_LOCAL)) \
 	  $(BIN)/python -m pipelines.run_sweep --runner "$(RUNNER)" $(SWEEP_FLAGS) \

@@ -187,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="output audio file (.wav or .flac): same rate, channels and length")
     _backbone_args(p)
 
+    p = sub.add_parser("build-corpus", help="build the real-audio corpus (debian_sounds and its seen part) offline")
+    p.add_argument("--out", default="", help="output folder (default: <cache>/corpus, where DATASET=debian_sounds "
+                                             "and the backbone look)")
+    p.add_argument("--deb-dir", default="", help="folder holding the pinned .deb (air-gapped machines); "
+                                                 "default: apt-get download into the cache")
+    p.add_argument("--force", action="store_true", help="build again even if an up-to-date build is there")
+
     p = sub.add_parser("compare", help="headline SDRs of chosen MLflow runs side by side")
     p.add_argument("runs", nargs="*", help="MLflow run ids (default: the latest runs of --experiment)")
     _param(p, "experiment")
@@ -409,6 +416,10 @@ def run(argv: list[str]) -> None:
 
             files = [f for f in (a.csv, a.plot) if f]
             print(f"logged to MLflow run {log_sweep_summary(uri, a.experiment, table, files)}")
+    elif a.command == "build-corpus":
+        from apt_uss.data.debian_sounds import build_corpus
+
+        print(json.dumps(build_corpus(a.out or None, a.deb_dir or None, force=a.force), indent=2))
     elif a.command == "models":
         from apt_uss.models.describe import describe, format_description
 

@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -107,10 +108,31 @@ def prepare_containers(params: dict) -> dict:
 def prepare_run(params: dict, runner: str) -> tuple[dict, Path]:
     """After the parameter check: for containers the engine, images and servers, then the service probes; returns
     the parameters (with the resolved tracking URI) and the folder the runner writes the outputs to."""
+    outputs = tracking.state_dir() / ("kfp-outputs" if runner == "subprocess" else "kfp-docker-outputs")
     if runner == "docker":
         params = prepare_containers(params)
+        share_built_corpus(params, outputs / ".state")
     params = check_services(params)
-    return params, tracking.state_dir() / ("kfp-outputs" if runner == "subprocess" else "kfp-docker-outputs")
+    return params, outputs
+
+
+def share_built_corpus(params: dict, container_state: Path) -> None:
+    """DATASET=debian_sounds without a URI reads the corpus `make corpus` built into the cache; a container's cache
+    is under the mounted outputs folder (its APT_USS_HOME), so the archive is linked (or copied) there."""
+    if params.get("dataset") != "debian_sounds" or params.get("dataset_uri"):
+        return
+    from apt_uss.data import debian_sounds
+
+    archive = debian_sounds.built_archive()
+    target = container_state / "cache" / "corpus" / archive.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_file() and target.stat().st_size == archive.stat().st_size:
+        return
+    target.unlink(missing_ok=True)
+    try:
+        os.link(archive, target)
+    except OSError:
+        shutil.copyfile(archive, target)
 
 
 def print_report(report: Path) -> None:

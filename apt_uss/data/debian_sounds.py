@@ -213,7 +213,7 @@ def phrase(c: SoundClass, rng: np.random.Generator, start_s: float) -> list[Note
         notes.append(Note(start_s + t, start_s + t + duration, key, velocity))
         if chords and rng.random() < 0.25:
             upper = key + int(rng.choice([3, 4, 7]))
-            if upper <= 127:
+            if upper <= hi:  # inside the class's range: the keys whose samples were checked against the others
                 notes.append(Note(start_s + t, start_s + t + duration, upper, velocity))
         t += duration + (float(rng.uniform(0.4, 1.0)) if rng.random() < 0.15 else float(rng.uniform(0.0, 0.15)))
         key = int(np.clip(key + int(rng.integers(-5, 6)), lo, hi))
@@ -328,12 +328,23 @@ def _write_part(folder: Path, rows: list[dict], clips: list[np.ndarray], meta_na
 def build_corpus(out_dir: str | Path | None = None, deb_dir: str | Path | None = None, seed: int = 0,
                  clips_per_fold: int = CLIPS_PER_FOLD, seen_clips: int = SEEN_CLIPS,
                  unseen: tuple[str, ...] = UNSEEN, max_seen: int = MAX_SEEN_CLASSES,
-                 source: DebianSource = SOUNDFONT_SOURCE) -> dict:
+                 source: DebianSource = SOUNDFONT_SOURCE, force: bool = False) -> dict:
     """Build ``debian_sounds.tar.gz`` (unseen classes, ESC-50 layout) and ``debian_sounds_seen.tar.gz`` (seen
-    classes) in ``out_dir`` (default: ``<cache>/corpus``); returns the build record (also ``build.json``)."""
+    classes) in ``out_dir`` (default: ``<cache>/corpus``); returns the build record (also ``build.json``).
+
+    An existing build of the same source, seed and sizes whose archives still have their recorded sha256 is
+    kept (``force``: build again)."""
     out = Path(out_dir) if out_dir else corpus_dir()
     started = time.monotonic()
     version = fluidsynth_version()
+    wanted = {"source_sha256": source.sha256, "seed": seed, "fluidsynth": version,
+              "sizes": {"clips_per_fold": clips_per_fold, "seen_clips": seen_clips, "unseen": list(unseen),
+                        "max_seen": max_seen}}
+    previous = _up_to_date(out, wanted)
+    if previous and not force:
+        log.info("corpus in %s is up to date (sha256 %s); --force builds it again", out,
+                 previous["parts"][NAME]["sha256"])
+        return previous
     deb = fetch_deb(source, Path(deb_dir) if deb_dir else None)
     with tempfile.TemporaryDirectory(prefix="corpus-") as tmp:
         tmp = Path(tmp)
@@ -364,13 +375,27 @@ def build_corpus(out_dir: str | Path | None = None, deb_dir: str | Path | None =
             records[part] = {"archive": f"{part}.tar.gz", "classes": [c.name for c in classes],
                              "clips": len(rows), "sha256": deterministic_tar_gz(folder, out / f"{part}.tar.gz")}
     record = {"name": NAME, "source_package": source.package, "source_version": source.version,
-              "source_sha256": source.sha256, "license": source.license, "fluidsynth": version, "seed": seed,
+              "license": source.license, **wanted,
               "sample_rate": SAMPLE_RATE, "clip_seconds": CLIP_SECONDS, "parts": records,
               "seconds": round(time.monotonic() - started, 1)}
     (out / "build.json").write_text(json.dumps(record, indent=2) + "\n")
     for part, r in records.items():
         log.info("built %s: %d classes, %d clips, sha256 %s", out / r["archive"], len(r["classes"]), r["clips"],
                  r["sha256"])
+    return record
+
+
+def _up_to_date(out: Path, wanted: dict) -> dict | None:
+    try:
+        record = json.loads((out / "build.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if any(record.get(k) != v for k, v in wanted.items()):
+        return None
+    for r in record.get("parts", {}).values():
+        path = out / r["archive"]
+        if not path.is_file() or sha256_file(path) != r["sha256"]:
+            return None
     return record
 
 

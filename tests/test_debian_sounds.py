@@ -1,0 +1,153 @@
+"""The real-audio corpus (apt_uss/data/debian_sounds.py), built from a test Debian package the tests make."""
+
+import json
+import shutil
+import struct
+import tarfile
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from apt_uss.data import debian_sounds as ds
+from apt_uss.data.midi import DRUM_CHANNEL, Note, midi_bytes
+from apt_uss.data.soundfont import read_presets
+from apt_uss.data.streams import stream
+from apt_uss.errors import AptUssError
+from apt_uss.io.download import sha256_file
+from tests.soundfont_fixture import PRESETS, SOUNDFONT_PATH, build_deb, soundfont_bytes
+
+needs_tools = pytest.mark.skipif(shutil.which("fluidsynth") is None or shutil.which("dpkg-deb") is None,
+                                 reason="fluidsynth and dpkg-deb build the corpus (apt-get install fluidsynth; "
+                                        ".ci/run installs it)")
+
+
+@pytest.mark.parametrize("package", ["0ad-data", "megaglest-data", "tuxpaint-stamps-animals", "widelands-data",
+                                     "hedgewars-data", "wesnoth-1.16-data", "openarena-data", "scorched3d-data",
+                                     "warmux-data"])
+def test_packages_reserved_for_the_independent_evaluation_are_refused(package):
+    with pytest.raises(AptUssError, match="reserved for the independent evaluation"):
+        ds.check_source_package(package)
+
+
+def test_the_shipped_source_is_not_a_reserved_package():
+    assert ds.check_source_package(ds.SOUNDFONT_SOURCE.package) == "fluid-soundfont-gm"
+
+
+def test_soundfont_presets_map_each_key_to_the_samples_it_plays(tmp_path):
+    path = tmp_path / "t.sf2"
+    path.write_bytes(soundfont_bytes(PRESETS, n_samples=6))
+    presets = {(p.bank, p.program): p for p in read_presets(path)}
+    assert presets[(0, 0)].samples_by_key[60] == {1} and presets[(0, 0)].samples_by_key[61] == {2}
+    assert presets[(0, 0)].samples(range(50, 70)) == {1, 2}
+    assert presets[(128, 0)].samples([39]) == {5} and presets[(128, 0)].samples([40]) == set()
+
+
+def test_a_file_that_is_not_a_soundfont_is_refused(tmp_path):
+    path = tmp_path / "x.sf2"
+    path.write_bytes(b"RIFF\0\0\0\0WAVE")
+    with pytest.raises(AptUssError, match="not a SoundFont 2 file"):
+        read_presets(path)
+
+
+def test_seen_classes_share_no_recording_with_unseen_ones_or_each_other(tmp_path):
+    path = tmp_path / "t.sf2"
+    path.write_bytes(soundfont_bytes(PRESETS, n_samples=6))
+    unseen, seen = ds.plan_classes(read_presets(path), unseen=("violin", "hand_clap"), max_seen=10)
+    assert [c.name for c in unseen] == ["violin", "hand_clap"]
+    # bright piano plays the violin's sample; the piano's range plays its own two; the snare its own
+    assert [c.name for c in seen] == ["acoustic_grand_piano", "trumpet", "acoustic_snare"]
+    with pytest.raises(AptUssError, match="shares recordings with another unseen class"):
+        ds.plan_classes(read_presets(path), unseen=("violin", "bright_acoustic_piano"))
+    with pytest.raises(AptUssError, match="not GM instruments or drum pieces"):
+        ds.plan_classes(read_presets(path), unseen=("kazoo",))
+
+
+def test_every_shipped_unseen_class_is_a_gm_class_and_phrases_stay_inside_their_clip():
+    names = {c.name: c for c in ds.all_classes()}
+    assert len(ds.GM_PROGRAMS) == 128 and set(ds.UNSEEN) <= set(names)
+    for c in (names["violin"], names["cowbell"], names["contrabass"]):
+        for k in range(20):
+            notes = ds.phrase(c, stream("corpus_clip", 0, c.index, k), 10.0)
+            assert notes and all(10.0 <= n.start_s < n.end_s <= 10.0 + 4.75 for n in notes)
+            assert all(n.key in c.keys for n in notes)
+            assert all(n.channel == (DRUM_CHANNEL if c.is_drum else 0) for n in notes)
+
+
+def test_midi_file_holds_the_notes_in_time_order():
+    data = midi_bytes([Note(1.0, 1.5, 64, 90), Note(0.0, 0.5, 60, 100)], {0: 40}, silences_s=[2.0])
+    assert data[:4] == b"MThd" and data[14:18] == b"MTrk"
+    assert struct.unpack(">I", data[18:22])[0] == len(data) - 22
+    track = data[22:]
+    assert track.index(bytes([0xC0, 40])) < track.index(bytes([0x90, 60, 100])) < track.index(bytes([0x90, 64, 90]))
+    with pytest.raises(AptUssError, match="out of range"):
+        midi_bytes([Note(0.0, 1.0, 200, 90)])
+
+
+def _source(deb):
+    return ds.DebianSource(package="apt-uss-test-soundfont", version="1.0", sha256=sha256_file(deb),
+                           license="CC0 (test tones)", soundfont=SOUNDFONT_PATH)
+
+
+def test_a_deb_whose_sha256_differs_from_the_pin_is_refused(tmp_path):
+    deb = build_deb(tmp_path) if shutil.which("dpkg-deb") else None
+    if deb is None:
+        pytest.skip("dpkg-deb builds the test package")
+    wrong = ds.DebianSource(**{**_source(deb).__dict__, "sha256": "0" * 64})
+    with pytest.raises(AptUssError, match="not the pinned"):
+        ds.fetch_deb(wrong, tmp_path)
+    with pytest.raises(AptUssError, match="not found"):
+        ds.fetch_deb(ds.DebianSource(**{**_source(deb).__dict__, "version": "2.0"}), tmp_path)
+
+
+@needs_tools
+def test_corpus_build_is_byte_identical_and_in_esc50_layout(tmp_path, monkeypatch):
+    monkeypatch.setenv("APT_USS_CACHE", str(tmp_path / "cache"))
+    debs = tmp_path / "debs"
+    debs.mkdir()
+    source = _source(build_deb(debs))
+    sizes = dict(clips_per_fold=1, seen_clips=3, unseen=("violin", "hand_clap"), max_seen=2)
+    first = ds.build_corpus(tmp_path / "a", debs, source=source, **sizes)
+    second = ds.build_corpus(tmp_path / "b", debs, source=source, **sizes)
+    for part in (ds.NAME, ds.SEEN_NAME):
+        assert first["parts"][part]["sha256"] == second["parts"][part]["sha256"]
+        assert sha256_file(tmp_path / "a" / f"{part}.tar.gz") == first["parts"][part]["sha256"]
+    assert first["parts"][ds.SEEN_NAME]["classes"] == ["acoustic_grand_piano", "trumpet"]
+    with tarfile.open(tmp_path / "a" / f"{ds.NAME}.tar.gz") as tar:
+        tar.extractall(tmp_path / "x", filter="data")
+    root = tmp_path / "x" / ds.NAME
+    meta = pd.read_csv(root / "meta" / "esc50.csv")
+    assert sorted(meta["fold"].unique()) == [1, 2, 3, 4, 5] and len(meta) == 10
+    assert set(meta["category"]) == {"violin", "hand_clap"}
+    assert meta["source_package"].eq("apt-uss-test-soundfont 1.0").all() and meta["license"].str.contains("CC0").all()
+    assert "program 40" in meta.loc[meta["category"] == "violin", "origin"].iloc[0]
+    audio, rate = sf.read(root / "audio" / meta["filename"].iloc[0])
+    assert rate == 32000 and len(audio) == 5 * 32000 and 0.85 < np.abs(audio).max() <= 0.9
+    assert (root / "COPYRIGHT.fluid-soundfont-gm").read_text().startswith("test tones")
+    # A build already there is kept; a damaged archive is built again.
+    record = json.loads((tmp_path / "a" / "build.json").read_text())
+    assert ds.build_corpus(tmp_path / "a", debs, source=source, **sizes) == record
+    (tmp_path / "a" / f"{ds.NAME}.tar.gz").write_bytes(b"damaged")
+    assert ds.build_corpus(tmp_path / "a", debs, source=source, **sizes)["parts"] == record["parts"]
+
+
+@needs_tools
+def test_the_pipeline_and_the_backbone_read_the_built_corpus_by_name(tmp_path, monkeypatch):
+    from apt_uss.data.dataset import fetch_dataset
+    from apt_uss.steps.backbone import _corpus
+
+    monkeypatch.setenv("APT_USS_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(AptUssError, match="make corpus"):
+        fetch_dataset("debian_sounds", tmp_path / "none")
+    debs = tmp_path / "debs"
+    debs.mkdir()
+    ds.build_corpus(None, debs, source=_source(build_deb(debs)), clips_per_fold=1, seen_clips=3,
+                    unseen=("violin", "hand_clap"), max_seen=2)
+    manifest = fetch_dataset("debian_sounds", tmp_path / "ds")
+    assert manifest["n_classes"] == 2 and manifest["n_clips"] == 10
+    assert manifest["fingerprint"] == sha256_file(ds.corpus_dir() / f"{ds.NAME}.tar.gz")
+    train_x, train_y, val_x, val_y = _corpus("debian_sounds", 2, 3, 1, seed=0)
+    assert train_x.shape == (4, 160000) and list(train_y) == [0, 0, 1, 1] and list(val_y) == [0, 1]
+    with pytest.raises(AptUssError, match="has 2 classes"):
+        _corpus("debian_sounds", 3, 3, 1, seed=0)
