@@ -45,17 +45,22 @@ def test_seen_corpus_has_the_asked_shape_and_labels():
     assert clips.shape == (6, int(synthetic.SAMPLE_RATE * synthetic.CLIP_SECONDS)) and list(labels) == [0, 0, 1, 1, 2, 2]
 
 
-SHIPPED_SEED = json.loads((WEIGHTS_DIR / PACKAGED_WEIGHTS["demo"]).with_suffix(".json").read_text())["seed"]
+SHIPPED_CARD = json.loads((WEIGHTS_DIR / PACKAGED_WEIGHTS["demo"]).with_suffix(".json").read_text())
 
 
-# 7919 is the seen corpus's namespace word: with seed lists padded by zeros it once made evaluation class 0
-# seen class 0 (apt_uss/data/streams.py).
+def test_the_shipped_backbone_was_pretrained_on_the_real_corpus_seen_classes():
+    assert SHIPPED_CARD["corpus"] == "debian_sounds" and len(SHIPPED_CARD["corpus_sha256"]) == 64
+    assert SHIPPED_CARD["seen_classes"] == SEEN_CLASSES
+
+
+# 7919 was the synthetic seen corpus's namespace word: with seed lists padded by zeros it once made evaluation
+# class 0 seen class 0 (apt_uss/data/streams.py).
 @pytest.mark.parametrize("dataset_seed", [*range(0, 40), 42, 1234, 7919, 7920, 2**31 - 1])
-def test_no_evaluation_class_is_a_class_the_shipped_backbone_was_pretrained_on(dataset_seed):
-    """A user evaluates on classes the backbone never heard (as ESC-50 was unseen by AudioSet):
-    no evaluation recipe of any class index may equal a seen one. Whole recipes are compared, so
-    the test fails exactly when two classes are the same sound, which only a shared stream does."""
-    seen = [seen_class_recipe(SHIPPED_SEED, c) for c in range(SEEN_CLASSES)]
+def test_no_evaluation_class_is_a_synthetic_seen_class(dataset_seed):
+    """A user evaluates on classes the backbone never heard (as ESC-50 was unseen by AudioSet): with
+    `--corpus synthetic` no evaluation recipe of any class index may equal a seen one. Whole recipes are
+    compared, so the test fails exactly when two classes are the same sound, which only a shared stream does."""
+    seen = [seen_class_recipe(SHIPPED_CARD["seed"], c) for c in range(SEEN_CLASSES)]
     evaluated = [synthetic.class_recipe(dataset_seed, t) for t in range(synthetic.MAX_CLASSES)]
     shared = [t for t, recipe in enumerate(evaluated) if recipe in seen]
     assert not shared, f"dataset seed {dataset_seed}: evaluation classes {shared} are seen classes"
@@ -64,7 +69,8 @@ def test_no_evaluation_class_is_a_class_the_shipped_backbone_was_pretrained_on(d
 @pytest.mark.slow
 def test_backbone_pipeline_trains_and_installs_a_checkpoint_with_its_card(tmp_path):
     env = dict(os.environ, APT_USS_HOME=str(tmp_path / "state"))
-    args = ["--config", "tiny", "--n-classes", "4", "--clips-per-class", "6", "--val-clips", "2",
+    args = ["--config", "tiny", "--corpus", "synthetic", "--n-classes", "4", "--clips-per-class", "6",
+            "--val-clips", "2",
             "--sed-steps", "2", "--separator-steps", "2", "--separator-compiled", "false",
             "--install-to", str(tmp_path / "weights")]
     result = subprocess.run([sys.executable, "-m", "pipelines.run_backbone", *args], cwd=ROOT, env=env,
@@ -75,6 +81,7 @@ def test_backbone_pipeline_trains_and_installs_a_checkpoint_with_its_card(tmp_pa
     assert card["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     assert card["command"].startswith("python -m pipelines.run_backbone --config tiny")
     assert card["separator_steps"] == 2 and card["sed_steps"] == 2 and card["seen_classes"] == 4
+    assert card["corpus"] == "synthetic"
     for key in ("sed_val_accuracy", "val_sdr_own_query", "val_sdr_class_mean_query", "val_sdr_mixture"):
         assert np.isfinite(card[key])
     model = load_backbone("tiny", separator_checkpoint_uri=f"{checkpoint}#sha256={card['sha256']}")
@@ -95,7 +102,8 @@ def test_shipped_demo_backbone_matches_its_card():
 
 def test_backbone_pipeline_failure_is_one_error_line_and_installs_nothing(tmp_path):
     env = dict(os.environ, APT_USS_HOME=str(tmp_path / "state"))
-    args = ["--config", "tiny", "--n-classes", "4", "--clips-per-class", "6", "--val-clips", "0",
+    args = ["--config", "tiny", "--corpus", "synthetic", "--n-classes", "4", "--clips-per-class", "6",
+            "--val-clips", "0",
             "--install-to", str(tmp_path / "weights")]
     result = subprocess.run([sys.executable, "-m", "pipelines.run_backbone", *args], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)

@@ -107,10 +107,11 @@ def test_corpus_build_is_byte_identical_and_in_esc50_layout(tmp_path, monkeypatc
     debs = tmp_path / "debs"
     debs.mkdir()
     source = _source(build_deb(debs))
-    sizes = dict(clips_per_fold=1, seen_clips=3, unseen=("violin", "hand_clap"), max_seen=2)
+    sizes = dict(clips_per_fold=1, seen_clips=3, unseen=("violin", "hand_clap"), max_seen=2,
+                 musdb_tracks={"train": 1, "test": 1}, musdb_seconds=4.0)
     first = ds.build_corpus(tmp_path / "a", debs, source=source, **sizes)
     second = ds.build_corpus(tmp_path / "b", debs, source=source, **sizes)
-    for part in (ds.NAME, ds.SEEN_NAME):
+    for part in (ds.NAME, ds.SEEN_NAME, "musdb18_rendered"):
         assert first["parts"][part]["sha256"] == second["parts"][part]["sha256"]
         assert sha256_file(tmp_path / "a" / f"{part}.tar.gz") == first["parts"][part]["sha256"]
     assert first["parts"][ds.SEEN_NAME]["classes"] == ["acoustic_grand_piano", "trumpet"]
@@ -143,7 +144,8 @@ def test_the_pipeline_and_the_backbone_read_the_built_corpus_by_name(tmp_path, m
     debs = tmp_path / "debs"
     debs.mkdir()
     ds.build_corpus(None, debs, source=_source(build_deb(debs)), clips_per_fold=1, seen_clips=3,
-                    unseen=("violin", "hand_clap"), max_seen=2)
+                    unseen=("violin", "hand_clap"), max_seen=2, musdb_tracks={"train": 1, "test": 1},
+                    musdb_seconds=4.0)
     manifest = fetch_dataset("debian_sounds", tmp_path / "ds")
     assert manifest["n_classes"] == 2 and manifest["n_clips"] == 10
     assert manifest["fingerprint"] == sha256_file(ds.corpus_dir() / f"{ds.NAME}.tar.gz")
@@ -151,3 +153,29 @@ def test_the_pipeline_and_the_backbone_read_the_built_corpus_by_name(tmp_path, m
     assert train_x.shape == (4, 160000) and list(train_y) == [0, 0, 1, 1] and list(val_y) == [0, 1]
     with pytest.raises(AptUssError, match="has 2 classes"):
         _corpus("debian_sounds", 3, 3, 1, seed=0)
+
+
+@needs_tools
+def test_rendered_musdb_set_is_in_musdb18_hq_layout_and_its_mixture_is_the_sum_of_its_stems(tmp_path, monkeypatch):
+    from apt_uss.data.dataset import fetch_dataset
+
+    monkeypatch.setenv("APT_USS_CACHE", str(tmp_path / "cache"))
+    debs = tmp_path / "debs"
+    debs.mkdir()
+    ds.build_corpus(None, debs, source=_source(build_deb(debs)), clips_per_fold=1, seen_clips=2,
+                    unseen=("violin", "hand_clap"), max_seen=1, musdb_tracks={"train": 2, "test": 1},
+                    musdb_seconds=6.0)
+    archive = ds.corpus_dir() / "musdb18_rendered.tar.gz"
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp_path / "x", filter="data")
+    root = tmp_path / "x" / "musdb18_rendered"
+    tracks = sorted(p.relative_to(root).as_posix() for p in root.glob("*/*"))
+    assert tracks == ["test/Rendered - Test 00", "train/Rendered - Train 00", "train/Rendered - Train 01"]
+    track = root / "train" / "Rendered - Train 00"
+    stems = {s: sf.read(track / f"{s}.wav", dtype="int16")[0].astype(int) for s in ("drums", "bass", "other", "vocals")}
+    mixture, rate = sf.read(track / "mixture.wav", dtype="int16")
+    assert rate == 44100 and mixture.shape == (6 * 44100, 2)
+    assert np.array_equal(mixture.astype(int), sum(stems.values()))
+    assert np.abs(stems["other"]).max() > 1000  # the test SoundFont's piano plays the chords
+    manifest = fetch_dataset("musdb18", tmp_path / "ingested", dataset_uri=str(archive))
+    assert manifest["n_clips"] == 3 * 4 and manifest["fingerprint"] == sha256_file(archive)

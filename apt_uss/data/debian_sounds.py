@@ -230,6 +230,23 @@ def fluidsynth_version() -> str:
     return words[words.index("version") + 1] if "version" in words else "unknown"
 
 
+def render_midi(soundfont: Path, notes: list[Note], programs: dict[int, int], seconds: float, workdir: Path,
+                name: str, sample_rate: int = SAMPLE_RATE, silences_s: list[float] = ()) -> np.ndarray:
+    """``notes`` rendered by fluidsynth (reverb and chorus off, no dither): (samples, 2) float32, ``seconds`` long."""
+    midi = write_midi(workdir / f"{name}.mid", notes, programs, silences_s)
+    raw = workdir / f"{name}.raw"
+    command = ["fluidsynth", "-n", "-i", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(sample_rate),
+               "-O", "float", "-T", "raw", "-E", "little", "-F", str(raw), str(soundfont), str(midi)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not raw.is_file():
+        raise AptUssError(f"fluidsynth failed on {name}: {done.stderr.strip()[-500:]}")
+    audio = np.fromfile(raw, dtype="<f4").reshape(-1, 2)
+    raw.unlink()
+    midi.unlink()
+    n = int(round(seconds * sample_rate))
+    return np.pad(audio, ((0, max(0, n - len(audio))), (0, 0)))[:n]
+
+
 def render_clips(soundfont: Path, c: SoundClass, n_clips: int, seed: int, workdir: Path) -> np.ndarray:
     """(n_clips, 5 s) float32 clips of class ``c``: all its phrases in one MIDI file, rendered once, cut per clip."""
     slot = CLIP_SECONDS
@@ -237,18 +254,9 @@ def render_clips(soundfont: Path, c: SoundClass, n_clips: int, seed: int, workdi
     for k in range(n_clips):
         notes += phrase(c, stream("corpus_clip", seed, c.index, k), k * slot)
     programs = {} if c.is_drum else {0: c.program}
-    midi = write_midi(workdir / f"{c.name}.mid", notes, programs,
-                      silences_s=[k * slot - 0.01 for k in range(1, n_clips + 1)])
-    raw = workdir / f"{c.name}.raw"
-    command = ["fluidsynth", "-n", "-i", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(SAMPLE_RATE),
-               "-O", "float", "-T", "raw", "-E", "little", "-F", str(raw), str(soundfont), str(midi)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0 or not raw.is_file():
-        raise AptUssError(f"fluidsynth failed on class {c.name}: {done.stderr.strip()[-500:]}")
-    audio = np.fromfile(raw, dtype="<f4").reshape(-1, 2).mean(axis=1)
-    raw.unlink()
+    audio = render_midi(soundfont, notes, programs, slot * n_clips, workdir, c.name,
+                        silences_s=[k * slot - 0.01 for k in range(1, n_clips + 1)]).mean(axis=1)
     n = int(slot * SAMPLE_RATE)
-    audio = np.pad(audio, (0, max(0, n * n_clips - len(audio))))[: n * n_clips]
     clips = audio.reshape(n_clips, n).astype(np.float64)
     peaks = np.abs(clips).max(axis=1, keepdims=True)
     if (peaks < 1e-4).any():
@@ -328,18 +336,24 @@ def _write_part(folder: Path, rows: list[dict], clips: list[np.ndarray], meta_na
 def build_corpus(out_dir: str | Path | None = None, deb_dir: str | Path | None = None, seed: int = 0,
                  clips_per_fold: int = CLIPS_PER_FOLD, seen_clips: int = SEEN_CLIPS,
                  unseen: tuple[str, ...] = UNSEEN, max_seen: int = MAX_SEEN_CLASSES,
-                 source: DebianSource = SOUNDFONT_SOURCE, force: bool = False) -> dict:
-    """Build ``debian_sounds.tar.gz`` (unseen classes, ESC-50 layout) and ``debian_sounds_seen.tar.gz`` (seen
-    classes) in ``out_dir`` (default: ``<cache>/corpus``); returns the build record (also ``build.json``).
+                 source: DebianSource = SOUNDFONT_SOURCE, force: bool = False,
+                 musdb_tracks: dict[str, int] | None = None, musdb_seconds: float | None = None) -> dict:
+    """Build ``debian_sounds.tar.gz`` (unseen classes, ESC-50 layout), ``debian_sounds_seen.tar.gz`` (seen
+    classes) and ``musdb18_rendered.tar.gz`` (MUSDB18-HQ layout, ``musdb_rendered.py``) in ``out_dir`` (default:
+    ``<cache>/corpus``); returns the build record (also ``build.json``).
 
     An existing build of the same source, seed and sizes whose archives still have their recorded sha256 is
     kept (``force``: build again)."""
     out = Path(out_dir) if out_dir else corpus_dir()
     started = time.monotonic()
     version = fluidsynth_version()
+    from apt_uss.data import musdb_rendered
+
+    musdb_tracks = dict(musdb_tracks or musdb_rendered.TRACKS)
+    musdb_seconds = float(musdb_seconds or musdb_rendered.TRACK_SECONDS)
     wanted = {"source_sha256": source.sha256, "seed": seed, "fluidsynth": version,
               "sizes": {"clips_per_fold": clips_per_fold, "seen_clips": seen_clips, "unseen": list(unseen),
-                        "max_seen": max_seen}}
+                        "max_seen": max_seen, "musdb_tracks": musdb_tracks, "musdb_seconds": musdb_seconds}}
     previous = _up_to_date(out, wanted)
     if previous and not force:
         log.info("corpus in %s is up to date (sha256 %s); --force builds it again", out,
@@ -374,14 +388,19 @@ def build_corpus(out_dir: str | Path | None = None, deb_dir: str | Path | None =
             _write_part(folder, rows, clips, "esc50.csv", copyright_text)
             records[part] = {"archive": f"{part}.tar.gz", "classes": [c.name for c in classes],
                              "clips": len(rows), "sha256": deterministic_tar_gz(folder, out / f"{part}.tar.gz")}
+        folder = tmp / musdb_rendered.NAME
+        info = musdb_rendered.build_musdb_rendered(soundfont, folder, tmp, seed, musdb_tracks, musdb_seconds)
+        (folder / "COPYRIGHT.fluid-soundfont-gm").write_text(copyright_text)
+        (folder / "rendered.json").write_text(json.dumps({**info, **provenance}, indent=2) + "\n")
+        records[musdb_rendered.NAME] = {"archive": f"{musdb_rendered.NAME}.tar.gz", "tracks": musdb_tracks,
+                                        "sha256": deterministic_tar_gz(folder, out / f"{musdb_rendered.NAME}.tar.gz")}
     record = {"name": NAME, "source_package": source.package, "source_version": source.version,
               "license": source.license, **wanted,
               "sample_rate": SAMPLE_RATE, "clip_seconds": CLIP_SECONDS, "parts": records,
               "seconds": round(time.monotonic() - started, 1)}
     (out / "build.json").write_text(json.dumps(record, indent=2) + "\n")
     for part, r in records.items():
-        log.info("built %s: %d classes, %d clips, sha256 %s", out / r["archive"], len(r["classes"]), r["clips"],
-                 r["sha256"])
+        log.info("built %s: sha256 %s", out / r["archive"], r["sha256"])
     return record
 
 
@@ -424,22 +443,29 @@ def seen_archive_sha256(corpus_uri: str = "") -> str:
     return sha256_file(_seen_archive(corpus_uri))
 
 
+def extracted(part: str = NAME, archive: Path | None = None) -> Path:
+    """The folder of ``part`` extracted (once, by the archive's sha256) from its archive (default: the built one)."""
+    from apt_uss.data.archive import extract_archive
+
+    archive = archive or built_archive(part)
+    digest = sha256_file(archive)
+    folder = corpus_dir() / "extracted" / digest[:16]
+    if not (folder / part / "meta" / "esc50.csv").is_file():
+        corpus_dir().mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="extract-", dir=corpus_dir()) as tmp:
+            extract_archive(archive, tmp)
+            if not (Path(tmp) / part / "meta" / "esc50.csv").is_file():
+                raise AptUssError(f"{archive} holds no {part}/meta/esc50.csv: not a {part} archive")
+            folder.mkdir(parents=True, exist_ok=True)
+            (Path(tmp) / part).rename(folder / part)
+    return folder / part
+
+
 def load_seen_clips(n_classes: int, clips_per_class: int, corpus_uri: str = "") -> tuple[np.ndarray, np.ndarray]:
     """(clips (N, samples) float32, class ids (N,)) of the first ``n_classes`` seen classes, ``clips_per_class``
     each, in class order (the layout the backbone's held-out split expects)."""
-    from apt_uss.data.archive import extract_archive
-
     archive = _seen_archive(corpus_uri)
-    digest = sha256_file(archive)
-    folder = corpus_dir() / "extracted" / digest[:16]
-    if not (folder / SEEN_NAME / "meta" / "esc50.csv").is_file():
-        with tempfile.TemporaryDirectory(prefix="seen-", dir=corpus_dir()) as tmp:
-            extract_archive(archive, tmp)
-            if not (Path(tmp) / SEEN_NAME / "meta" / "esc50.csv").is_file():
-                raise AptUssError(f"{archive} holds no {SEEN_NAME}/meta/esc50.csv: not a seen-corpus archive")
-            folder.mkdir(parents=True, exist_ok=True)
-            (Path(tmp) / SEEN_NAME).rename(folder / SEEN_NAME)
-    root = folder / SEEN_NAME
+    root = extracted(SEEN_NAME, archive)
     meta = pd.read_csv(root / "meta" / "esc50.csv").sort_values(["target", "filename"], kind="stable")
     available = meta["target"].nunique()
     if n_classes > available:

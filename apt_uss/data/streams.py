@@ -32,6 +32,7 @@ PURPOSES: dict[str, tuple[int, int]] = {
     "pretrain_sed": (13, 0),     # the SED pretraining batches and crops
     "pretrain_separator": (14, 0),  # the separator pretraining mixtures and crops
     "pretrain_checks": (15, 1),  # the backbone's held-out checks: (0: SED accuracy, 1: separation)
+    "corpus_track": (16, 1),     # one rendered MUSDB18-layout song: (track; test tracks from 1000)
 }
 
 
