@@ -8,27 +8,27 @@ from components.apt_uss_components import CPU_IMAGE
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
-def pretrain_sed(config: str, corpus: str, corpus_uri: str, n_classes: int, clips_per_class: int, val_clips: int, seed: int, steps: int,
-                 batch_size: int, lr: float, sed: Output[Model]):
+def pretrain_sed(config: str, corpus: str, corpus_uri: str, n_classes: int, clips_per_class: int, val_clips: int,
+                 seed: int, steps: int, batch_size: int, lr: float, sed: Output[Model]):
     from apt_uss.logs import configure_logging
     from apt_uss.steps.backbone import pretrain_sed_step
 
     configure_logging()
     sed.metadata.update(pretrain_sed_step(out_sed=sed.path, config=config, corpus=corpus, corpus_uri=corpus_uri,
-                                          n_classes=n_classes,
-                                          clips_per_class=clips_per_class, val_clips=val_clips, seed=seed, steps=steps,
-                                          batch_size=batch_size, lr=lr))
+                                          n_classes=n_classes, clips_per_class=clips_per_class, val_clips=val_clips,
+                                          seed=seed, steps=steps, batch_size=batch_size, lr=lr))
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
-def pretrain_separator(sed: Input[Model], config: str, corpus: str, corpus_uri: str, n_classes: int, clips_per_class: int, val_clips: int,
-                       seed: int, steps: int, batch_size: int, lr: float, compiled: bool,
-                       backbone: Output[Model]):
+def pretrain_separator(sed: Input[Model], config: str, corpus: str, corpus_uri: str, n_classes: int,
+                       clips_per_class: int, val_clips: int, seed: int, steps: int, batch_size: int, lr: float,
+                       compiled: bool, backbone: Output[Model]):
     from apt_uss.logs import configure_logging
     from apt_uss.steps.backbone import pretrain_separator_step
 
     configure_logging()
     record = pretrain_separator_step(sed_dir=sed.path, out_dir=backbone.path, config=config, corpus=corpus,
-                                     corpus_uri=corpus_uri, n_classes=n_classes, clips_per_class=clips_per_class, val_clips=val_clips, seed=seed, steps=steps,
-                                     batch_size=batch_size, lr=lr, compiled=compiled)
+                                     corpus_uri=corpus_uri, n_classes=n_classes, clips_per_class=clips_per_class,
+                                     val_clips=val_clips, seed=seed, steps=steps, batch_size=batch_size, lr=lr,
+                                     compiled=compiled)
     backbone.metadata.update({k: v for k, v in record.items() if isinstance(v, (int, float, str))})

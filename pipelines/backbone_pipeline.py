@@ -24,13 +24,13 @@ def backbone_pipeline(
     separator_lr: float = recipe.SEPARATOR_LR,
     separator_compiled: bool = recipe.SEPARATOR_COMPILED,
 ) -> dsl.Model:
-    sed = pretrain_sed(config=config, corpus=corpus, corpus_uri=corpus_uri, n_classes=n_classes, clips_per_class=clips_per_class, val_clips=val_clips,
-                       seed=seed, steps=sed_steps, batch_size=sed_batch_size, lr=sed_lr)
+    sed = pretrain_sed(config=config, corpus=corpus, corpus_uri=corpus_uri, n_classes=n_classes,
+                       clips_per_class=clips_per_class, val_clips=val_clips, seed=seed, steps=sed_steps,
+                       batch_size=sed_batch_size, lr=sed_lr)
     sed.set_display_name("SED as a classifier of the seen classes")
     sep = pretrain_separator(sed=sed.outputs["sed"], config=config, corpus=corpus, corpus_uri=corpus_uri,
-                             n_classes=n_classes,
-                             clips_per_class=clips_per_class, val_clips=val_clips, seed=seed, steps=separator_steps,
-                             batch_size=separator_batch_size, lr=separator_lr,
+                             n_classes=n_classes, clips_per_class=clips_per_class, val_clips=val_clips, seed=seed,
+                             steps=separator_steps, batch_size=separator_batch_size, lr=separator_lr,
                              compiled=separator_compiled)
     sep.set_display_name("separator queried by SED embeddings")
     return sep.outputs["backbone"]

@@ -122,11 +122,12 @@ def share_built_corpus(params: dict, container_state: Path) -> None:
     if params.get("dataset") != "debian_sounds" or params.get("dataset_uri"):
         return
     from apt_uss.data import debian_sounds
+    from apt_uss.io.download import sha256_file
 
     archive = debian_sounds.built_archive()
     target = container_state / "cache" / "corpus" / archive.name
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.is_file() and target.stat().st_size == archive.stat().st_size:
+    if target.is_file() and (os.path.samefile(target, archive) or sha256_file(target) == sha256_file(archive)):
         return
     target.unlink(missing_ok=True)
     try:

@@ -12,11 +12,11 @@ import soundfile as sf
 
 from apt_uss.data import debian_sounds as ds
 from apt_uss.data.midi import DRUM_CHANNEL, Note, midi_bytes
-from apt_uss.data.soundfont import read_presets
+from apt_uss.data.soundfont import read_presets, read_soundfont
 from apt_uss.data.streams import stream
 from apt_uss.errors import AptUssError
 from apt_uss.io.download import sha256_file
-from tests.soundfont_fixture import PRESETS, SOUNDFONT_PATH, build_deb, soundfont_bytes
+from tests.soundfont_fixture import ALIASES, N_SAMPLES, PRESETS, SOUNDFONT_PATH, build_deb, soundfont_bytes
 
 needs_tools = pytest.mark.skipif(shutil.which("fluidsynth") is None or shutil.which("dpkg-deb") is None,
                                  reason="fluidsynth and dpkg-deb build the corpus (apt-get install fluidsynth; "
@@ -37,7 +37,7 @@ def test_the_shipped_source_is_not_a_reserved_package():
 
 def test_soundfont_presets_map_each_key_to_the_samples_it_plays(tmp_path):
     path = tmp_path / "t.sf2"
-    path.write_bytes(soundfont_bytes(PRESETS, n_samples=6))
+    path.write_bytes(soundfont_bytes(PRESETS, N_SAMPLES, ALIASES))
     presets = {(p.bank, p.program): p for p in read_presets(path)}
     assert presets[(0, 0)].samples_by_key[60] == {1} and presets[(0, 0)].samples_by_key[61] == {2}
     assert presets[(0, 0)].samples(range(50, 70)) == {1, 2}
@@ -53,15 +53,33 @@ def test_a_file_that_is_not_a_soundfont_is_refused(tmp_path):
 
 def test_seen_classes_share_no_recording_with_unseen_ones_or_each_other(tmp_path):
     path = tmp_path / "t.sf2"
-    path.write_bytes(soundfont_bytes(PRESETS, n_samples=6))
-    unseen, seen = ds.plan_classes(read_presets(path), unseen=("violin", "hand_clap"), max_seen=10)
+    path.write_bytes(soundfont_bytes(PRESETS, N_SAMPLES, ALIASES))
+    tables = read_soundfont(path)
+    unseen, seen = ds.plan_classes(tables, unseen=("violin", "hand_clap"), max_seen=10)
     assert [c.name for c in unseen] == ["violin", "hand_clap"]
-    # bright piano plays the violin's sample; the piano's range plays its own two; the snare its own
+    # bright piano plays the violin's sample; tuba the trumpet's audio under another sample id
     assert [c.name for c in seen] == ["acoustic_grand_piano", "trumpet", "acoustic_snare"]
+    unseen, seen = ds.plan_classes(tables, unseen=("tuba",), max_seen=10)
+    assert [c.name for c in seen] == ["acoustic_grand_piano", "bright_acoustic_piano", "acoustic_snare", "hand_clap"]
     with pytest.raises(AptUssError, match="shares recordings with another unseen class"):
-        ds.plan_classes(read_presets(path), unseen=("violin", "bright_acoustic_piano"))
+        ds.plan_classes(tables, unseen=("violin", "bright_acoustic_piano"))
     with pytest.raises(AptUssError, match="not GM instruments or drum pieces"):
-        ds.plan_classes(read_presets(path), unseen=("kazoo",))
+        ds.plan_classes(tables, unseen=("kazoo",))
+
+
+def test_a_key_range_that_is_not_a_zone_first_generator_counts_as_every_key(tmp_path):
+    from apt_uss.data.soundfont import _key_range
+
+    assert _key_range({43: bytes([10, 20]), 53: b"\0\0"}) == (10, 20)
+    assert _key_range({54: b"\1\0", 43: bytes([10, 20]), 53: b"\0\0"}) == (0, 127)
+
+
+def test_a_truncated_soundfont_is_an_error_naming_the_file(tmp_path):
+    data = soundfont_bytes(PRESETS, N_SAMPLES, ALIASES)
+    path = tmp_path / "cut.sf2"
+    path.write_bytes(data[:-200])
+    with pytest.raises(AptUssError, match="cut.sf2"):
+        read_soundfont(path)
 
 
 def test_every_shipped_unseen_class_is_a_gm_class_and_phrases_stay_inside_their_clip():
@@ -83,6 +101,40 @@ def test_midi_file_holds_the_notes_in_time_order():
     assert track.index(bytes([0xC0, 40])) < track.index(bytes([0x90, 60, 100])) < track.index(bytes([0x90, 64, 90]))
     with pytest.raises(AptUssError, match="out of range"):
         midi_bytes([Note(0.0, 1.0, 200, 90)])
+
+
+def _decode_track(data: bytes) -> list[tuple[int, bytes]]:
+    """(absolute tick, event bytes) of a format-0 file's channel events, read as a MIDI parser would."""
+    track, pos, tick, events = data[22:], 0, 0, []
+    while pos < len(track):
+        delta = 0
+        while True:
+            byte = track[pos]
+            pos += 1
+            delta = (delta << 7) | (byte & 0x7F)
+            if byte < 0x80:
+                break
+        tick += delta
+        status = track[pos]
+        if status == 0xFF:
+            length = track[pos + 2]
+            pos += 3 + length
+            continue
+        size = 2 if status & 0xF0 in (0xC0, 0xD0) else 3
+        events.append((tick, track[pos:pos + size]))
+        pos += size
+    return events
+
+
+def test_midi_delta_times_and_same_tick_order_decode_as_written():
+    # 0.5 s is tick 480; a repeated key's note-off must come before its next note-on at the same tick
+    events = _decode_track(midi_bytes([Note(0.0, 0.5, 60, 100), Note(0.5, 1.0, 60, 90), Note(200.0, 200.5, 62, 80)],
+                                      {0: 40}, silences_s=[1.2]))
+    assert events[0] == (0, bytes([0xC0, 40]))
+    assert events[1:4] == [(0, bytes([0x90, 60, 100])), (480, bytes([0x80, 60, 0])), (480, bytes([0x90, 60, 90]))]
+    assert (960, bytes([0x80, 60, 0])) in events
+    assert (1152, bytes([0xB0, 120, 0])) in events  # All Sound Off at 1.2 s
+    assert events[-1] == (192480, bytes([0x80, 62, 0]))  # a delta above 127 needs several bytes
 
 
 def _source(deb):

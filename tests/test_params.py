@@ -17,7 +17,7 @@ def test_n_shot_rejects_bad_values_naming_them(value):
 
 
 def test_unknown_dataset_lists_the_allowed_names():
-    with pytest.raises(AptUssError, match="'musdb'.*synthetic, esc50"):
+    with pytest.raises(AptUssError, match="'musdb'.*synthetic, debian_sounds, esc50"):
         check_dataset("musdb")
 
 

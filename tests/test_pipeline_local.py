@@ -138,7 +138,7 @@ BAD_INPUT = [
     (["--dataset", "musdb18"], "dataset=musdb18 needs dataset_uri"),
     (["--dataset-sha256", "xyz"], "dataset_sha256='xyz' is not valid"),
     (["--n-shot", "five"], "n_shot='five' is not valid"),
-    (["--dataset", "audioset"], "dataset='audioset' is unknown: allowed are synthetic, esc50"),
+    (["--dataset", "audioset"], "dataset='audioset' is unknown: allowed are synthetic, debian_sounds, esc50"),
     (["--tracking-uri", "http://127.0.0.1:9"], "tracking URI http://127.0.0.1:9 does not answer"),
     (["--audio-examples-per-class", "-1"], "audio_examples_per_class=-1 is not valid"),
     (["--lr-schedule", "step"], "lr_schedule='step' is unknown: allowed are constant, cosine"),

@@ -38,7 +38,7 @@ import soundfile as sf
 
 from apt_uss.data.audio import SAMPLE_RATE
 from apt_uss.data.midi import DRUM_CHANNEL, Note, write_midi
-from apt_uss.data.soundfont import Preset, read_presets
+from apt_uss.data.soundfont import SoundFontTables, read_soundfont
 from apt_uss.data.streams import stream
 from apt_uss.errors import AptUssError
 from apt_uss.io.download import cache_dir, sha256_file
@@ -52,6 +52,9 @@ FOLDS, CLIPS_PER_FOLD = 5, 8
 SEEN_CLIPS = 10
 MAX_SEEN_CLASSES = 128  # the demo SED's head
 PEAK = 0.9  # every clip is scaled to this peak (16-bit PCM)
+# The corpus's format: bump it whenever the class plan, the phrases or the rendering change, so a build made by
+# older code is not taken as up to date.
+CORPUS_FORMAT = 2
 
 # Audio of these packages is reserved for an independent evaluation of the project: never used.
 FORBIDDEN_PACKAGES = ("0ad-data", "megaglest-data", "tuxpaint-stamps-*", "widelands-data", "hedgewars-data",
@@ -151,15 +154,17 @@ def all_classes() -> list[SoundClass]:
     return out
 
 
-def plan_classes(presets: list[Preset], unseen: tuple[str, ...] = UNSEEN,
+def plan_classes(soundfont: SoundFontTables, unseen: tuple[str, ...] = UNSEEN,
                  max_seen: int = MAX_SEEN_CLASSES) -> tuple[list[SoundClass], list[SoundClass]]:
-    """(unseen, seen) classes; no SoundFont sample is played by two of them.
+    """(unseen, seen) classes; no recording is played by two of them.
 
-    The unseen classes come first; a candidate seen class is skipped if any sample it plays
+    The unseen classes come first; a candidate seen class is skipped if any recording it plays
     (over its key range) is played by an already chosen class, so seen and unseen classes share
-    no recording, and no two seen classes do either.
+    no recording, and no two seen classes do either. A recording is a sample's audio data: samples
+    whose data spans overlap count as one.
     """
-    by_preset = {(p.bank, p.program): p for p in presets}
+    by_preset = {(p.bank, p.program): p for p in soundfont.presets}
+    group = soundfont.shared_audio_groups()
     classes = {c.name: c for c in all_classes()}
     unknown = [n for n in unseen if n not in classes]
     if unknown:
@@ -167,7 +172,7 @@ def plan_classes(presets: list[Preset], unseen: tuple[str, ...] = UNSEEN,
 
     def samples(c: SoundClass) -> set[int]:
         preset = by_preset.get((c.bank, 0 if c.is_drum else c.program))
-        return preset.samples(c.keys) if preset else set()
+        return {group[i] if i < len(group) else i for i in preset.samples(c.keys)} if preset else set()
 
     taken: set[int] = set()
     chosen_unseen = []
@@ -351,7 +356,7 @@ def build_corpus(out_dir: str | Path | None = None, deb_dir: str | Path | None =
 
     musdb_tracks = dict(musdb_tracks or musdb_rendered.TRACKS)
     musdb_seconds = float(musdb_seconds or musdb_rendered.TRACK_SECONDS)
-    wanted = {"source_sha256": source.sha256, "seed": seed, "fluidsynth": version,
+    wanted = {"format": CORPUS_FORMAT, "source_sha256": source.sha256, "seed": seed, "fluidsynth": version,
               "sizes": {"clips_per_fold": clips_per_fold, "seen_clips": seen_clips, "unseen": list(unseen),
                         "max_seen": max_seen, "musdb_tracks": musdb_tracks, "musdb_seconds": musdb_seconds}}
     previous = _up_to_date(out, wanted)
@@ -368,7 +373,7 @@ def build_corpus(out_dir: str | Path | None = None, deb_dir: str | Path | None =
             raise AptUssError(f"{deb.name} has no {source.soundfont}")
         copyright_file = root / "usr/share/doc" / source.package / "copyright"
         copyright_text = copyright_file.read_text() if copyright_file.is_file() else source.license
-        unseen_classes, seen_classes = plan_classes(read_presets(soundfont), unseen, max_seen)
+        unseen_classes, seen_classes = plan_classes(read_soundfont(soundfont), unseen, max_seen)
         provenance = {"source_package": f"{source.package} {source.version}", "license": source.license}
         parts = {NAME: (unseen_classes, FOLDS * clips_per_fold), SEEN_NAME: (seen_classes, seen_clips)}
         records = {}

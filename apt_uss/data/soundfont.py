@@ -17,6 +17,25 @@ from apt_uss.errors import AptUssError
 
 GEN_KEY_RANGE, GEN_INSTRUMENT, GEN_SAMPLE_ID = 43, 41, 53
 _RECORD = {"phdr": 38, "pbag": 4, "pgen": 4, "inst": 22, "ibag": 4, "igen": 4}
+# shdr (46-byte sample headers) is read for the sample data spans
+
+
+@dataclass
+class SoundFontTables:
+    presets: list
+    sample_spans: list[tuple[int, int]]  # sample id -> (start, end) in the sample data, in samples
+
+    def shared_audio_groups(self) -> list[int]:
+        """Sample id -> the id of its group: samples whose data spans overlap are one recording."""
+        order = sorted(range(len(self.sample_spans)), key=lambda i: self.sample_spans[i])
+        group, current, end = [0] * len(self.sample_spans), -1, -1
+        for i in order:
+            start, stop = self.sample_spans[i]
+            if start >= end:  # no overlap with the group so far: a new recording
+                current = i
+            group[i] = current
+            end = max(end, stop) if start < end else stop
+        return group
 
 
 @dataclass
@@ -60,13 +79,29 @@ def _zones(bags: list[bytes], gens: list[bytes], first: int, last: int):
 
 
 def _key_range(zone: dict, default=(0, 127)) -> tuple[int, int]:
+    """The zone's key range; the spec allows it only as a zone's first generator, so one elsewhere is not
+    trusted (the zone then counts as playing every key: more samples, never fewer)."""
     raw = zone.get(GEN_KEY_RANGE)
-    return (raw[0], raw[1]) if raw is not None else default
+    if raw is None or next(iter(zone)) != GEN_KEY_RANGE:
+        return default
+    return raw[0], raw[1]
 
 
 def read_presets(path: str | Path) -> list[Preset]:
     """Every preset of the SF2 file at ``path`` with the sample ids each MIDI key plays."""
+    return read_soundfont(path).presets
+
+
+def read_soundfont(path: str | Path) -> SoundFontTables:
+    """The presets (with the sample ids each key plays) and every sample's data span of the SF2 file at ``path``."""
     path = Path(path)
+    try:
+        return _read(path)
+    except (struct.error, IndexError, UnicodeDecodeError) as exc:
+        raise AptUssError(f"{path}: damaged SoundFont tables ({exc})") from None
+
+
+def _read(path: Path) -> SoundFontTables:
     data = path.read_bytes()
     if data[:4] != b"RIFF" or data[8:12] != b"sfbk":
         raise AptUssError(f"{path} is not a SoundFont 2 file (no RIFF sfbk header)")
@@ -74,14 +109,19 @@ def read_presets(path: str | Path) -> list[Preset]:
     if "pdta" not in top:
         raise AptUssError(f"{path}: SF2 file without a pdta chunk")
     pdta = _chunks(data, *top["pdta"], path)
-    missing = [k for k in _RECORD if k not in pdta]
+    missing = [k for k in (*_RECORD, "shdr") if k not in pdta]
     if missing:
         raise AptUssError(f"{path}: SF2 pdta chunk lacks {', '.join(missing)}")
     rec = {k: _records(data, pdta[k], k, path) for k in _RECORD}
+    start, end = pdta["shdr"]
+    if (end - start) % 46:
+        raise AptUssError(f"{path}: SF2 shdr chunk of {end - start} bytes is not a whole number of records")
+    spans = [struct.unpack_from("<II", data, i + 20) for i in range(start, end - 46, 46)]  # the last is "EOS"
     # Instruments: key -> samples (the last instrument record is the terminal "EOI").
     instruments = []
     for i in range(len(rec["inst"]) - 1):
-        first, last = struct.unpack_from("<H", rec["inst"][i], 20)[0], struct.unpack_from("<H", rec["inst"][i + 1], 20)[0]
+        first = struct.unpack_from("<H", rec["inst"][i], 20)[0]
+        last = struct.unpack_from("<H", rec["inst"][i + 1], 20)[0]
         by_key: dict[int, set[int]] = {}
         for zone in _zones(rec["ibag"], rec["igen"], first, last):
             if GEN_SAMPLE_ID not in zone:
@@ -108,4 +148,4 @@ def read_presets(path: str | Path) -> list[Preset]:
                 if lo <= key <= hi:
                     preset.samples_by_key.setdefault(key, set()).update(samples)
         presets.append(preset)
-    return presets
+    return SoundFontTables(presets, spans)

@@ -84,7 +84,8 @@ def embed_training_clips_step(dataset_dir: str, out_embeddings: str,
     cell's prompts are then the mean of its own subset. Returns the number of clips."""
     meta = load_metadata(dataset_dir)
     if is_musdb(meta):
-        raise AptUssError("the sweep is for ESC-50-layout datasets (synthetic, esc50): run MUSDB18 with "
+        raise AptUssError("the sweep is for ESC-50-layout datasets (synthetic, debian_sounds, esc50): "
+                          "run MUSDB18 with "
                           "make pipeline-run")
     # Every training clip: the full-data split without a validation split (seed and shots do not matter then).
     train = split_folds(meta, None, 0, parse_folds(train_folds, "train_folds"), parse_folds(test_folds, "test_folds"))

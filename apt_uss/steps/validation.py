@@ -164,7 +164,8 @@ def check_sweep_params(params: dict) -> dict:
     shots = parse_sweep_shots(params["sweep_shots"])
     seeds = parse_seeds(params["seeds"])
     if params["dataset"] == "musdb18":
-        raise AptUssError("the sweep is for ESC-50-layout datasets (synthetic, esc50): run MUSDB18 with "
+        raise AptUssError("the sweep is for ESC-50-layout datasets (synthetic, debian_sounds, esc50): "
+                          "run MUSDB18 with "
                           "make pipeline-run")
     for shot in shots:
         try:
