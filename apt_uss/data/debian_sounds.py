@@ -36,12 +36,15 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from apt_uss.data import musdb_rendered
+from apt_uss.data.archive import extract_archive
 from apt_uss.data.audio import SAMPLE_RATE
-from apt_uss.data.midi import DRUM_CHANNEL, Note, write_midi
+from apt_uss.data.fluidsynth import fluidsynth_version, render_midi
+from apt_uss.data.midi import DRUM_CHANNEL, Note
 from apt_uss.data.soundfont import SoundFontTables, read_soundfont
 from apt_uss.data.streams import stream
 from apt_uss.errors import AptUssError
-from apt_uss.io.download import cache_dir, sha256_file
+from apt_uss.io.download import cache_dir, fetch_uri, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -225,33 +228,6 @@ def phrase(c: SoundClass, rng: np.random.Generator, start_s: float) -> list[Note
     return notes
 
 
-def fluidsynth_version() -> str:
-    exe = shutil.which("fluidsynth")
-    if exe is None:
-        raise AptUssError("fluidsynth is not installed: the corpus is rendered with it "
-                          "(apt-get install fluidsynth; `make corpus` installs it when run as root)")
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False).stdout
-    words = out.split()
-    return words[words.index("version") + 1] if "version" in words else "unknown"
-
-
-def render_midi(soundfont: Path, notes: list[Note], programs: dict[int, int], seconds: float, workdir: Path,
-                name: str, sample_rate: int = SAMPLE_RATE, silences_s: list[float] = ()) -> np.ndarray:
-    """``notes`` rendered by fluidsynth (reverb and chorus off, no dither): (samples, 2) float32, ``seconds`` long."""
-    midi = write_midi(workdir / f"{name}.mid", notes, programs, silences_s)
-    raw = workdir / f"{name}.raw"
-    command = ["fluidsynth", "-n", "-i", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(sample_rate),
-               "-O", "float", "-T", "raw", "-E", "little", "-F", str(raw), str(soundfont), str(midi)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0 or not raw.is_file():
-        raise AptUssError(f"fluidsynth failed on {name}: {done.stderr.strip()[-500:]}")
-    audio = np.fromfile(raw, dtype="<f4").reshape(-1, 2)
-    raw.unlink()
-    midi.unlink()
-    n = int(round(seconds * sample_rate))
-    return np.pad(audio, ((0, max(0, n - len(audio))), (0, 0)))[:n]
-
-
 def render_clips(soundfont: Path, c: SoundClass, n_clips: int, seed: int, workdir: Path) -> np.ndarray:
     """(n_clips, 5 s) float32 clips of class ``c``: all its phrases in one MIDI file, rendered once, cut per clip."""
     slot = CLIP_SECONDS
@@ -352,8 +328,6 @@ def build_corpus(out_dir: str | Path | None = None, deb_dir: str | Path | None =
     out = Path(out_dir) if out_dir else corpus_dir()
     started = time.monotonic()
     version = fluidsynth_version()
-    from apt_uss.data import musdb_rendered
-
     musdb_tracks = dict(musdb_tracks or musdb_rendered.TRACKS)
     musdb_seconds = float(musdb_seconds or musdb_rendered.TRACK_SECONDS)
     wanted = {"format": CORPUS_FORMAT, "source_sha256": source.sha256, "seed": seed, "fluidsynth": version,
@@ -439,8 +413,6 @@ def built_archive(part: str = NAME) -> Path:
 def _seen_archive(corpus_uri: str = "") -> Path:
     if not corpus_uri:
         return built_archive(SEEN_NAME)
-    from apt_uss.io.download import fetch_uri
-
     return Path(fetch_uri(corpus_uri, sha256="", what="corpus_uri"))
 
 
@@ -450,8 +422,6 @@ def seen_archive_sha256(corpus_uri: str = "") -> str:
 
 def extracted(part: str = NAME, archive: Path | None = None) -> Path:
     """The folder of ``part`` extracted (once, by the archive's sha256) from its archive (default: the built one)."""
-    from apt_uss.data.archive import extract_archive
-
     archive = archive or built_archive(part)
     digest = sha256_file(archive)
     folder = corpus_dir() / "extracted" / digest[:16]

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from apt_uss.data.fluidsynth import render_midi
 from apt_uss.data.midi import DRUM_CHANNEL, Note
 from apt_uss.data.streams import stream
 
@@ -102,8 +103,6 @@ def song(rng: np.random.Generator, seconds: float = TRACK_SECONDS) -> tuple[dict
 def build_musdb_rendered(soundfont: Path, out: Path, workdir: Path, seed: int = 0,
                          tracks: dict[str, int] = TRACKS, seconds: float = TRACK_SECONDS) -> dict:
     """Write ``out/<subset>/<track>/{mixture,drums,bass,other,vocals}.wav``; returns what was built."""
-    from apt_uss.data.debian_sounds import render_midi
-
     started, done = time.monotonic(), 0
     total = sum(tracks.values())
     programs_used = {}
