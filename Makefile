@@ -71,7 +71,7 @@ help:
 	@echo "make backbone                  retrain the shipped demo backbone on the corpus's seen classes (CPU, under 60 min)"
 	@echo "make sweep SEEDS=3             Table 2 in one KFP run: SWEEP_SHOTS x SEEDS cells, intervals, MLflow parent run"
 	@echo "make sweep-compile / sweep-submit KFP_HOST=...   the sweep pipeline for a cluster"
-	@echo "make select-settings           choose the demo tuning settings on validation clips only (dist/select_settings)"
+	@echo "make select-settings [DATASET=debian_sounds]  choose the demo tuning settings on validation clips only"
 	@echo "make compare [RUNS='id ...']   headline SDRs of chosen MLflow runs (default: the latest of EXPERIMENT)"
 	@echo "make pipeline-compile          write $(PIPELINE_YAML) (KFP IR YAML; images $(IMAGE)/$(GPU_IMAGE):$(TAG))"
 	@echo "make pipeline-submit KFP_HOST=...  upload a new version to Kubeflow Pipelines and start a run"
@@ -176,8 +176,8 @@ sweep: setup s3-up $(NEEDS_CORPUS) $(if $(filter docker,$(RUNNER)),images)
 	  $(if $(PARALLELISM),--parallelism $(PARALLELISM))
 
 # The demo profile's tuning settings chosen on validation clips of the training folds (docs/selection.md).
-select-settings: setup
-	$(BIN)/python -m apt_uss.tools.select_settings --out dist/select_settings
+select-settings: setup $(NEEDS_CORPUS)
+	$(BIN)/python -m apt_uss.tools.select_settings --out dist/select_settings/$(or $(DATASET),synthetic) --dataset $(or $(DATASET),synthetic)
 
 compare: setup
 	$(BIN)/python -m apt_uss compare $(RUNS) --experiment "$(or $(EXPERIMENT),apt-uss)" --tracking-uri "$(TRACKING_URI)"

@@ -1,4 +1,9 @@
-"""``python -m apt_uss <step> ...``: every pipeline step as a command, for debugging."""
+"""``python -m apt_uss <command> ...``: separate a recording with tuned prompts, run any pipeline step on its own,
+build the corpus, compare runs, and start the local servers.
+
+Every step of the pipeline is a command here with the pipeline's parameters as flags, so a step can be rerun,
+inspected or scripted without Kubeflow. Heavy imports (torch, MLflow) wait until a command runs: ``--help``
+answers at once."""
 
 from __future__ import annotations
 
@@ -8,10 +13,8 @@ import sys
 
 from apt_uss.errors import AptUssError
 from apt_uss.logs import configure_logging
+from apt_uss.params import backbone_recipe as recipe
 from apt_uss.params import spec
-from apt_uss.steps import pipeline as steps
-from apt_uss.steps import sweep as sweep_steps
-from apt_uss.steps.validation import validate_parameters_step
 
 # Flags of pipeline parameters come from the spec (apt_uss.params.spec): type, allowed values, help, and the
 # demo profile's default, as the compiled pipeline has them.
@@ -36,14 +39,42 @@ def _param(p: argparse.ArgumentParser, name: str) -> None:
                        metavar="|".join(q.choices) if q.choices else None)
 
 
-def _backbone_args(p: argparse.ArgumentParser) -> None:
+def _backbone_args(p: argparse.ArgumentParser, recorded: bool = False) -> None:
+    """The backbone's flags; ``recorded``: their defaults are the backbone the input prompts record."""
     for name in spec.BACKBONE_PARAMETERS:
         _param(p, name)
+        if recorded and name != "device":
+            action = next(a for a in p._actions if a.dest == name)
+            action.default = None
+            action.help = action.help.split(" (default:")[0] + " (default: as the prompts record; demo)"
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help text as written, each option's default where it has one worth showing."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        shown = action.default not in (None, "", False, argparse.SUPPRESS) and not action.required
+        if "%(default)" not in text and shown and (action.option_strings or action.nargs in ("?", "*")):
+            text += " (default: %(default)s)"
+        return text
+
+
+class _Commands:
+    """``add_parser`` that gives each command its one-line help as its description and the shared formatter."""
+
+    def __init__(self, sub):
+        self.sub = sub
+
+    def add_parser(self, name: str, help: str, description: str = "", **kwargs) -> argparse.ArgumentParser:
+        return self.sub.add_parser(name, help=help, description=(help[0].upper() + help[1:] + "."
+                                                                 + (f"\n\n{description}" if description else "")),
+                                   formatter_class=_HelpFormatter, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m apt_uss", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="python -m apt_uss", description=__doc__, formatter_class=_HelpFormatter)
+    sub = _Commands(parser.add_subparsers(dest="command", required=True, metavar="<command>"))
 
     p = sub.add_parser("validate-parameters", help="check a run's parameters, as the pipeline's first task does")
     p.add_argument("--params", required=True, help="the pipeline parameters as a JSON object, or @FILE holding one")
@@ -178,14 +209,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (audio/*.wav, examples.csv)")
     _backbone_args(p)
 
-    p = sub.add_parser("separate", help="separate one class out of an audio file of any length with tuned prompts")
-    p.add_argument("--prompts", required=True, help="prompt file: path, file://, https:// or s3:// URI")
-    p.add_argument("--class", dest="class_name", required=True, help="class name, as in the prompt file")
+    p = sub.add_parser("separate", help="separate one class out of an audio file of any length with tuned prompts",
+                       description="The prompts come from a prompt file or a logged model; the backbone is the one "
+                                   "they record unless the backbone options name another (which must have the same "
+                                   "weights). Without --class, the error lists the classes the prompts have.")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prompts", help="prompt file: path, file://, https:// or s3:// URI (s3:// finds the local "
+                                          "S3 server's keys, as the pipeline does)")
+    source.add_argument("--model", dest="prompts", help="a logged model: models:/<name>/<version> or "
+                                                        "runs:/<run id>/model")
+    p.add_argument("--class", dest="class_name", default="", help="class name, as in the prompts")
     p.add_argument("--chunk-seconds", type=float, default=5.0, help="window the separator sees at a time")
     p.add_argument("--overlap", type=float, default=0.5, help="fraction of a window shared with the next")
     p.add_argument("input", help="input audio file (any length, rate and channel count)")
     p.add_argument("output", help="output audio file (.wav or .flac): same rate, channels and length")
-    _backbone_args(p)
+    _param(p, "tracking_uri")
+    _backbone_args(p, recorded=True)
 
     p = sub.add_parser("build-corpus", help="build the real-audio corpus (debian_sounds and its seen part) offline")
     p.add_argument("--out", default="", help="output folder (default: <cache>/corpus, where DATASET=debian_sounds "
@@ -248,8 +287,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _pretrain_args(p: argparse.ArgumentParser, stage: str) -> None:
-    from apt_uss.steps import backbone as recipe
-
     prefix = stage.upper()
     # The backbone recipe's own settings (the backbone pipeline's parameters), not the APT pipeline's.
     p.add_argument("--config", default="demo")
@@ -310,6 +347,11 @@ def _write_csv(table, path: str) -> None:
 
 def run(argv: list[str]) -> None:
     a = build_parser().parse_args(argv)
+    # Deferred until a command runs (torch and pandas take seconds to import); help needs none of them.
+    from apt_uss.steps import pipeline as steps
+    from apt_uss.steps import sweep as sweep_steps
+    from apt_uss.steps.validation import validate_parameters_step
+
     if a.command == "validate-parameters":
         print(json.dumps(validate_parameters_step(_json_object("--params", a.params), pipeline=a.pipeline)))
     elif a.command == "fetch-dataset":
@@ -381,9 +423,11 @@ def run(argv: list[str]) -> None:
                                           separator_weights=a.separator_weights, **_backbone(a))
         print(json.dumps({"examples": len(table), "out": a.out}))
     elif a.command == "separate":
+        # Only the backbone options given: the rest come from the prompts' record (apt_uss.serving.load_separator).
+        backbone = {name: getattr(a, name) for name in spec.BACKBONE_PARAMETERS if getattr(a, name) is not None}
         print(json.dumps(steps.separate_step(prompts_uri=a.prompts, class_name=a.class_name, input_path=a.input,
-                                             output_path=a.output,
-                                             chunk_seconds=a.chunk_seconds, overlap=a.overlap, **_backbone(a))))
+                                             output_path=a.output, backbone=backbone, chunk_seconds=a.chunk_seconds,
+                                             overlap=a.overlap, tracking_uri=a.tracking_uri)))
     elif a.command == "compare":
         from apt_uss.io.tracking import resolve_tracking_uri
         from apt_uss.results.compare import compare_runs, format_comparison

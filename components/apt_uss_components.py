@@ -144,7 +144,7 @@ def audio_examples(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initia
 def report_results(baseline: Input[Dataset], apt: Input[Dataset], initial_prompts: Input[Model],
                    tuned_prompts: Input[Model], loss: Input[Dataset], embeddings: Input[Dataset],
                    examples: Input[Dataset], run_params: dict, run_name: str,
-                   tracking_uri: str, experiment: str, artifact_uri: str,
+                   tracking_uri: str, experiment: str, artifact_uri: str, model_name: str,
                    report: Output[Dataset], metrics: Output[Metrics], html_report: Output[HTML]) -> NamedTuple(
                        "ReportOutputs", [("mlflow_run_id", str), ("s3_prefix", str)]):
     from collections import namedtuple
@@ -157,7 +157,7 @@ def report_results(baseline: Input[Dataset], apt: Input[Dataset], initial_prompt
                          tuned_prompts_path=tuned_prompts.path, loss_path=loss.path, out_report=report.path,
                          run_params=run_params, run_name=run_name, tracking_uri=tracking_uri, experiment=experiment,
                          artifact_uri=artifact_uri, embeddings_path=embeddings.path, examples_dir=examples.path,
-                         out_html=html_report.path)
+                         out_html=html_report.path, model_name=model_name)
     for name, value in result["summary"].items():
         metrics.log_metric(name, value)
     outputs = namedtuple("ReportOutputs", ["mlflow_run_id", "s3_prefix"])

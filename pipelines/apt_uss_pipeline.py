@@ -86,9 +86,9 @@ def _apt_uss_dag(p: dict) -> dsl.Dataset:
         examples=examples.outputs["examples"],
         run_params=run_params,
         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=p["tracking_uri"], experiment=p["experiment"],
-        artifact_uri=p["artifact_uri"],
+        artifact_uri=p["artifact_uri"], model_name=p["model_name"],
     )
-    reported.set_display_name("report: MLflow and S3")
+    reported.set_display_name("report: MLflow, S3 and the registered model")
     _for_cluster(reported, "light", **cluster)
     # Side effects (MLflow run, S3 upload) must happen on every run, never be skipped by the cache.
     reported.set_caching_options(False)

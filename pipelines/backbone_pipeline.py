@@ -3,7 +3,7 @@
 
 from kfp import dsl
 
-from apt_uss.steps import backbone as recipe
+from apt_uss.params import backbone_recipe as recipe
 from components.backbone_components import pretrain_sed, pretrain_separator
 
 

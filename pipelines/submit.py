@@ -20,8 +20,8 @@ from apt_uss.params import spec
 from apt_uss.steps.validation import check_pipeline_params, check_sweep_params
 from apt_uss.tools import kfp_submit
 from pipelines.apt_uss_pipeline import PIPELINE_NAME
-from pipelines.sweep_pipeline import SWEEP_PIPELINE_NAME
 from pipelines.local_cli import add_pipeline_flags, profile_of, report_failure
+from pipelines.sweep_pipeline import SWEEP_PIPELINE_NAME
 
 DEFAULT_PACKAGE = "dist/apt_uss_pipeline.yaml"
 SWEEP_PACKAGE = "dist/apt_uss_sweep.yaml"

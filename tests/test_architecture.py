@@ -110,4 +110,4 @@ def test_the_tree_groups_modules_by_concern():
     top_level = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert top_level == ["__init__.py", "__main__.py", "cli.py", "errors.py", "logs.py"]
     layers = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists())
-    assert layers == ["data", "evaluation", "io", "method", "models", "params", "results", "steps", "tools"]
+    assert layers == ["data", "evaluation", "io", "method", "models", "params", "results", "serving", "steps", "tools"]

@@ -415,8 +415,7 @@ def test_separate_names_a_missing_input_file_before_loading_anything(tmp_path, c
 
 
 def test_separate_file_names_a_missing_input_file(tmp_path):
-    from apt_uss.evaluation.separation import separate_file
+    from apt_uss.serving.separator import separate_file
 
     with pytest.raises(AptUssError, match=r"^input audio file .*nothere.wav does not exist$"):
-        separate_file(torch.nn.Identity(), np.zeros(4, np.float32), tmp_path / "nothere.wav", tmp_path / "o.wav",
-                      SR)
+        separate_file(None, "x", tmp_path / "nothere.wav", tmp_path / "o.wav")  # checked before any model is used

@@ -1,4 +1,5 @@
 import json
+import os
 
 import mlflow
 import numpy as np
@@ -134,3 +135,57 @@ def test_few_shot_table_takes_the_latest_matching_run_per_n_shot(tmp_path):
     assert "classes improved" in format_few_shot_table(table) and "3/4" in format_few_shot_table(table)
     with pytest.raises(AptUssError, match="does not exist"):
         few_shot_table(uri, "no-such-experiment")
+
+
+def _no_aws_environment(monkeypatch, home):
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "no-credentials"))  # not ~/.aws either
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "no-config"))
+    monkeypatch.setenv("APT_USS_HOME", str(home))
+
+
+def test_s3_uris_find_the_local_servers_keys_as_the_pipeline_does(s3_server, tmp_path, monkeypatch):
+    """With no AWS_* variables (a plain shell), commands read the local server's file that `make s3-up` writes."""
+    from apt_uss.io.download import fetch_uri
+
+    home = tmp_path / "state"
+    (home / "s3").mkdir(parents=True)
+    (home / "s3" / "s3.env").write_text("".join(f"{k}={v}\n" for k, v in s3_server.items()))
+    _no_aws_environment(monkeypatch, home)
+    save_prompts(tmp_path / "p.npz", np.ones((2, 4), np.float32), np.array([0, 1]), np.array(["a", "b"]))
+    storage.ensure_bucket("s3://apt-local-keys")
+    uris = storage.upload_run_files("s3://apt-local-keys/runs", "r1", {"prompts_tuned.npz": tmp_path / "p.npz"})
+    monkeypatch.setenv("APT_USS_CACHE", str(tmp_path / "cache"))
+    _, _, names = load_prompts(fetch_uri(uris["prompts_tuned.npz"], what="prompts"))
+    assert list(names) == ["a", "b"]
+
+
+def test_no_s3_credentials_says_where_the_local_servers_keys_would_be(tmp_path, monkeypatch):
+    _no_aws_environment(monkeypatch, tmp_path / "state")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    with pytest.raises(AptUssError) as err:
+        storage.ensure_bucket("s3://apt-test")
+    assert "no S3 credentials" in str(err.value) and str(tmp_path / "state" / "s3" / "s3.env") in str(err.value)
+
+
+def test_mlflow_runs_open_on_the_runs_table_with_integer_parameters_and_a_report_link(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    summary = {"sdr_baseline_pooled_median": 2.0, "sdr_apt_pooled_median": 4.5, "sdr_gain_pooled_median": 2.5,
+               "classes_improved": 9, "n_classes": 10}
+    params = {"epochs": 20.0, "seed": 0.0, "lr": 0.01, "n_shot": "5", "dataset": "debian_sounds",
+              "backbone": "demo", "keep_best_epoch": False}
+    run_id = tracking.log_run(uri, "kinds", "r", params, summary)
+    tracking.set_description(uri, run_id, tracking.run_description(run_id, summary, params))
+    client = mlflow.MlflowClient(uri)
+    run = client.get_run(run_id)
+    assert run.data.params["epochs"] == "20" and run.data.params["seed"] == "0" and run.data.params["lr"] == "0.01"
+    assert run.data.params["keep_best_epoch"] == "false"
+    assert client.get_experiment_by_name("kinds").tags[tracking.EXPERIMENT_KIND_TAG] == "custom_model_development"
+    note = run.data.tags[tracking.NOTE_TAG]
+    assert "2.00 dB" in note and "4.50 dB" in note and "9 of 10 classes" in note
+    assert f"get-artifact?path=report.html&run_uuid={run_id}" in note
+    # an experiment made elsewhere without the kind gets it when a run is logged to it
+    client.create_experiment("made-elsewhere")
+    tracking.log_run(uri, "made-elsewhere", "r2", {}, summary)
+    assert client.get_experiment_by_name("made-elsewhere").tags[tracking.EXPERIMENT_KIND_TAG] == "custom_model_development"

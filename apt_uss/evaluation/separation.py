@@ -1,4 +1,5 @@
-"""Separating one class out of a recording of any length with a prompt table (``python -m apt_uss separate``)."""
+"""Separating one class out of a recording of any length with a prompt (the windows, their cross-fade and the
+checks of ``python -m apt_uss separate``; ``apt_uss.serving`` applies them to files and waveforms)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import soundfile as sf
 import torch
 
 from apt_uss.errors import AptUssError
-from apt_uss.models.frozen_separator import frozen_separator
 from apt_uss.params.checks import check_finite, check_positive
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,8 @@ def separate_long(separator, audio: np.ndarray, query: np.ndarray, chunk: int, o
 
 def prompt_of_class(prompts: np.ndarray, class_names: np.ndarray, name: str, source: str) -> np.ndarray:
     names = [str(n) for n in class_names]
+    if not name:
+        raise AptUssError(f"give the class to separate (--class): the prompts of {source} have {', '.join(names)}")
     if name not in names:
         raise AptUssError(f"class {name!r} is not in the prompts of {source}: it has {', '.join(names)}")
     return prompts[names.index(name)]
@@ -97,38 +99,3 @@ def check_output_format(output_path) -> str:
     if out_format not in sf.available_formats():  # before the work, not after it
         raise AptUssError(f"output {output_path}: unknown audio format {output_path.suffix!r}: use .wav or .flac")
     return out_format
-
-
-def separate_file(separator, query: np.ndarray, input_path, output_path, model_rate: int,
-                  chunk_seconds: float = CHUNK_SECONDS, overlap: float = OVERLAP, device="cpu") -> dict:
-    """Separate each channel of ``input_path`` and write ``output_path`` with the input's rate, channels and length."""
-    import torchaudio.functional as AF
-
-    check_positive("chunk_seconds", chunk_seconds)
-    output_path = Path(output_path)
-    out_format = check_output_format(output_path)
-    check_input_file(input_path)
-    try:
-        info = sf.info(str(input_path))
-        audio, rate = sf.read(str(input_path), dtype="float32", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError) as exc:
-        raise AptUssError(f"cannot read {input_path} as audio: {exc}") from None
-    separator = frozen_separator(separator.to(device))
-    channels = []
-    for c in range(audio.shape[1]):
-        mono = torch.from_numpy(np.ascontiguousarray(audio[:, c]))
-        if rate != model_rate:
-            mono = AF.resample(mono, rate, model_rate)
-        estimate = separate_long(separator, mono.numpy(), query, int(chunk_seconds * model_rate), overlap, device)
-        if rate != model_rate:
-            estimate = AF.resample(torch.from_numpy(estimate), model_rate, rate).numpy()
-        channels.append(np.pad(estimate, (0, max(0, len(audio) - len(estimate))))[: len(audio)])
-    result = np.stack(channels, axis=1)
-    subtype = info.subtype
-    if subtype.startswith("PCM") and np.abs(result).max() >= 1.0:
-        subtype = "FLOAT"  # an integer file would clip the estimate's peaks
-        log.info("separate: the estimate peaks above full scale; writing 32-bit float samples")
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(output_path), result, rate, subtype=subtype if sf.check_format(out_format, subtype) else None)
-    return {"input": str(input_path), "output": str(output_path), "sample_rate": rate,
-            "channels": int(audio.shape[1]), "samples": int(len(audio))}

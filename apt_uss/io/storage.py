@@ -1,4 +1,6 @@
-"""S3 artifact storage (prompts, metrics tables). Endpoint and keys come from the standard AWS variables."""
+"""S3 artifact storage (prompts, metrics tables). Endpoint and keys come from the standard AWS variables; where no
+endpoint is set, from the local S3 server's file (``make s3-up`` writes ``<state>/s3/s3.env``), as the Makefile
+reads it, so every command finds the server the pipeline wrote to."""
 
 from __future__ import annotations
 
@@ -9,24 +11,60 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from apt_uss.errors import AptUssError
+from apt_uss.io.paths import state_dir
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 
 
+def local_s3_env_file() -> Path:
+    """The local S3 server's endpoint and keys (mode 600), written by ``make s3-up``."""
+    return state_dir() / "s3" / "s3.env"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``NAME=value`` lines of a file ({} when there is none)."""
+    if not Path(path).is_file():
+        return {}
+    pairs = (line.split("=", 1) for line in Path(path).read_text().splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def s3_settings(environ=os.environ) -> dict[str, str]:
+    """The ``AWS_*`` settings S3 calls use: the environment's, or where it names no endpoint, the local server's file
+    (its endpoint and keys; the environment's other keys are not mixed in)."""
+    if environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL"):
+        return {k: v for k, v in environ.items() if k.startswith("AWS_")}
+    local = read_env_file(local_s3_env_file())
+    if local:
+        return local
+    return {k: v for k, v in environ.items() if k.startswith("AWS_")}
+
+
 def s3_endpoint() -> str | None:
-    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+    settings = s3_settings()
+    return settings.get("AWS_ENDPOINT_URL_S3") or settings.get("AWS_ENDPOINT_URL") or None
+
+
+def _credentials_source() -> str:
+    if not (os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")) \
+            and read_env_file(local_s3_env_file()):
+        return f"the local S3 server's file {local_s3_env_file()}"
+    return "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
 
 
 def s3_client():
     import boto3
     from botocore.config import Config
 
-    # A fresh session reads the AWS_* variables now; boto3's default session caches the first ones it saw.
-    return boto3.session.Session().client(
+    settings = s3_settings()
+    # A fresh session with the keys given here; boto3's default session caches the first ones it saw.
+    return boto3.session.Session(aws_access_key_id=settings.get("AWS_ACCESS_KEY_ID"),
+                                 aws_secret_access_key=settings.get("AWS_SECRET_ACCESS_KEY"),
+                                 aws_session_token=settings.get("AWS_SESSION_TOKEN")).client(
         "s3", endpoint_url=s3_endpoint(),
-        region_name=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
+        region_name=settings.get("AWS_DEFAULT_REGION") or settings.get("AWS_REGION") or "us-east-1",
         config=Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"},
                       s3={"addressing_style": "path"}),
     )
@@ -47,13 +85,13 @@ def explain_s3_error(exc: Exception, bucket: str) -> AptUssError:
     if isinstance(exc, EndpointConnectionError):
         return AptUssError(f"S3 endpoint {where} does not answer: start it (make s3-up) or set AWS_ENDPOINT_URL")
     if isinstance(exc, NoCredentialsError):
-        return AptUssError(f"no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for {where}")
+        return AptUssError(f"no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for {where}, or "
+                           f"start the local S3 server (make s3-up), which keeps its endpoint and keys in "
+                           f"{local_s3_env_file()}")
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "?")
         if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "InvalidToken"):
-            return AptUssError(
-                f"S3 at {where} rejected the credentials in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY ({code})"
-            )
+            return AptUssError(f"S3 at {where} rejected the credentials from {_credentials_source()} ({code})")
         return AptUssError(f"S3 at {where} refused bucket {bucket!r}: {code}")
     return AptUssError(f"S3 at {where} failed: {type(exc).__name__}: {exc}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -52,9 +53,18 @@ def check_tracking(uri: str) -> None:
         raise AptUssError(f"tracking URI {redact(uri)} does not answer: {_first_line(exc)}") from None
 
 
+# MLflow's own experiment-kind tag: the UI opens a "custom model development" experiment on its runs table,
+# not on the GenAI overview (traces, latency) it shows experiments of unknown kind.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+NOTE_TAG = "mlflow.note.content"  # the run's description in the UI (Markdown)
+
+
 def _experiment_id(client, name: str, tracking_uri: str) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
+        if EXPERIMENT_KIND_TAG not in exp.tags:  # made before the tag was set, or by another tool
+            client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return exp.experiment_id
     location = None
     db = sqlite_path(tracking_uri)
@@ -62,12 +72,45 @@ def _experiment_id(client, name: str, tracking_uri: str) -> str:
         # Keep artifacts beside the local store, not in ./mlruns of whatever directory a step runs in.
         location = (db.parent / "mlartifacts").as_uri()
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(name, artifact_location=location,
+                                        tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
     except Exception:  # another task (a sweep's cells start together) created it first
         exp = client.get_experiment_by_name(name)
         if exp is None:
             raise
         return exp.experiment_id
+
+
+def param_text(value) -> str:
+    """A parameter as MLflow shows it: integers as integers (``20``, not ``20.0``), lists and dicts as JSON."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def set_description(tracking_uri: str, run_id: str, text: str) -> None:
+    import mlflow
+
+    mlflow.MlflowClient(tracking_uri).set_tag(run_id, NOTE_TAG, text)
+
+
+def run_description(run_id: str, summary: dict, params: dict, report: str = "report.html") -> str:
+    """The run's description (Markdown): what ran, its headline numbers, and a link to the HTML report."""
+    gain = summary.get("sdr_gain_pooled_median")
+    lines = [f"**APT on {params.get('dataset', '?')}, {params.get('n_shot', '?')}-shot, backbone "
+             f"{params.get('backbone', '?')}.**"]
+    if gain is not None:
+        lines.append(f"Pooled median SDR {summary.get('sdr_baseline_pooled_median', float('nan')):.2f} dB with the "
+                     f"initial prompts, {summary.get('sdr_apt_pooled_median', float('nan')):.2f} dB tuned "
+                     f"({gain:+.2f} dB); {int(summary.get('classes_improved', 0))} of "
+                     f"{int(summary.get('n_classes', 0))} classes improved.")
+    lines.append(f"[Open the HTML report](get-artifact?path={report}&run_uuid={run_id}) (also under Artifacts, "
+                 f"`{report}`).")
+    return "\n\n".join(lines)
 
 
 RUN_TAG = "apt_uss.run_name"
@@ -188,7 +231,7 @@ def log_run(
                         for r in loss_history.itertuples() if int(r.epoch) not in logged]
         for start in range(0, len(entries), 900):  # MLflow takes at most 1000 metrics per batch
             client.log_batch(run_id, metrics=entries[start : start + 900])
-        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        client.log_batch(run_id, params=[Param(k, param_text(v)) for k, v in params.items()])
         if artifacts_dir is not None:
             client.log_artifacts(run_id, str(artifacts_dir))
         client.set_terminated(run_id, "FINISHED")

@@ -1,8 +1,11 @@
 """Prompt tables: initialisation from SED embeddings, and their file format.
 
 A prompt file is an ``.npz`` with ``prompts`` (K, D) float32, ``targets`` (K,) int and
-``class_names`` (K,) str, rows in target-id order. Numpy's format needs no pickle to
-read, so prompt files from elsewhere (S3, colleagues) are safe to load.
+``class_names`` (K,) str, rows in target-id order, and two JSON records: ``provenance`` (what the
+weights are: config name and each part's sha256; the dataset's fingerprint) and ``backbone`` (the
+backbone's parameters: config and checkpoint URIs, so the prompts can be used again with the backbone
+they were tuned for). Numpy's format needs no pickle to read, so prompt files from elsewhere (S3,
+colleagues) are safe to load.
 """
 
 from __future__ import annotations
@@ -68,19 +71,49 @@ def initial_prompts(train: pd.DataFrame, embeddings: dict[str, np.ndarray]) -> t
 
 
 def save_prompts(path, prompts: np.ndarray, targets: np.ndarray, class_names: np.ndarray,
-                 provenance: dict | None = None) -> None:
-    """A prompt file; ``provenance`` (the backbone's weights, the dataset's fingerprint) rides along as JSON."""
+                 provenance: dict | None = None, backbone: dict | None = None) -> None:
+    """A prompt file; ``provenance`` (the backbone's weights, the dataset's fingerprint) and ``backbone`` (the
+    backbone's parameters) ride along as JSON."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, prompts=np.asarray(prompts, np.float32), targets=np.asarray(targets, np.int64),
                      class_names=np.asarray(class_names, dtype=str),
-                     provenance=np.asarray(json.dumps(provenance or {}, sort_keys=True)))
+                     provenance=np.asarray(json.dumps(provenance or {}, sort_keys=True)),
+                     backbone=np.asarray(json.dumps(backbone or {}, sort_keys=True)))
+
+
+def _json_record(path, key: str) -> dict:
+    try:
+        with np.load(Path(path), allow_pickle=False) as data:
+            return json.loads(str(data[key])) if key in data.files else {}
+    except (OSError, ValueError) as exc:
+        raise AptUssError(f"{path} is not a prompt or embeddings file: {exc}") from None
 
 
 def load_prompt_provenance(path) -> dict:
     """The provenance a prompt file records ({} for files from before it was recorded)."""
-    with np.load(Path(path), allow_pickle=False) as data:
-        return json.loads(str(data["provenance"])) if "provenance" in data.files else {}
+    return _json_record(path, "provenance")
+
+
+def load_prompt_backbone(path) -> dict:
+    """The backbone parameters a prompt file records ({} for files from before they were recorded)."""
+    return _json_record(path, "backbone")
+
+
+WEIGHT_KEYS = ("backbone", "sed_weights", "separator_weights")
+
+
+def check_same_backbone(recorded: dict, actual: dict, source: str) -> None:
+    """Refuse to use prompts with another backbone than the one they were made with (``recorded`` and ``actual`` are
+    provenance records: config name and each part's weights); an old file that records nothing passes."""
+    differ = [k for k in WEIGHT_KEYS if k in recorded and recorded[k] != actual.get(k)]
+    if differ:
+        def describe(p: dict) -> str:
+            return f"backbone {p.get('backbone')!r} (SED {p.get('sed_weights')}, separator {p.get('separator_weights')})"
+
+        raise AptUssError(f"the prompts of {source} were made with {describe(recorded)}, not with {describe(actual)}: "
+                          "use the backbone they were tuned with (leave the backbone options out to take the one "
+                          "the prompt file records)")
 
 
 def load_prompts(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -94,15 +127,18 @@ def load_prompts(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return prompts, targets, names
 
 
-def save_embeddings(path, embeddings: dict[str, np.ndarray], meta: pd.DataFrame, provenance: dict | None = None) -> None:
-    """Clip embeddings with their file names and class targets (and, like a prompt file, their provenance)."""
+def save_embeddings(path, embeddings: dict[str, np.ndarray], meta: pd.DataFrame, provenance: dict | None = None,
+                    backbone: dict | None = None) -> None:
+    """Clip embeddings with their file names and class targets (and, like a prompt file, their provenance and
+    backbone)."""
     rows = meta.set_index("filename").loc[list(embeddings)]
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, embeddings=np.stack(list(embeddings.values())).astype(np.float32),
                      filenames=np.asarray(list(embeddings), dtype=str),
                      targets=rows["target"].to_numpy().astype(np.int64),
-                     provenance=np.asarray(json.dumps(provenance or {}, sort_keys=True)))
+                     provenance=np.asarray(json.dumps(provenance or {}, sort_keys=True)),
+                     backbone=np.asarray(json.dumps(backbone or {}, sort_keys=True)))
 
 
 def load_clip_embeddings(path) -> dict[str, np.ndarray]:

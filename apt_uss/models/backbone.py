@@ -135,6 +135,10 @@ class BackboneSpec:
         return {"backbone": fields.pop("name"), **{k: v for k, v in fields.items() if k != "seed"},
                 "backbone_seed": self.seed}
 
+    def record(self) -> dict:
+        """What a prompt file keeps to find this backbone again: the parameters without the device (where it ran)."""
+        return {k: v for k, v in self.as_params().items() if k != "device"}
+
     @property
     def uses_packaged_weights(self) -> bool:
         """The config's weights ship in the package and no checkpoint URI replaces them."""
@@ -170,6 +174,7 @@ class BackboneSpec:
             raise AptUssError(f"backbone={self.name!r}: {self.separator_checkpoint_uri} carries no SED: "
                               "give sed_checkpoint_uri, or random_weights=true for a smoke run")
         model.provenance = self.provenance(model.has_sed_weights)
+        model.spec = self
         return model
 
     def provenance(self, has_sed_weights: bool = True) -> dict[str, str]:

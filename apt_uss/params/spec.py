@@ -109,6 +109,8 @@ PARAMETERS: tuple[Parameter, ...] = (
     _p("tracking_uri", str, "", "MLflow URI; empty: `$MLFLOW_TRACKING_URI`, else `.apt-uss/mlflow.db`", "outputs"),
     _p("experiment", str, "apt-uss", "MLflow experiment", "outputs"),
     _p("artifact_uri", str, "s3://apt-uss/runs", "where the run's files go (`s3://`); empty skips the upload", "outputs"),
+    _p("model_name", str, "", "MLflow Model Registry name the tuned prompts are registered under, with their backbone; "
+       "empty: `apt-uss-<dataset>`; `none`: logged with the run, not registered", "outputs"),
     _p("audio_examples_per_class", int, 2, "test mixtures per class rendered as audio examples in the report; 0 for none", "outputs"),
     # Kubeflow cluster (ignored by the local runners)
     _p("tune_gpus", int, 1, "GPUs of the tuning pod", "cluster"),
@@ -126,8 +128,11 @@ SWEEP_ONLY: tuple[Parameter, ...] = (
        "seed 0 draws the shots `make select-settings` chooses on) or a list", "sweep"),
 )
 PER_CELL = ("n_shot", "shot_seed", "mix_seed", "audio_examples_per_class")
+# A run's own outputs that a sweep does not make (its cells register no model).
+RUN_ONLY = ("model_name",)
 # The parameters of the sweep pipeline, in declaration order: the run's, less what a cell sets, and its own.
-SWEEP_PARAMETERS: tuple[Parameter, ...] = tuple(p for p in PARAMETERS if p.name not in PER_CELL) + SWEEP_ONLY
+SWEEP_PARAMETERS: tuple[Parameter, ...] = tuple(p for p in PARAMETERS if p.name not in PER_CELL + RUN_ONLY) \
+    + SWEEP_ONLY
 PIPELINES = {"run": PARAMETERS, "sweep": SWEEP_PARAMETERS}
 
 BY_NAME = {p.name: p for p in PARAMETERS + SWEEP_ONLY}
@@ -144,8 +149,15 @@ PROFILES: dict[str, dict[str, object]] = {
 DEFAULT_PROFILE = "demo"
 
 # Parameters that say where a run's results go and how the cluster runs it, not what is computed.
-NOT_RESULT_PARAMETERS = ("tracking_uri", "experiment", "artifact_uri", "checkpoint_uri", "tune_gpus",
+NOT_RESULT_PARAMETERS = ("tracking_uri", "experiment", "artifact_uri", "model_name", "checkpoint_uri", "tune_gpus",
                          "gpu_tolerations", "gpu_node_selector", "credentials_secret", "config_map")
+
+
+def registered_model_name(model_name: str, dataset: str) -> str:
+    """The registry name of a run's tuned prompts: the one given, else ``apt-uss-<dataset>``; "" for ``none``."""
+    if str(model_name).strip().lower() == "none":
+        return ""
+    return str(model_name).strip() or f"apt-uss-{dataset}"
 
 
 def seed_of(seed: int, own_seed: int) -> int:

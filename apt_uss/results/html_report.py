@@ -60,11 +60,47 @@ def _oracle_note(summary: dict) -> str:
     return "" if value is None else f"; oracle mask, the ceiling of the separator's output kind: {value:.2f} dB"
 
 
+# Below this, the mixtures sit at about 0 dB (energy-matched): SDRi repeats SDR and is left out of the tables.
+SDRI_SHOWN_ABOVE_DB = 0.5
+
+
+def plain_summary(summary: dict, per_class: pd.DataFrame) -> list[str]:
+    """Three sentences a reader without the paper understands: what changed, for how many classes, and the scale."""
+    b, a = summary["sdr_baseline_pooled_median"], summary["sdr_apt_pooled_median"]
+    gain = summary.get("sdr_gain_pooled_median", a - b)
+    verb = "raised" if gain > 0 else "lowered" if gain < 0 else "left"
+    lines = [f"Tuning the prompts {verb} the typical (median) separation quality from {b:.2f} dB to {a:.2f} dB "
+             f"SDR ({gain:+.2f} dB) over {int(summary['n_mixtures'])} test mixtures; higher is better, and 3 dB "
+             "is about half the interfering energy removed."]
+    ranked = per_class.sort_values("sdr_gain", ascending=False)
+    best, worst = ranked.iloc[0], ranked.iloc[-1]
+    lines.append(f"{int(summary['classes_improved'])} of {int(summary['n_classes'])} classes improved; the most "
+                 f"{best['target_class']} ({best['sdr_gain']:+.2f} dB), the least {worst['target_class']} "
+                 f"({worst['sdr_gain']:+.2f} dB).")
+    scale = f"For scale, the unprocessed mixture scores {summary['sdr_mixture_pooled_median']:.2f} dB"
+    oracle = summary.get("sdr_oracle_mask_pooled_median")
+    lines.append(scale + (f" and the oracle mask, the best this separator's kind of output can do, {oracle:.2f} dB."
+                          if oracle is not None else "."))
+    return lines
+
+
+def _sdri_shown(summary: dict) -> bool:
+    return abs(float(summary.get("sdr_mixture_pooled_median", 0.0))) >= SDRI_SHOWN_ABOVE_DB
+
+
 def render_html_report(summary: dict, per_class: pd.DataFrame, figures: dict[str, Path], examples: pd.DataFrame | None,
-                       examples_dir: Path | None, title: str, params: dict | None = None) -> str:
+                       examples_dir: Path | None, title: str, params: dict | None = None, run_name: str = "",
+                       wav_links: bool = True) -> str:
+    """The page. ``wav_links`` False leaves out the links to ``examples/audio/*.wav`` (a copy shown without the
+    report's folder, as the Kubeflow UI shows it)."""
     e = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{STYLE}</style>"
              f"</head><body><h1>{e(title)}</h1>"]
+    if run_name:
+        parts.append(f"<p class='note'>pipeline run {e(run_name)}</p>")
+    parts.append("<div id='summary'>" + "".join(f"<p>{e(line)}</p>" for line in plain_summary(summary, per_class))
+                 + "</div>")
+    sdri = _sdri_shown(summary)
     if params:
         # KFP passes a dict parameter through JSON, which turns every int into a float.
         plain = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in params.items()}
@@ -75,13 +111,20 @@ def render_html_report(summary: dict, per_class: pd.DataFrame, figures: dict[str
     for label, key in HEADLINE:
         if key.format("baseline") not in summary:  # an evaluation from before SI-SDR was scored
             continue
+        if key.startswith("sdri") and not sdri:
+            continue
         b, a = summary[key.format("baseline")], summary[key.format("apt")]
         gain = summary.get(gains.get(key, ""), a - b)
         parts.append(f"<tr><td>{e(label)}</td><td>{b:.2f}</td><td>{a:.2f}</td><td>{gain:+.2f}</td></tr>")
     parts.append(f"</table><p>{int(summary['classes_improved'])} of {int(summary['n_classes'])} classes improved; "
                  f"{int(summary['n_mixtures'])} test mixtures (mixture itself: "
                  f"{summary['sdr_mixture_pooled_median']:.2f} dB{_oracle_note(summary)}).</p>")
-    columns = [c for c in CLASS_COLUMNS if c[1] in per_class.columns]  # tables from before the oracle column
+    if not sdri:
+        parts.append("<p class='note'>SDRi (the SDR gained over the mixture itself) is not shown: the mixtures are "
+                     "at about 0 dB, so it equals SDR. It is shown when mixtures are not energy-matched "
+                     "(mix_rule=sum).</p>")
+    columns = [c for c in CLASS_COLUMNS if c[1] in per_class.columns  # tables from before the oracle column
+               and (sdri or not c[1].startswith("sdri"))]
     parts.append("<h2>Per class</h2><table id='per-class'><tr>"
                  + "".join(f"<th>{e(h)}</th>" for h, _, _ in columns) + "</tr>")
     for row in per_class.itertuples(index=False):
@@ -94,9 +137,12 @@ def render_html_report(summary: dict, per_class: pd.DataFrame, figures: dict[str
             parts.append(f"<figure><img alt='{e(caption)}' src='{_png(path)}'><figcaption>{e(caption)}"
                          "</figcaption></figure>")
     if examples is not None and len(examples):
+        where = ("each player's <em>wav</em> link opens the WAV in <code>examples/audio/</code> beside this page"
+                 if wav_links else "the WAVs are in the run's report folder (<code>examples/audio/</code>) in "
+                                   "MLflow and S3")
         parts.append("<h2>Audio examples</h2><p class='note'>Per class, the test mixtures whose APT SDR lies nearest "
-                     "the class median. The four files of a row share one gain. Players are MP3 previews; the "
-                     "WAVs are in <code>examples/audio/</code> beside this page.</p><table id='audio-examples'><tr>"
+                     f"the class median. The four files of a row share one gain. Players are MP3 previews; {where}."
+                     "</p><table id='audio-examples'><tr>"
                      "<th>class</th><th>mixture</th><th>interferer</th><th>mixture</th><th>reference</th>"
                      "<th>baseline</th><th>APT</th><th>SDR baseline / APT</th></tr>")
         spent = 0
@@ -106,8 +152,12 @@ def render_html_report(summary: dict, per_class: pd.DataFrame, figures: dict[str
                 rel = getattr(row, kind)
                 uri = _preview(Path(examples_dir) / rel) if spent < PREVIEW_BUDGET_BYTES else ""
                 spent += len(uri)
-                cells.append(f"<td><audio controls preload='none' src='{uri}'></audio></td>" if uri else
-                             f"<td><a href='examples/{e(rel)}'>{e(kind)}.wav</a></td>")
+                link = f" <a href='examples/{e(rel)}'>wav</a>" if wav_links else ""
+                if uri:
+                    cells.append(f"<td><audio controls preload='metadata' src='{uri}'></audio>{link}</td>")
+                else:
+                    cells.append(f"<td><a href='examples/{e(rel)}'>{e(kind)}.wav</a></td>" if wav_links else
+                                 f"<td>{e(kind)}.wav (in the report folder)</td>")
             players = "".join(cells)
             parts.append(f"<tr><td>{e(str(row.target_class))}</td><td>{e(str(row.mixture_id))}</td>"
                          f"<td>{e(str(row.interferer_class))}</td>{players}"

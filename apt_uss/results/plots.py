@@ -144,3 +144,46 @@ def plot_tune_loss(loss: pd.DataFrame, path, loss_function: str = "l1") -> Path:
     ax.set_title("Prompt tuning loss")
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def typical_example(examples: pd.DataFrame) -> int:
+    """The row of the audio example whose APT SDR is the median of all examples' (ties: the first)."""
+    sdr = examples["sdr_apt"].to_numpy(dtype=float)
+    return int(np.argmin(np.abs(sdr - np.median(sdr))))
+
+
+def plot_example_spectrograms(examples: pd.DataFrame, examples_dir, path, row: int | None = None) -> Path:
+    """Log-magnitude spectrograms of one audio example: mixture, reference, baseline estimate, APT estimate (one
+    colour scale, so the four compare)."""
+    import soundfile as sf
+
+    plt = _pyplot()
+    row = typical_example(examples) if row is None else row
+    picked = examples.iloc[row]
+    kinds = (("mixture", "mixture"), ("reference", "reference (target alone)"),
+             ("baseline", f"baseline estimate ({picked['sdr_baseline']:.1f} dB SDR)"),
+             ("apt", f"APT estimate ({picked['sdr_apt']:.1f} dB SDR)"))
+    specs, rate = [], None
+    for kind, _ in kinds:
+        audio, rate = sf.read(Path(examples_dir) / picked[kind], dtype="float32", always_2d=True)
+        mono = audio.mean(axis=1)
+        n_fft, hop = 1024, 256
+        frames = max(1, 1 + (len(mono) - n_fft) // hop)
+        window = np.hanning(n_fft).astype(np.float32)
+        stack = np.stack([mono[i * hop : i * hop + n_fft] * window if i * hop + n_fft <= len(mono)
+                          else np.pad(mono[i * hop :], (0, n_fft - len(mono[i * hop :]))) * window
+                          for i in range(frames)])
+        specs.append(20 * np.log10(np.abs(np.fft.rfft(stack, axis=1)).T + 1e-6))
+    top = max(float(s.max()) for s in specs)
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.2), sharey=True)
+    for ax, spec, (_, title) in zip(axes, specs, kinds):
+        seconds = spec.shape[1] * 256 / rate
+        image = ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=top - 80, vmax=top,
+                          extent=(0, seconds, 0, rate / 2000))
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("time (s)")
+    axes[0].set_ylabel("frequency (kHz)")
+    fig.colorbar(image, ax=axes, label="dB", shrink=0.9)
+    fig.suptitle(f"A typical test mixture: {picked['target_class']} (target) with {picked['interferer_class']}",
+                 fontsize=10)
+    return _save(fig, path)

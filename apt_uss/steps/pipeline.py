@@ -31,14 +31,9 @@ from apt_uss.evaluation.metrics import (
     per_track_medians,
     summarise,
 )
-from apt_uss.evaluation.separation import (
-    check_separate_options,
-    prompt_of_class,
-    separate_file,
-)
+from apt_uss.evaluation.separation import check_separate_options
 from apt_uss.io import storage, tracking
 from apt_uss.io.atomic import atomic_path
-from apt_uss.io.download import fetch_uri
 from apt_uss.io.paths import state_dir
 from apt_uss.io.provenance import code_provenance
 from apt_uss.io.uris import safe_name
@@ -67,11 +62,13 @@ from apt_uss.params.checks import (
     parse_folds,
     parse_n_shot,
 )
-from apt_uss.params.spec import defaults, seed_of
+from apt_uss.params.spec import defaults, registered_model_name, seed_of
 from apt_uss.results import plots
 from apt_uss.results.compare import PROVENANCE_PREFIX
 from apt_uss.results.examples import EXAMPLES_TABLE, pick_examples, render_examples
 from apt_uss.results.html_report import write_html_report
+from apt_uss.serving.mlflow_model import log_prompt_model
+from apt_uss.serving.separator import load_separator, separate_file
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +177,8 @@ def init_prompts_step(dataset_dir: str, splits_path: str, out_prompts: str, out_
     embeddings = embed_clips(model.sed, clips, len(train), SAMPLE_RATE, dev)
     prompts, targets, names = initial_prompts(train, embeddings)
     provenance = _run_provenance(model, dataset_dir)
-    save_prompts(out_prompts, prompts, targets, names, provenance=provenance)
-    save_embeddings(out_embeddings, embeddings, train, provenance=provenance)
+    save_prompts(out_prompts, prompts, targets, names, provenance=provenance, backbone=spec.record())
+    save_embeddings(out_embeddings, embeddings, train, provenance=provenance, backbone=spec.record())
     log.info("initial prompts: %d classes x %d dims from %d clips", *prompts.shape, len(train))
     return prompts
 
@@ -271,7 +268,8 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
         if on_epoch is not None:  # not left "running" in the MLflow UI; a retry or the report reopens it
             on_epoch.mark_failed()
         raise
-    save_prompts(out_prompts, tuned, targets, names, provenance=_run_provenance(model, dataset_dir))
+    save_prompts(out_prompts, tuned, targets, names, provenance=_run_provenance(model, dataset_dir),
+                 backbone=spec.record())
     with atomic_path(out_loss) as tmp:
         history.to_csv(tmp, index=False)
     if out_separator:
@@ -355,21 +353,15 @@ def audio_examples_step(dataset_dir: str, mixtures_dir: str, initial_prompts_pat
 
 
 def separate_step(prompts_uri: str, class_name: str, input_path: str, output_path: str,
-                  backbone: BackboneSpec | dict | str = DEMO["backbone"], chunk_seconds: float = 5.0,
-                  overlap: float = 0.5) -> dict:
-    """Separate ``class_name`` out of an audio file of any length with a prompt table from a path or S3."""
+                  backbone: BackboneSpec | dict | str | None = None, chunk_seconds: float = 5.0,
+                  overlap: float = 0.5, tracking_uri: str = "") -> dict:
+    """Separate ``class_name`` out of an audio file of any length with a prompt table (path, S3, https) or a logged
+    model (``models:/``, ``runs:/``); ``backbone`` None (or a dict without a config name or checkpoint) takes the
+    backbone the prompts record. Without ``class_name`` the error lists the classes the prompts have."""
     check_separate_options(input_path, output_path, chunk_seconds, overlap)
-    spec = BackboneSpec.of(backbone)
     use_available_cores()
-    dev = resolve_device(spec.device)
-    prompts, _, names = load_prompts(fetch_uri(prompts_uri, what="prompts"))
-    query = prompt_of_class(prompts, names, class_name, prompts_uri)
-    model = spec.load()
-    if len(query) != model.cfg.embed_dim:
-        raise AptUssError(f"the prompts of {prompts_uri} are {len(query)}-d, but backbone {spec.name!r} takes "
-                          f"{model.cfg.embed_dim}-d queries: pass the backbone the prompts were tuned with")
-    return separate_file(model.separator.to(dev), query, input_path, output_path, model.cfg.sample_rate,
-                         chunk_seconds, overlap, dev)
+    separator = load_separator(prompts_uri, backbone, tracking_uri=tracking_uri)
+    return separate_file(separator, class_name, input_path, output_path, chunk_seconds, overlap)
 
 
 def _read_evaluation(path: str, system: str) -> tuple[pd.DataFrame, dict]:
@@ -402,11 +394,20 @@ def score_systems(baseline_dir: str, apt_dir: str) -> tuple[pd.DataFrame, pd.Dat
 
 FIGURES = {"class_gains.png": "Median SDR per class, baseline vs APT, sorted by gain",
            "prompt_map.png": "Clip embeddings with initial and tuned prompts (PCA)",
-           "tune_loss.png": "Prompt tuning loss per epoch"}
+           "tune_loss.png": "Prompt tuning loss per epoch",
+           "example_spectrograms.png": "Spectrograms of a typical audio example: mixture, reference, baseline, APT"}
+
+
+def report_title(params: dict) -> str:
+    """What a report is about, in its title: dataset, shots and backbone."""
+    shots = str(params.get("n_shot", "?"))
+    shots = "full data" if shots == "full" else f"{shots}-shot"
+    return f"APT vs baseline on {params.get('dataset', '?')}, {shots}, {params.get('backbone', '?')} backbone"
 
 
 def _report_figures(folder: Path, per_class: pd.DataFrame, loss: pd.DataFrame, initial_prompts_path: str,
-                    tuned_prompts_path: str, embeddings_path: str, loss_function: str) -> dict[str, Path]:
+                    tuned_prompts_path: str, embeddings_path: str, loss_function: str,
+                    examples: pd.DataFrame | None = None, examples_dir: str = "") -> dict[str, Path]:
     """Draw the run's figures into ``folder/figures``; returns caption -> path."""
     out = folder / "figures"
     drawn = {"class_gains.png": plots.plot_class_gains(per_class, out / "class_gains.png")}
@@ -418,15 +419,20 @@ def _report_figures(folder: Path, per_class: pd.DataFrame, loss: pd.DataFrame, i
                                                         out / "prompt_map.png")
     if len(loss):
         drawn["tune_loss.png"] = plots.plot_tune_loss(loss, out / "tune_loss.png", loss_function)
+    if examples is not None and len(examples):
+        drawn["example_spectrograms.png"] = plots.plot_example_spectrograms(examples, examples_dir,
+                                                                            out / "example_spectrograms.png")
     return {FIGURES[name]: path for name, path in drawn.items()}
 
 
 def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tuned_prompts_path: str,
                 loss_path: str, out_report: str, run_params: dict | None = None, run_name: str = "apt-uss",
                 tracking_uri: str = "", experiment: str = DEMO["experiment"], artifact_uri: str = "",
-                embeddings_path: str = "", examples_dir: str = "", out_html: str = "") -> dict:
+                embeddings_path: str = "", examples_dir: str = "", out_html: str = "",
+                model_name: str = DEMO["model_name"]) -> dict:
     """Baseline vs APT tables, headline numbers, figures and an HTML page; record them in MLflow and
-    upload them to S3.
+    upload them to S3; log the tuned prompts as the run's model and register it (``model_name``: the registry
+    name; empty: ``apt-uss-<dataset>``; ``none``: not registered).
 
     ``embeddings_path`` (from init-prompts) adds the prompt map; ``examples_dir`` (from
     audio-examples) adds the WAVs and their players. The page is ``report.html`` in the
@@ -448,16 +454,18 @@ def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tune
         shutil.copyfile(initial_prompts_path, tmp / "prompts_initial.npz")
         shutil.copyfile(tuned_prompts_path, tmp / "prompts_tuned.npz")
         shutil.copyfile(loss_path, tmp / "tune_loss.csv")
-        figures = _report_figures(tmp, per_class, loss, initial_prompts_path, tuned_prompts_path, embeddings_path,
-                                  str((run_params or {}).get("loss_function", "l1")))
         examples = None
         if examples_dir:
             examples = pd.read_csv(Path(examples_dir) / EXAMPLES_TABLE, keep_default_na=False)
             shutil.copytree(examples_dir, tmp / "examples")
-        page = write_html_report(tmp / "report.html", summary, per_class, figures, examples, tmp / "examples",
-                                 title=f"APT vs baseline: {run_name}", params=run_params)
-        if out_html:
-            shutil.copyfile(page, out_html)
+        figures = _report_figures(tmp, per_class, loss, initial_prompts_path, tuned_prompts_path, embeddings_path,
+                                  str((run_params or {}).get("loss_function", "l1")), examples, str(tmp / "examples"))
+        title = report_title(run_params or {})
+        write_html_report(tmp / "report.html", summary, per_class, figures, examples, tmp / "examples",
+                                 title=title, params=run_params, run_name=run_name)
+        if out_html:  # the KFP UI shows the page alone: no folder beside it, so no links to the WAVs
+            write_html_report(out_html, summary, per_class, figures, examples, tmp / "examples", title=title,
+                              params=run_params, run_name=run_name, wav_links=False)
         files = {p.relative_to(tmp).as_posix(): p for p in sorted(tmp.rglob("*")) if p.is_file()}
         s3_uris = storage.upload_run_files(artifact_uri, run_name, files) if artifact_uri else {}
         params = dict(run_params or {})
@@ -473,8 +481,15 @@ def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tune
         metrics = {**summary, **tracking.per_class_metrics(per_class)}
         run_id = tracking.log_run(uri, experiment, run_name, params, metrics, loss_history=loss,
                                   artifacts_dir=tmp, tags=tags)
+        tracking.set_description(uri, run_id, tracking.run_description(run_id, summary, params))
+        if params.get("tune", "prompts") == "joint":  # the prompts belong to a tuned separator, not the backbone's
+            model = {}
+            log.info("tune=joint: the tuned prompts are not logged as a model (they need the jointly tuned separator)")
+        else:
+            model = log_prompt_model(uri, run_id, tmp / "prompts_tuned.npz",
+                                     registered_model_name(model_name, str(params.get("dataset", "run"))))
         record = {"mlflow_run_id": run_id, "mlflow_tracking_uri": tracking.redact(uri),
                   "experiment": experiment, "run_name": run_name, "s3": s3_uris, "s3_prefix": s3_prefix,
-                  "provenance": provenance}
+                  "provenance": provenance, "model": model}
         (tmp / "run.json").write_text(json.dumps(record, indent=2))
     return {"summary": summary, "per_class": per_class, "run": record}

@@ -25,6 +25,7 @@ from apt_uss.io.provenance import code_provenance
 from apt_uss.method.prompts import (
     embed_clips,
     load_clip_embeddings,
+    load_prompt_backbone,
     load_prompt_provenance,
     prompts_from_embeddings,
     save_embeddings,
@@ -96,7 +97,8 @@ def embed_training_clips_step(dataset_dir: str, out_embeddings: str,
     model = spec.load().to(dev)
     clips = ((name, read_clip(dataset_dir, name)) for name in train["filename"])
     embeddings = embed_clips(model.sed, clips, len(train), SAMPLE_RATE, dev)
-    save_embeddings(out_embeddings, embeddings, train, provenance=_run_provenance(model, dataset_dir))
+    save_embeddings(out_embeddings, embeddings, train, provenance=_run_provenance(model, dataset_dir),
+                    backbone=spec.record())
     log.info("sweep: embedded %d training clips of %d classes once", len(train), train["target"].nunique())
     return len(train)
 
@@ -108,7 +110,8 @@ def prompts_from_embeddings_step(embeddings_path: str, splits_path: str, out_pro
     train = splits[splits["split"] == "train"]
     prompts, targets, names = prompts_from_embeddings(train, load_clip_embeddings(embeddings_path),
                                                       source=embeddings_path)
-    save_prompts(out_prompts, prompts, targets, names, provenance=load_prompt_provenance(embeddings_path))
+    save_prompts(out_prompts, prompts, targets, names, provenance=load_prompt_provenance(embeddings_path),
+                 backbone=load_prompt_backbone(embeddings_path))
     log.info("initial prompts: %d classes x %d dims from %d embedded clips", *prompts.shape, len(train))
     return prompts
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from apt_uss.errors import AptUssError
+from apt_uss.io.storage import read_env_file
 from apt_uss.tools.local_process import port_answers, running_pid, stop_group, write_private
 
 DEFAULT_PORT = 8333
@@ -30,11 +31,7 @@ def _weed() -> str:
 
 
 def read_env(folder: Path) -> dict[str, str]:
-    path = Path(folder) / ENV_FILE
-    if not path.is_file():
-        return {}
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {k.strip(): v.strip() for k, v in pairs}
+    return read_env_file(Path(folder) / ENV_FILE)
 
 
 def _write_env(folder: Path, port: int) -> dict[str, str]:

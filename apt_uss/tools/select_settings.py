@@ -1,6 +1,6 @@
 """Choose the demo profile's tuning settings on validation data only: ``make select-settings``.
 
-The synthetic dataset (``seed`` 0), 5 shots per class drawn with selection seed 0, and
+The default dataset (``--dataset``: synthetic, ``seed`` 0, or debian_sounds, the real recordings), 5 shots per class drawn with selection seed 0, and
 ``validation_clips`` held-out clips per class from the training folds (never the test folds,
 which this tool does not read). Every candidate (lr x loss x crop rule) tunes the same initial
 prompts on the same mixtures and is scored by the pooled median SDR of its prompts on the
@@ -8,7 +8,8 @@ validation mixtures; the best one is then tuned for each candidate epoch count. 
 is a table (CSV and JSON) and one line per candidate; the numbers reported elsewhere come from
 other seeds (``make sweep``: seeds 1 and up).
 
-``python -m apt_uss.tools.select_settings --out dist/select_settings [--n-classes 10] [--lrs 3e-3,1e-2,3e-2]``
+``python -m apt_uss.tools.select_settings --out dist/select_settings [--dataset debian_sounds] [--n-classes 10]
+[--lrs 3e-3,1e-2,3e-2]``
 """
 
 from __future__ import annotations
@@ -56,11 +57,12 @@ def validation_median_sdr(dataset_dir: Path, mixtures_dir: Path, prompts_path: P
 
 
 def select_settings(out: Path, n_classes: int, n_shot: str, validation_clips: int, lrs: list[float],
-                    losses: list[str], crop_rules: list[str], epochs: int, epoch_choices: list[int]) -> pd.DataFrame:
+                    losses: list[str], crop_rules: list[str], epochs: int, epoch_choices: list[int],
+                    dataset: str = "synthetic") -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
-    data = out / f"dataset-{n_classes}-classes"
+    data = out / (f"dataset-{n_classes}-classes" if dataset == "synthetic" else f"dataset-{dataset}")
     if not (data / "dataset.json").is_file():
-        fetch_dataset_step("synthetic", str(data), n_classes=n_classes, seed=DEMO["seed"])
+        fetch_dataset_step(dataset, str(data), n_classes=n_classes, seed=DEMO["seed"])
     splits = out / f"splits-{n_shot}shot-{validation_clips}val.csv"
     split_folds_step(str(data), str(splits), n_shot=n_shot, shot_seed=SELECTION_SEED,
                      validation_clips=validation_clips)
@@ -126,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m apt_uss.tools.select_settings", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="dist/select_settings")
-    parser.add_argument("--n-classes", type=int, default=DEMO["n_classes"])
+    parser.add_argument("--dataset", choices=("synthetic", "debian_sounds"), default="synthetic",
+                        help="synthetic (seed 0) or debian_sounds (the real recordings `make corpus` builds)")
+    parser.add_argument("--n-classes", type=int, default=DEMO["n_classes"], help="synthetic only")
     parser.add_argument("--n-shot", default="5")
     parser.add_argument("--validation-clips", type=int, default=4)
     parser.add_argument("--lrs", type=_floats, default=[3e-3, 1e-2, 3e-2])
@@ -138,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     table = select_settings(Path(args.out), args.n_classes, args.n_shot, args.validation_clips, args.lrs,
                             args.losses.split(","), args.crop_rules.split(","), args.epochs,
-                            [int(e) for e in args.epoch_choices.split(",")])
+                            [int(e) for e in args.epoch_choices.split(",")], dataset=args.dataset)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     return 0
 
