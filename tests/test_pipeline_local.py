@@ -98,12 +98,21 @@ def test_whole_pipeline_runs_tracks_and_uploads(run_env, s3_env, tmp_path, monke
         for rel in examples[kind]:
             assert sf.info(report / "examples" / rel).frames == 5 * 32000
     page = (report / "report.html").read_text()
-    assert page.count("<audio ") == 4 * len(examples) and page.count("<img ") == 3
+    assert page.count("<audio ") == 4 * len(examples) and page.count("<img ") == 4  # with the spectrograms
+    assert "<title>APT vs baseline on synthetic, 5-shot, tiny backbone</title>" in page
     assert {"report.html", "figures/class_gains.png", "figures/prompt_map.png", "figures/tune_loss.png",
             "examples/examples.csv"} <= set(run["s3"])
     assert sum(k.startswith("examples/audio/") for k in run["s3"]) == 4 * len(examples)
     logged_html = {a.path for a in client.list_artifacts(mlrun.info.run_id)}
     assert {"report.html", "figures", "examples"} <= logged_html
+    # the tuned prompts, registered with their backbone under the dataset's default name and linked to the run
+    assert run["model"]["registered_uri"] == "models:/apt-uss-synthetic/1"
+    assert client.get_model_version("apt-uss-synthetic", "1").run_id == mlrun.info.run_id
+    from apt_uss.serving import load_separator
+    registered = load_separator("models:/apt-uss-synthetic/1", tracking_uri=f"sqlite:///{tmp_path / 'state' / 'mlflow.db'}")
+    assert registered.backbone.name == "tiny" and registered.classes == ["tonal_00", "noise_01", "pulses_02"]
+    np.testing.assert_array_equal(registered.prompts, local)
+    assert "Open the HTML report" in mlrun.data.tags["mlflow.note.content"]
 
 
 @pytest.mark.slow

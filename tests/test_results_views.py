@@ -298,3 +298,75 @@ def test_a_prompt_file_records_the_backbone_weights_and_the_dataset_it_came_from
     card = json.loads((Path(steps.__file__).parents[1] / "models" / "weights" / "demo.json").read_text())
     assert demo["separator_weights"] == f"sha256:{card['sha256']}"
     assert demo["sed_weights"] == f"embedded:sha256:{card['sha256']}"
+
+
+class _References(HTMLParser):
+    """Every src and href of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.found = []
+
+    def handle_starttag(self, tag, attrs):
+        self.found += [(tag, value) for name, value in attrs if name in ("src", "href") and value is not None]
+
+
+def _broken_references(page: str, folder: Path) -> list[str]:
+    """The references of ``page`` that do not resolve: relative files missing beside it, data URIs that do not
+    decode, empty ones."""
+    import base64
+    import binascii
+
+    parser = _References()
+    parser.feed(page)
+    broken = []
+    for tag, value in parser.found:
+        if value.startswith("data:"):
+            try:
+                base64.b64decode(value.split(",", 1)[1], validate=True)
+            except (IndexError, binascii.Error):
+                broken.append(f"{tag}: undecodable data URI")
+        elif value.startswith(("http://", "https://", "get-artifact")):
+            continue
+        elif not value or not (folder / value).is_file():
+            broken.append(f"{tag}: {value!r}")
+    return broken
+
+
+def test_the_report_page_explains_itself_and_has_no_broken_reference(tmp_path):
+    per_mixture = _per_mixture(n_classes=3)
+    per_class = median_sdr_by_class(per_mixture)
+    summary = summarise(per_mixture, per_class)
+    folder = tmp_path / "report"
+    examples = _examples(folder / "examples")
+    figures = {"Spectrograms": plots.plot_example_spectrograms(examples, folder / "examples",
+                                                               folder / "figures" / "spectrograms.png")}
+    assert plots.typical_example(examples) == 1  # APT SDRs 2.5, 3.5, 4.5: the median is the second
+    page = render_html_report(summary, per_class, figures, examples, folder / "examples",
+                              title="APT vs baseline on debian_sounds, 5-shot, demo backbone", run_name="run-7",
+                              params={"epochs": 20.0, "n_shot": "5"})
+    (folder / "report.html").write_text(page)
+    assert _broken_references(page, folder) == []
+    assert page.count("href='examples/audio/") == 12  # every WAV linked
+    assert "<title>APT vs baseline on debian_sounds, 5-shot, demo backbone</title>" in page
+    assert "epochs=20," in page and "epochs=20.0" not in page
+    summary_text = re.search(r"<div id='summary'>(.*?)</div>", page).group(1)
+    assert summary_text.count("<p>") == 3
+    assert f"from {summary['sdr_baseline_pooled_median']:.2f} dB to {summary['sdr_apt_pooled_median']:.2f} dB" \
+        in summary_text
+    assert f"{int(summary['classes_improved'])} of 3 classes improved" in summary_text
+    # mixtures near 0 dB: SDRi would repeat SDR, so it is left out and the page says why
+    assert "SDRi (the SDR gained over the mixture itself) is not shown" in page
+    parsed = _Tables()
+    parsed.feed(page)
+    assert "baseline SDRi" not in parsed.tables["per-class"][0]
+    # mixtures at another level (mix_rule=sum): SDRi is shown
+    louder = per_mixture.assign(sdr_mixture=per_mixture["sdr_mixture"] - 4.0,
+                                sdri_baseline=per_mixture["sdr_baseline"] - per_mixture["sdr_mixture"] + 4.0,
+                                sdri_apt=per_mixture["sdr_apt"] - per_mixture["sdr_mixture"] + 4.0)
+    per_class_l = median_sdr_by_class(louder)
+    shown = render_html_report(summarise(louder, per_class_l), per_class_l, {}, None, None, title="t")
+    assert "baseline SDRi" in shown and "is not shown" not in shown
+    # the copy the Kubeflow UI shows alone links to nothing beside it
+    alone = render_html_report(summary, per_class, figures, examples, folder / "examples", title="t", wav_links=False)
+    assert _broken_references(alone, tmp_path / "elsewhere") == []
