@@ -58,7 +58,7 @@ ifneq ($(COMMAND_LINE_VARIABLES),)
   endif
 endif
 
-.PHONY: help setup test test-fast test-kernels bench gpu-check corpus backbone sweep sweep-compile sweep-submit select-settings compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down \
+.PHONY: help setup test test-fast test-kernels bench gpu-check corpus backbone onnx sweep sweep-compile sweep-submit select-settings compare pipeline-run pipeline-compile mlflow-ui s3-up s3-down \
         mlflow-server-up mlflow-server-down pipeline-submit kfp-host-given clean
 
 help:
@@ -71,6 +71,7 @@ help:
 	@echo "make backbone                  retrain the shipped demo backbone on the corpus's seen classes (CPU, under 60 min)"
 	@echo "make sweep SEEDS=3             Table 2 in one KFP run: SWEEP_SHOTS x SEEDS cells, intervals, MLflow parent run"
 	@echo "make sweep-compile / sweep-submit KFP_HOST=...   the sweep pipeline for a cluster"
+	@echo "make onnx PROMPTS=... CLASS=...  the separator with one class's prompt as ONNX (ONNX_OUT, CHECK_AUDIO, ONNX_SECONDS)"
 	@echo "make select-settings [DATASET=debian_sounds]  choose the demo tuning settings on validation clips only"
 	@echo "make compare [RUNS='id ...']   headline SDRs of chosen MLflow runs (default: the latest of EXPERIMENT)"
 	@echo "make pipeline-compile          write $(PIPELINE_YAML) (KFP IR YAML; images $(IMAGE)/$(GPU_IMAGE):$(TAG))"
@@ -174,6 +175,15 @@ sweep: setup s3-up $(NEEDS_CORPUS) $(if $(filter docker,$(RUNNER)),images)
 	$(S3_ENV) MLFLOW_PORT=$(MLFLOW_PORT) $(if $(filter docker,$(RUNNER)),$(PIPELINE_IMAGES_LOCAL)) \
 	  $(BIN)/python -m pipelines.run_sweep --runner "$(RUNNER)" $(SWEEP_FLAGS) \
 	  $(if $(PARALLELISM),--parallelism $(PARALLELISM))
+
+# The separator with one class's prompt as ONNX, checked with onnxruntime against PyTorch (docs/serving.md).
+# PROMPTS: a prompt file or a model URI (models:/<name>/<version>); CLASS: one of its classes.
+ONNX_OUT ?= dist/separator.onnx
+ONNX_SECONDS ?= 5
+onnx: setup
+	@test -n "$(PROMPTS)" -a -n "$(CLASS)" || { echo "make onnx needs PROMPTS=<prompt file or models:/...> CLASS=<class>" >&2; exit 2; }
+	$(BIN)/python -m apt_uss export-onnx $(if $(filter models:/% runs:/%,$(PROMPTS)),--model,--prompts) $(PROMPTS) \
+	  --class $(CLASS) --out $(ONNX_OUT) --seconds $(ONNX_SECONDS) $(if $(CHECK_AUDIO),--check-audio $(CHECK_AUDIO))
 
 # The demo profile's tuning settings chosen on validation clips of the training folds (docs/selection.md).
 select-settings: setup $(NEEDS_CORPUS)

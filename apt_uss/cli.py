@@ -226,6 +226,22 @@ def build_parser() -> argparse.ArgumentParser:
     _param(p, "tracking_uri")
     _backbone_args(p, recorded=True)
 
+    p = sub.add_parser("export-onnx", help="export the separator with one class's prompt to ONNX, checked with "
+                                           "onnxruntime against PyTorch",
+                       description="The graph maps mixture (batch, samples) at 32 kHz to estimate (same shape); the "
+                                   "length is fixed by --seconds. A JSON card beside the file records the shapes, "
+                                   "the backbone and the check (docs/serving.md).")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prompts", help="prompt file: path, file://, https:// or s3:// URI")
+    source.add_argument("--model", dest="prompts", help="a logged model: models:/<name>/<version> or runs:/<id>/model")
+    p.add_argument("--class", dest="class_name", default="", help="the class whose prompt the graph holds")
+    p.add_argument("--out", required=True, help="output .onnx file")
+    p.add_argument("--seconds", type=float, default=5.0, help="input length the graph takes")
+    p.add_argument("--check-audio", default="", help="audio file to compare onnxruntime with PyTorch on "
+                                                     "(default: seeded noise)")
+    _param(p, "tracking_uri")
+    _backbone_args(p, recorded=True)
+
     p = sub.add_parser("build-corpus", help="build the real-audio corpus (debian_sounds and its seen part) offline")
     p.add_argument("--out", default="", help="output folder (default: <cache>/corpus, where DATASET=debian_sounds "
                                              "and the backbone look)")
@@ -428,6 +444,14 @@ def run(argv: list[str]) -> None:
         print(json.dumps(steps.separate_step(prompts_uri=a.prompts, class_name=a.class_name, input_path=a.input,
                                              output_path=a.output, backbone=backbone, chunk_seconds=a.chunk_seconds,
                                              overlap=a.overlap, tracking_uri=a.tracking_uri)))
+    elif a.command == "export-onnx":
+        from apt_uss.serving.onnx_export import export_onnx
+
+        backbone = {name: getattr(a, name) for name in spec.BACKBONE_PARAMETERS if getattr(a, name) is not None}
+        card = export_onnx(a.prompts, a.class_name, a.out, backbone=backbone, seconds=a.seconds,
+                           check_audio=a.check_audio, tracking_uri=a.tracking_uri)
+        print(json.dumps({k: card[k] for k in ("onnx", "class", "sample_rate", "inputs", "outputs", "check")},
+                         indent=2))
     elif a.command == "compare":
         from apt_uss.io.tracking import resolve_tracking_uri
         from apt_uss.results.compare import compare_runs, format_comparison

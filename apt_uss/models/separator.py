@@ -100,15 +100,8 @@ class QuerySeparator(nn.Module):
         expected.update({f"istft.{k}": v for k, v in istft_kernels(n_fft).items()})
         check_kernels(self, expected, source, n_fft)
 
-    def forward(self, wav: torch.Tensor, condition: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``wav`` (B, samples) or (B, samples, 1), ``condition`` (B, D) -> ``wav`` of the same shape."""
-        channel_last = wav.dim() == 3
-        if channel_last:
-            wav = wav[..., 0]
-        cfg = self.cfg
-        n = wav.shape[-1]
-        spec = mixture_spectrogram(wav, cfg.n_fft, cfg.hop, self.window)  # (B, F, T)
-        mag = spec.abs()
+    def mask(self, mag: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """The sigmoid mask (B, F, T) of a magnitude spectrogram ``mag`` (B, F, T) for ``condition`` (B, D)."""
         x = self.bn0(mag.unsqueeze(-1)).squeeze(-1).transpose(1, 2).unsqueeze(1)  # (B, 1, T, F)
         frames, bins = x.shape[2], x.shape[3]
         multiple = 2**self.depth
@@ -122,6 +115,16 @@ class QuerySeparator(nn.Module):
             x = getattr(self, f"decoder_block{i}")(x, skip, condition)
         x = self.after_conv2(self.after_conv_block1(x, condition))
         logits = F.pad(x, (0, 1))[:, 0, :frames]  # the cut top bin gets logit 0, as in the reference
-        mask = torch.sigmoid(logits).transpose(1, 2)  # (B, F, T)
+        return torch.sigmoid(logits).transpose(1, 2)  # (B, F, T)
+
+    def forward(self, wav: torch.Tensor, condition: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``wav`` (B, samples) or (B, samples, 1), ``condition`` (B, D) -> ``wav`` of the same shape."""
+        channel_last = wav.dim() == 3
+        if channel_last:
+            wav = wav[..., 0]
+        cfg = self.cfg
+        n = wav.shape[-1]
+        spec = mixture_spectrogram(wav, cfg.n_fft, cfg.hop, self.window)  # (B, F, T)
+        mask = self.mask(spec.abs(), condition)
         est = masked_waveform(spec, mask, cfg.n_fft, cfg.hop, self.window, n)
         return {"wav": est[..., None] if channel_last else est}
