@@ -198,3 +198,34 @@ def test_the_exportable_separator_equals_the_separator():
         got = PromptedSeparator(separator, prompt)(mixture)
     # float32 rounding of two different summation orders; a wrong window, hop or trim is off by far more
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_model_registers_and_loads_through_a_postgresql_mlflow_server_as_the_charts(s3_server, tmp_path,
+                                                                                        monkeypatch):
+    """The chart's MLflow server is `mlflow server` on PostgreSQL with artifacts proxied to S3; the local one
+    (`make mlflow-server-up`) runs the same command (tests/test_chart.py checks they match). Registering and
+    loading a model through it needs no S3 keys on the client."""
+    from apt_uss.io import tracking
+    from apt_uss.tools import local_mlflow
+
+    if shutil.which("initdb") is None and not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        pytest.skip("the local MLflow server needs PostgreSQL's server programs (initdb, pg_ctl): "
+                    "apt-get install postgresql-15")
+    monkeypatch.setenv("MLFLOW_DB_PORT", str(_free_port()))
+    for key, value in s3_server.items():
+        monkeypatch.setenv(key, value)
+    folder = tmp_path / "mlflow-server"
+    try:
+        uri = local_mlflow.up(folder, dict(s3_server), "s3://apt-registry-test/mlflow-artifacts", port=_free_port())
+        prompts = _prompt_file(tmp_path / "p.npz")
+        for key in [k for k in os.environ if k.startswith("AWS_")]:  # the client holds no S3 keys
+            monkeypatch.delenv(key)
+        monkeypatch.setenv("APT_USS_HOME", str(tmp_path / "client-state"))
+        run_id = tracking.log_run(uri, "registry", "r", {"dataset": "synthetic"}, {"sdr_apt_pooled_median": 1.0})
+        model = log_prompt_model(uri, run_id, prompts, "apt-uss-server-test")
+        assert model["registered_uri"] == "models:/apt-uss-server-test/1"
+        separator = load_separator("models:/apt-uss-server-test/1", tracking_uri=uri)
+        assert separator.classes == ["dog", "rain"] and separator.backbone.name == "tiny"
+    finally:
+        local_mlflow.down(folder, purge=True)
