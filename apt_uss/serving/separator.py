@@ -7,12 +7,14 @@
 
 A waveform of any length, rate and channel count goes in; each channel is resampled to the model's rate,
 separated in overlapping 5-s windows (the length the prompts were scored on) and resampled back. Memory
-grows with the recording's length only through the output and a float64 accumulator per channel.
+grows with the recording's length through the input and output arrays and, one channel at a time, its
+resampled copy and a float64 accumulator; the model sees 4 windows at a time.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,13 +125,20 @@ def load_separator(uri: str, backbone: BackboneSpec | dict | str | None = None, 
     ``backbone`` defaults to the one the prompts record (see ``backbone_for``); a backbone with other weights than
     the recorded ones is an error naming both.
     """
+    download = None
     if uri.startswith(MODEL_SCHEMES):
-        prompts_path = _model_prompts(uri, tracking_uri)
+        download = Path(tempfile.mkdtemp(prefix="apt-uss-model-"))
+        prompts_path = _model_prompts(uri, tracking_uri, download)
     else:
         prompts_path = fetch_uri(uri, what="prompts")
-    prompts, _, names = load_prompts(prompts_path)
-    spec = backbone_for(load_prompt_backbone(prompts_path), backbone)
-    check_same_backbone(load_prompt_provenance(prompts_path), spec.provenance(), uri)
+    try:
+        prompts, _, names = load_prompts(prompts_path)
+        recorded, provenance = load_prompt_backbone(prompts_path), load_prompt_provenance(prompts_path)
+    finally:
+        if download is not None:  # everything is read: the model's files are not needed any more
+            shutil.rmtree(download, ignore_errors=True)
+    spec = backbone_for(recorded, backbone)
+    check_same_backbone(provenance, spec.provenance(), uri)
     return PromptSeparator(prompts, [str(n) for n in names], spec, uri, resolve_device(spec.device))
 
 
@@ -156,14 +165,14 @@ def separate_file(separator: PromptSeparator, class_name: str, input_path, outpu
             "channels": int(audio.shape[1]), "samples": int(len(audio)), "backbone": separator.backbone.name}
 
 
-def _model_prompts(uri: str, tracking_uri: str = "") -> Path:
-    """The prompt file inside a logged model (its folder is small: the prompts and MLflow's files)."""
+def _model_prompts(uri: str, tracking_uri: str, target: Path) -> Path:
+    """The prompt file inside a logged model, downloaded into ``target`` (the model's folder is small: the prompts
+    and MLflow's files)."""
     import mlflow
 
     tracking = resolve_tracking_uri(tracking_uri)
     mlflow.set_tracking_uri(tracking)
     mlflow.set_registry_uri(tracking)
-    target = Path(tempfile.mkdtemp(prefix="apt-uss-model-"))
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(target)))
     except Exception as exc:  # MLflow raises many kinds: a missing model, version or run, an unreachable store
