@@ -112,14 +112,15 @@ def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
 def evaluate_sdr(dataset_dir: Input[Dataset], mixtures: Input[Dataset], prompts: Input[Model], system: str,
-                 backbone: dict, evaluation: Output[Dataset], separator_weights: Input[Model] = None):
+                 backbone: dict, evaluation: Output[Dataset], separator_weights: Input[Model] = None, gpus: int = 0):
     from apt_uss.logs import configure_logging
     from apt_uss.steps.pipeline import evaluate_step
 
     configure_logging()
     table = evaluate_step(dataset_dir=dataset_dir.path, mixtures_dir=mixtures.path, prompts_path=prompts.path,
                           out_dir=evaluation.path, system=system, backbone=backbone,
-                          separator_weights=separator_weights.path if separator_weights is not None else "")
+                          separator_weights=separator_weights.path if separator_weights is not None else "",
+                          requested_gpus=gpus)
     evaluation.metadata.update({"system": system, "n_scored": int(len(table))})
     if len(table):
         evaluation.metadata["sdr_pooled_median"] = float(table["sdr"].median())

@@ -42,6 +42,15 @@ def _for_cluster(task, kind: str, credentials_secret, config_map, retries: int =
     return task
 
 
+def on_model_gpus(task, p: dict):
+    """A step that runs the backbone over many clips: on a cluster its pod asks for ``model_gpus`` GPUs (the paper
+    profile: 1; the demo: 0, a CPU pod) and tolerates the GPU nodes' taint. No node selector: a pod that asks for
+    no GPU may still run on any node."""
+    task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(p["model_gpus"])
+    kubernetes.add_toleration_json(task, p["gpu_tolerations"])
+    return task
+
+
 def _apt_uss_dag(p: dict) -> dsl.Dataset:
     """The DAG over the pipeline's parameters ``p`` (name -> the run's value; KFP channels at compile time).
 
@@ -70,15 +79,17 @@ def _apt_uss_dag(p: dict) -> dsl.Dataset:
     initial = init_prompts(dataset_dir=fetched.output, splits=split.output, backbone=backbone)
     initial.set_display_name("embedding initialization")
     _for_cluster(initial, "model", **cluster)  # checkpoint URIs may be https:// or s3://
+    on_model_gpus(initial, p)
     tuned = tuning_task(p, fetched.output, mixed.output, initial.outputs["prompts"], backbone, cluster)
     eval_args = dict(dataset_dir=fetched.output, mixtures=mixed.output, backbone=backbone)
-    baseline, apt = evaluation_tasks(initial.outputs["prompts"], tuned, eval_args, cluster)
+    baseline, apt = evaluation_tasks(p, initial.outputs["prompts"], tuned, eval_args, cluster)
     examples = audio_examples(initial_prompts=initial.outputs["prompts"], tuned_prompts=tuned.outputs["tuned_prompts"],
                               baseline=baseline.outputs["evaluation"], apt=apt.outputs["evaluation"],
                               per_class=p["audio_examples_per_class"],
                               separator_weights=tuned.outputs["separator_weights"], **eval_args)
     examples.set_display_name("audio examples")
     _for_cluster(examples, "model", **cluster)
+    on_model_gpus(examples, p)
     reported = report_results(
         baseline=baseline.outputs["evaluation"], apt=apt.outputs["evaluation"],
         initial_prompts=initial.outputs["prompts"], tuned_prompts=tuned.outputs["tuned_prompts"],
@@ -129,15 +140,19 @@ def tuning_task(p: dict, dataset, mixtures, prompts, backbone: dict, cluster: di
     return tuned
 
 
-def evaluation_tasks(initial_prompts, tuned, eval_args: dict, cluster: dict):
-    """The baseline (initial prompts) and APT (tuned prompts) evaluations: two tasks of one component."""
-    baseline = evaluate_sdr(prompts=initial_prompts, system="baseline", **eval_args)
+def evaluation_tasks(p: dict, initial_prompts, tuned, eval_args: dict, cluster: dict):
+    """The baseline (initial prompts) and APT (tuned prompts) evaluations: two tasks of one component, on
+    ``model_gpus`` GPUs each. ``gpus`` is also an input (as the tuning task's): inside a ParallelFor the compiler
+    surfaces a pipeline parameter to the loop only when a task takes it as an input."""
+    baseline = evaluate_sdr(prompts=initial_prompts, system="baseline", gpus=p["model_gpus"], **eval_args)
     baseline.set_display_name("SDR evaluation: baseline")
     _for_cluster(baseline, "model", **cluster)
-    apt = evaluate_sdr(prompts=tuned.outputs["tuned_prompts"], system="apt",
+    apt = evaluate_sdr(prompts=tuned.outputs["tuned_prompts"], system="apt", gpus=p["model_gpus"],
                        separator_weights=tuned.outputs["separator_weights"], **eval_args)
     apt.set_display_name("SDR evaluation: APT")
     _for_cluster(apt, "model", **cluster)
+    for task in (baseline, apt):
+        on_model_gpus(task, p)
     return baseline, apt
 
 

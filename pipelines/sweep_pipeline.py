@@ -27,6 +27,7 @@ from pipelines.apt_uss_pipeline import (
     dataset_task,
     docstring_of,
     evaluation_tasks,
+    on_model_gpus,
     signature_of,
     tuning_task,
 )
@@ -52,6 +53,7 @@ def _sweep_dag(p: dict, parallelism: int) -> dsl.Dataset:
                                     test_folds=p["test_folds"])
     embedded.set_display_name("embed training clips (once)")
     _for_cluster(embedded, "model", **cluster)
+    on_model_gpus(embedded, p)
     with dsl.ParallelFor(planned.output, parallelism=parallelism) as cell:
         split = split_folds(dataset_dir=fetched.output, n_shot=cell.n_shot, seed=p["seed"], shot_seed=cell.seed,
                             train_folds=p["train_folds"], validation_clips=p["validation_clips"],
@@ -67,7 +69,7 @@ def _sweep_dag(p: dict, parallelism: int) -> dsl.Dataset:
         initial.set_display_name("initial prompts (mean of the cell's clips)")
         _for_cluster(initial, "light", retries=0, **cluster)
         tuned = tuning_task(p, fetched.output, mixed.output, initial.output, backbone, cluster, run_name=cell.run_name)
-        baseline, apt = evaluation_tasks(initial.output, tuned, dict(dataset_dir=fetched.output, mixtures=mixed.output,
+        baseline, apt = evaluation_tasks(p, initial.output, tuned, dict(dataset_dir=fetched.output, mixtures=mixed.output,
                                                                      backbone=backbone), cluster)
         scored = score_cell(baseline=baseline.outputs["evaluation"], apt=apt.outputs["evaluation"],
                             tuned_prompts=tuned.outputs["tuned_prompts"], loss=tuned.outputs["loss"],

@@ -66,9 +66,16 @@ def test_tuning_requests_gpus_tolerates_their_taint_and_images_are_set(tmp_path)
     assert platform["exec-tune-prompts"]["nodeSelector"]["nodeSelectorJson"]["componentInputParameter"] == \
         "gpu_node_selector"
     assert params["gpu_node_selector"]["defaultValue"] == {}
+    # the steps that run the backbone over many clips ask for model_gpus (demo 0, paper 1) and tolerate the taint
+    model_steps = {"exec-init-prompts", "exec-evaluate-sdr", "exec-evaluate-sdr-2", "exec-audio-examples"}
+    assert params["model_gpus"]["defaultValue"] == 0
+    for name in model_steps:
+        assert "model_gpus" in executors[name]["container"]["resources"]["accelerator"]["resourceCount"], name
+        assert platform[name]["tolerations"][0]["tolerationJson"]["componentInputParameter"] == "gpu_tolerations"
+        assert "nodeSelector" not in platform[name]  # a CPU pod (model_gpus 0) may run on any node
     for name, ex in executors.items():
         assert ex["container"]["image"].startswith("apt-uss")
-        if name != "exec-tune-prompts":
+        if name not in model_steps | {"exec-tune-prompts"}:
             assert "accelerator" not in ex["container"].get("resources", {})
             assert "tolerations" not in platform[name]
         # every step asks for CPU and memory, with a memory limit

@@ -114,6 +114,8 @@ PARAMETERS: tuple[Parameter, ...] = (
     _p("audio_examples_per_class", int, 2, "test mixtures per class rendered as audio examples in the report; 0 for none", "outputs"),
     # Kubeflow cluster (ignored by the local runners)
     _p("tune_gpus", int, 1, "GPUs of the tuning pod", "cluster"),
+    _p("model_gpus", int, PER_PROFILE, "GPUs of each pod that runs the backbone over many clips (embedding "
+       "initialization, both evaluations, audio examples); 0: CPU pods", "cluster"),
     _p("gpu_tolerations", list, GPU_TOLERATIONS, "tolerations of the tuning pod (JSON list)", "cluster"),
     _p("gpu_node_selector", dict, {}, "node selector of the tuning pod (JSON object; empty: any node)", "cluster"),
     _p("credentials_secret", str, "apt-uss-credentials", "Secret holding the S3 keys", "cluster"),
@@ -141,15 +143,20 @@ BY_NAME = {p.name: p for p in PARAMETERS + SWEEP_ONLY}
 #   demo:  the shipped CPU backbone; lr, loss, crop rule and epochs chosen on validation clips of the training
 #          folds of the real recordings with the shipped weights (make select-settings DATASET=debian_sounds,
 #          docs/selection.md): the negative SNR at lr 3e-2 on loud crops for 20 epochs.
-#   paper: the paper's settings and the official checkpoints' shape (pass both checkpoint URIs).
+#   paper: the paper's settings and the official checkpoints' shape (pass both checkpoint URIs); on a cluster the
+#          pods that run the 370 M-parameter backbone over many clips ask for a GPU (model_gpus), where the demo's
+#          2.4 M-parameter one runs on CPU pods.
 PROFILES: dict[str, dict[str, object]] = {
-    "demo": {"backbone": "demo", "epochs": 20, "lr": 3e-2, "loss_function": "snr", "crop_rule": "loud"},
-    "paper": {"backbone": "paper", "epochs": 100, "lr": 3e-4, "loss_function": "l1", "crop_rule": "random"},
+    "demo": {"backbone": "demo", "epochs": 20, "lr": 3e-2, "loss_function": "snr", "crop_rule": "loud",
+             "model_gpus": 0},
+    "paper": {"backbone": "paper", "epochs": 100, "lr": 3e-4, "loss_function": "l1", "crop_rule": "random",
+              "model_gpus": 1},
 }
 DEFAULT_PROFILE = "demo"
 
 # Parameters that say where a run's results go and how the cluster runs it, not what is computed.
 NOT_RESULT_PARAMETERS = ("tracking_uri", "experiment", "artifact_uri", "model_name", "checkpoint_uri", "tune_gpus",
+                         "model_gpus",
                          "gpu_tolerations", "gpu_node_selector", "credentials_secret", "config_map")
 
 
@@ -186,8 +193,9 @@ def parameters_of(pipeline: str = "run") -> tuple[Parameter, ...]:
 
 
 # What a run's parameter check reads: every parameter but the cluster's pod settings (the GPU count is checked).
-CHECKED_PARAMETERS = tuple(p.name for p in PARAMETERS if p.group != "cluster") + ("tune_gpus",)
-SWEEP_CHECKED_PARAMETERS = tuple(p.name for p in SWEEP_PARAMETERS if p.group != "cluster") + ("tune_gpus",)
+CHECKED_PARAMETERS = tuple(p.name for p in PARAMETERS if p.group != "cluster") + ("tune_gpus", "model_gpus")
+SWEEP_CHECKED_PARAMETERS = tuple(p.name for p in SWEEP_PARAMETERS if p.group != "cluster") + ("tune_gpus",
+                                                                                              "model_gpus")
 # The parameters that make up a backbone spec (apt_uss.models.backbone.BackboneSpec), which travels to the
 # steps that run the model as one parameter.
 BACKBONE_PARAMETERS = ("backbone", "sed_checkpoint_uri", "separator_checkpoint_uri", "backbone_seed", "device",

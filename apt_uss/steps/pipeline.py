@@ -302,10 +302,12 @@ def _with_tuned_separator(spec: BackboneSpec, separator_weights: str) -> Backbon
 
 
 def evaluate_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, out_dir: str, system: str,
-                  backbone: BackboneSpec | dict | str = DEMO["backbone"], separator_weights: str = "") -> pd.DataFrame:
+                  backbone: BackboneSpec | dict | str = DEMO["backbone"], separator_weights: str = "",
+                  requested_gpus: int = 0) -> pd.DataFrame:
     """SDR of one prompt table's estimates on every test mixture (``system``: baseline or apt).
 
     ``separator_weights``, when a non-empty file (from ``tune=joint``), replaces the backbone's separator.
+    ``requested_gpus``: what the pod asked for (``model_gpus``), said in the log beside what it sees.
     """
     if system not in SYSTEMS:
         raise AptUssError(f"system={system!r} is not valid: use one of {', '.join(SYSTEMS)}")
@@ -314,6 +316,10 @@ def evaluate_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, out_di
     model = _with_tuned_separator(spec, separator_weights).load()
     clips = _clip_store(dataset_dir, test_mix)
     log.info("evaluating %s prompts on %d test mixtures (%s)", system, len(test_mix), dev)
+    if int(requested_gpus):
+        visible = torch.cuda.device_count()
+        (log.info if dev.type == "cuda" else log.warning)("the pod asked for %d GPU(s); %d visible, running on %s",
+                                                          int(requested_gpus), visible, dev)
     table, counts = evaluate_prompts(model.separator, test_mix, clips, prompts, targets, info["mix_rule"], device=dev)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()

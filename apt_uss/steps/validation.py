@@ -108,8 +108,9 @@ def check_pipeline_params(params: dict) -> dict:
     if params.get("audio_examples_per_class", 0) < 0:  # the sweep renders none
         raise AptUssError(f"audio_examples_per_class={params['audio_examples_per_class']} is not valid: "
                           "use 0 (none) or more")
-    if params.get("tune_gpus", 0) < 0:
-        raise AptUssError(f"tune_gpus={params['tune_gpus']} is not valid: use 0 or more")
+    for name in ("tune_gpus", "model_gpus"):
+        if params.get(name, 0) < 0:
+            raise AptUssError(f"{name}={params[name]} is not valid: use 0 or more")
     n_shot = parse_n_shot(params["n_shot"])
     train_folds = parse_folds(params["train_folds"], "train_folds")
     test_folds = parse_folds(params["test_folds"], "test_folds")
