@@ -163,6 +163,16 @@ def test_synthetic_class_count_is_checked_before_the_run(defaults, n_classes):
         f"n_classes={n_classes} is not valid: use 2 to 50 (mixtures need two classes)")
 
 
+@pytest.mark.parametrize("name", ["team/apt", "apt:v1", " apt"])
+def test_a_model_name_that_would_break_models_uris_is_refused_before_the_run(defaults, name):
+    assert _refused(dict(defaults, model_name=name)).startswith(f"model_name={name!r} is not valid")
+
+
+@pytest.mark.parametrize("name, value", [("model_gpus", -1), ("tune_gpus", -2)])
+def test_a_negative_gpu_count_is_refused(defaults, name, value):
+    assert _refused(dict(defaults, **{name: value})) == f"{name}={value} is not valid: use 0 or more"
+
+
 # 2. A crop longer than the clips ------------------------------------------------------------------------
 
 

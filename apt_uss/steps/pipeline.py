@@ -468,7 +468,7 @@ def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tune
                                   str((run_params or {}).get("loss_function", "l1")), examples, str(tmp / "examples"))
         title = report_title(run_params or {})
         write_html_report(tmp / "report.html", summary, per_class, figures, examples, tmp / "examples",
-                                 title=title, params=run_params, run_name=run_name)
+                          title=title, params=run_params, run_name=run_name)
         if out_html:  # the KFP UI shows the page alone: no folder beside it, so no links to the WAVs
             write_html_report(out_html, summary, per_class, figures, examples, tmp / "examples", title=title,
                               params=run_params, run_name=run_name, wav_links=False)

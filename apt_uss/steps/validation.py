@@ -108,6 +108,10 @@ def check_pipeline_params(params: dict) -> dict:
     if params.get("audio_examples_per_class", 0) < 0:  # the sweep renders none
         raise AptUssError(f"audio_examples_per_class={params['audio_examples_per_class']} is not valid: "
                           "use 0 (none) or more")
+    model_name = str(params.get("model_name", ""))
+    if any(c in model_name for c in "/:%?#") or model_name != model_name.strip():
+        raise AptUssError(f"model_name={model_name!r} is not valid: a registry name without '/', ':', '%', '?', "
+                          "'#' or surrounding spaces (it goes into models:/<name>/<version> URIs)")
     for name in ("tune_gpus", "model_gpus"):
         if params.get(name, 0) < 0:
             raise AptUssError(f"{name}={params[name]} is not valid: use 0 or more")
