@@ -170,6 +170,9 @@ def print_report(report: Path) -> None:
               f"(MLflow parameters provenance.*)")
     if run["s3"]:
         print(f"S3 artifacts: {run['s3_prefix']} ({len(run['s3'])} files: tables, prompts, figures, audio examples)")
+    if run.get("model", {}).get("registered_uri"):
+        print(f"Model:        {run['model']['registered_uri']} (the tuned prompts with their backbone: "
+              "python -m apt_uss separate --model ...)")
     print(f"Report:       {report}")
     print(f"HTML report:  {report / 'report.html'}")
 

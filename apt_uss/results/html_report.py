@@ -27,7 +27,7 @@ CLASS_COLUMNS = (("class", "target_class", "{}"), ("mixtures", "n_mixtures", "{:
                  ("APT SDRi", "sdri_apt_median", "{:.2f}"), ("oracle mask SDR", "sdr_oracle_mask_median", "{:.2f}"))
 STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:72em}table{border-collapse:collapse;margin:.5em 0}
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
-img{max-width:100%;margin:.5em 0}audio{width:14em;height:2em}.note{color:#555;font-size:.9em}"""
+img{max-width:100%;margin:.5em 0}audio{width:12em;height:2em}.note{color:#555;font-size:.9em}"""
 
 
 def _png(path) -> str:
