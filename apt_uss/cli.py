@@ -73,7 +73,8 @@ class _Commands:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m apt_uss", description=__doc__, formatter_class=_HelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m apt_uss", description=__doc__.replace("``", ""),
+                                     formatter_class=_HelpFormatter)
     sub = _Commands(parser.add_subparsers(dest="command", required=True, metavar="<command>"))
 
     p = sub.add_parser("validate-parameters", help="check a run's parameters, as the pipeline's first task does")
