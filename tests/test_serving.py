@@ -139,14 +139,13 @@ def test_the_registered_model_loads_by_uri_separates_from_the_cli_and_answers_ht
 
 
 def test_the_model_refuses_input_without_its_columns(tmp_path):
-    from apt_uss.serving.mlflow_model import PromptSeparatorModel, _Bound
+    from apt_uss.serving.mlflow_model import separate_rows
 
     separator = load_separator(str(_prompt_file(tmp_path / "p.npz")))
     with pytest.raises(AptUssError, match="lacks column.* audio_wav_base64"):
-        PromptSeparatorModel.predict(_Bound(separator), None, pd.DataFrame({"class_name": ["dog"]}))
+        separate_rows(separator, pd.DataFrame({"class_name": ["dog"]}))
     with pytest.raises(AptUssError, match="row 0: audio_wav_base64 is not a base64-encoded WAV"):
-        PromptSeparatorModel.predict(_Bound(separator), None,
-                                     pd.DataFrame({"class_name": ["dog"], "audio_wav_base64": ["bm90IGF1ZGlv"]}))
+        separate_rows(separator, pd.DataFrame({"class_name": ["dog"], "audio_wav_base64": ["bm90IGF1ZGlv"]}))
 
 
 def test_help_needs_no_torch_mlflow_or_pandas_and_shows_defaults():

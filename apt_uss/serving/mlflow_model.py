@@ -19,7 +19,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 import soundfile as sf
@@ -49,22 +48,21 @@ def decode_audio(text: str, row: int = 0) -> tuple[np.ndarray, int]:
     return audio, int(rate)
 
 
-class PromptSeparatorModel(mlflow.pyfunc.PythonModel):
-    """The pyfunc: loads the prompt file with the backbone it records; separates each row's audio."""
+def separate_rows(separator, model_input: pd.DataFrame) -> pd.DataFrame:
+    """The model's prediction: each row's audio separated for its class, as a base64 WAV."""
+    missing = [c for c in INPUT_COLUMNS if c not in model_input.columns]
+    if missing:
+        raise AptUssError(f"the input lacks column(s) {', '.join(missing)}: give {', '.join(INPUT_COLUMNS)}")
+    out = []
+    for i, (name, text) in enumerate(zip(model_input["class_name"], model_input["audio_wav_base64"])):
+        audio, rate = decode_audio(text, i)
+        out.append(encode_audio(separator.separate(audio, rate, str(name)), rate))
+    return pd.DataFrame({OUTPUT_COLUMN: out})
 
-    def load_context(self, context):
-        self.separator = load_separator(context.artifacts["prompts"])
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        missing = [c for c in INPUT_COLUMNS if c not in model_input.columns]
-        if missing:
-            raise AptUssError(f"the input lacks column(s) {', '.join(missing)}: give {', '.join(INPUT_COLUMNS)}")
-        out = []
-        for i, (name, text) in enumerate(zip(model_input["class_name"], model_input["audio_wav_base64"])):
-            audio, rate = decode_audio(text, i)
-            estimate = self.separator.separate(audio, rate, str(name))
-            out.append(encode_audio(estimate, rate))
-        return pd.DataFrame({OUTPUT_COLUMN: out})
+# The pyfunc class lives in its own file, logged as code (MLflow's models from code): this module, which the
+# pipeline's steps import, needs no MLflow until a model is logged (the GPU check runs the steps without it).
+MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
 
 
 def example_input(class_name: str, rate: int = 32000, seconds: float = 0.5) -> pd.DataFrame:
@@ -76,6 +74,7 @@ def example_input(class_name: str, rate: int = 32000, seconds: float = 0.5) -> p
 def log_prompt_model(tracking_uri: str, run_id: str, prompts_path: str | Path, registered_name: str = "") -> dict:
     """Log ``prompts_path`` as the run's model and register it as ``registered_name`` (none: not registered).
     Returns the model's URIs and version."""
+    import mlflow
     from mlflow.models import infer_signature
 
     mlflow.set_tracking_uri(tracking_uri)
@@ -86,10 +85,10 @@ def log_prompt_model(tracking_uri: str, run_id: str, prompts_path: str | Path, r
         shutil.copyfile(prompts_path, staged)
         separator = load_separator(str(staged))
         example = example_input(separator.classes[0], separator.model_rate)
-        signature = infer_signature(example, PromptSeparatorModel.predict(_Bound(separator), None, example))
+        signature = infer_signature(example, separate_rows(separator, example))
         with mlflow.start_run(run_id=run_id):
             info = mlflow.pyfunc.log_model(
-                name=MODEL_NAME, python_model=PromptSeparatorModel(), artifacts={"prompts": str(staged)},
+                name=MODEL_NAME, python_model=str(MODEL_CODE), artifacts={"prompts": str(staged)},
                 signature=signature, input_example=example,
                 pip_requirements=_requirements(), registered_model_name=registered_name or None)
     finally:
@@ -100,13 +99,6 @@ def log_prompt_model(tracking_uri: str, run_id: str, prompts_path: str | Path, r
                       registered_uri=f"models:/{registered_name}/{info.registered_model_version}")
         log.info("model registered as %s (run %s) at %s", result["registered_uri"], run_id, redact(tracking_uri))
     return result
-
-
-class _Bound:
-    """``predict`` on a separator already loaded (logging computes the example's output once, for the signature)."""
-
-    def __init__(self, separator):
-        self.separator = separator
 
 
 def _requirements() -> list[str]:
