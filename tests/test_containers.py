@@ -5,6 +5,7 @@ are built with ``make images`` (cached between runs), from the official base whe
 this engine and otherwise from the local stand-in ``make base-image`` builds.
 """
 
+import fcntl
 import json
 import os
 import shutil
@@ -44,9 +45,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# Image builds of the test workers (pytest-xdist gives each worker this module's fixture) take turns: two cold
+# builds at once would each make their own, differently stamped layers, and the tag would move under a test.
+BUILD_LOCK = Path(tempfile.gettempdir()) / "apt-uss-test-image-build.lock"
+
+
 def _make(*args, timeout=1500):
-    done = subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    with open(BUILD_LOCK, "a") as lock:
+        if args and args[0] in ("images", "base-image"):
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=timeout)
     assert done.returncode == 0, f"make {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
 
