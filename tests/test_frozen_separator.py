@@ -9,8 +9,13 @@ from apt_uss.models.frozen_separator import frozen_separator
 
 @pytest.fixture(params=["tiny", "demo"])
 def separator_with_statistics(request):
-    """A separator whose BatchNorms have non-trivial statistics and affine terms, as a trained one has."""
+    """A separator whose BatchNorms have non-trivial statistics and affine terms: the shipped demo
+    weights' own, and random ones for the untrained tiny config (whose BatchNorms are identities).
+    (Random statistics on the trained demo weights saturate its mask: a 3e-26 prompt gradient, whose
+    float32 error is noise, not a measure of the fold.)"""
     sep = load_backbone(request.param).separator.eval()
+    if request.param == "demo":
+        return sep
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for m in sep.modules():
@@ -66,16 +71,23 @@ def test_a_float32_fold_adds_no_more_error_than_float32_evaluation_itself(separa
     own rounding, which depends on the CPU's kernels (AVX2, AVX-512, NEON): so the bound is not a
     fixed number but the unfolded float32 model's error on the same machine. Folding rounds each
     weight once more (relative 6e-8, like any other product), so its error stays near that of the
-    unfolded model (measured ratios 0.6-1.1); twice it would mean the fold loses precision."""
+    unfolded model (measured ratios 0.6-1.1); twice it would mean the fold loses precision.
+
+    The folded copy also runs channels-last on CPU, where oneDNN sums in another order. The
+    unfolded model's error is taken in both layouts and the larger one bounds the fold's: on the
+    demo weights the prompt gradient's float32 error moves 40x between layouts with the CPU's
+    kernels (measured 2.5e-11 to 1.0e-9 of an 8.6e-5 gradient), far more than folding moves it."""
     sep = separator_with_statistics
     wav, target, prompts = _problem(sep, dtype=torch.float32)
     sep64 = copy.deepcopy(sep).double().requires_grad_(False)
     ref_est, ref_grad = _estimate_and_prompt_grad(sep64, wav.double(), prompts.double(), target.double())
-    plain_est, plain_grad = _estimate_and_prompt_grad(copy.deepcopy(sep).requires_grad_(False), wav, prompts, target)
+    plain = copy.deepcopy(sep).requires_grad_(False)
+    plain_est, plain_grad = _estimate_and_prompt_grad(plain, wav, prompts, target)
+    cl_est, cl_grad = _estimate_and_prompt_grad(plain.to(memory_format=torch.channels_last), wav, prompts, target)
     fold_est, fold_grad = _estimate_and_prompt_grad(frozen_separator(sep), wav, prompts, target)
     assert fold_est.dtype == torch.float32 and fold_grad.dtype == torch.float32
-    assert _rms(fold_est - ref_est) <= 2 * _rms(plain_est - ref_est)
-    assert _rms(fold_grad - ref_grad) <= 2 * _rms(plain_grad - ref_grad)
+    assert _rms(fold_est - ref_est) <= 2 * max(_rms(plain_est - ref_est), _rms(cl_est - ref_est))
+    assert _rms(fold_grad - ref_grad) <= 2 * max(_rms(plain_grad - ref_grad), _rms(cl_grad - ref_grad))
     # and float32 itself is far from mattering: under 1e-4 of the signal's RMS
     assert _rms(plain_est - ref_est) < 1e-4 * _rms(ref_est)
 
@@ -91,6 +103,10 @@ def test_folding_leaves_the_callers_separator_alone_and_freezes_the_copy(separat
     # Only the input BatchNorm (over frequency bins, before any convolution) is left.
     assert [n for n, m in folded.named_modules() if isinstance(m, torch.nn.BatchNorm2d)] == ["bn0"]
     assert not folded.training
+    # On CPU the copy computes channels-last (oneDNN's own layout: docs/performance.md), the caller's model does not.
+    convs = [m for m in folded.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    assert convs and all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs)
+    assert sep.encoder_block1.conv_block.conv2.weight.is_contiguous()
 
 
 def test_a_separator_in_train_mode_is_folded_with_its_running_statistics(separator_with_statistics):

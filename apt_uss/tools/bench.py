@@ -8,7 +8,7 @@ sdr      SDR evaluation throughput: museval (BSS Eval v4, the whole 5-s segment 
          the bench fails (exit 1) if that reaches 0.01 dB.
 tuning   prompt-tuning steps per second through ``tuning.tune_prompts`` after a one-epoch
          warm-up, beside a straightforward loop that leaves the separator's weights trainable
-         (``--tuning-configs small paper``; ``paper`` on a smaller problem, ``PAPER_SIZES``: its
+         (``--tuning-configs small demo paper``; ``paper`` on a smaller problem, ``PAPER_SIZES``: its
          separator takes ~2 s per 2-s clip forward on 2 cores, so a batch-4 step takes tens of seconds).
 separation  test-mixture separation (5 s) per second through ``evaluation.separate`` (inference
          mode, the BatchNorm-folded frozen separator, as evaluation runs it) beside a straightforward forward with trainable weights and autograd
@@ -287,7 +287,9 @@ def bench_tuning(config: str, epochs: int, n_classes: int = 10, clips_per_class:
     r = {"config": config, "prompt_dim": dim, "classes": n_classes, "batch_size": batch_size,
          "crop_samples": crop, "threads": torch.get_num_threads(), "timed_steps": steps_per_epoch * (epochs - 1),
          "rss_mib_before": rss_before,
-         "prompt_max_abs_diff": float(np.max(np.abs(prompts["tune_prompts"] - prompts["straightforward"])))}
+         "prompt_max_abs_diff": float(np.max(np.abs(prompts["tune_prompts"] - prompts["straightforward"]))),
+         # what the diff is measured against: how far tuning moved the prompts
+         "prompt_max_movement": float(np.max(np.abs(prompts["straightforward"] - initial)))}
     for name in loops:
         # The median epoch: one epoch slowed by another process on the machine must not set the rate.
         epoch_s = statistics.median(seconds[name])
@@ -320,7 +322,7 @@ def run_tuning(configs: list[str], epochs: int) -> list[dict]:
                   f"{r[f'{name}_mixtures_per_s']:11.2f} {r[f'{name}_peak_rss_mib']:13.0f}")
         print(f"{r['config']:8s} tune_prompts / straightforward: {r['speedup']:.2f}x "
               f"({r['prompt_dim']}-d prompts, {r['threads']} threads; prompts differ by at most "
-              f"{r['prompt_max_abs_diff']:.1e})", flush=True)
+              f"{r['prompt_max_abs_diff']:.1e}; tuning moved them by up to {r['prompt_max_movement']:.1e})", flush=True)
     return results
 
 
@@ -463,7 +465,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="forward: timed repeats")
     parser.add_argument("--sdr-pairs", type=int, default=200, help="sdr: pairs scored by bss_sdr")
     parser.add_argument("--museval-pairs", type=int, default=40, help="sdr: the first N of them also by museval")
-    parser.add_argument("--tuning-configs", nargs="+", default=["small", "paper"], help="tuning: backbone configs")
+    parser.add_argument("--tuning-configs", nargs="+", default=["small", "demo", "paper"],
+                        help="tuning: backbone configs")
     parser.add_argument("--tuning-epochs", type=int, default=5, help="tuning: epochs of 5 steps, the first a warm-up")
     parser.add_argument("--separation-configs", nargs="+", default=["demo", "small", "paper"],
                         help="separation: configs")
