@@ -43,3 +43,37 @@ def test_separation_and_embedding_benches_report_rates_of_equal_computations(tmp
     assert emb["config"] == "tiny" and emb["clips"] > 0
     assert np.isfinite(emb["clips_per_s"]) and emb["clips_per_s"] > 0
     assert "Separation of 5-s test mixtures" in done.stdout and "SED embedding of 5-s clips" in done.stdout
+
+
+def test_the_growth_bench_times_each_size_and_predicts_the_paper_protocols_from_its_rates():
+    from apt_uss.tools import cost_growth
+
+    # The counts of the paper's protocol: 6,300 steps at 5 shots, 30,000 with full data.
+    assert cost_growth.tuning_steps(50, 5, 100) == 6300 and cost_growth.tuning_steps(50, 24, 100) == 30000
+    centre = {"classes": 2, "shots": 1, "epochs": 1, "clip_seconds": 2.5}
+    sizes = {"classes": (2, 3), "shots": (1, 2), "epochs": (1, 2), "clip_seconds": (2.5, 3.0)}
+    rows = cost_growth.measure_growth("tiny", sizes=sizes, centre=centre)
+    assert [(r["varied"], r[r["varied"]]) for r in rows] == [(d, v) for d in sizes for v in sizes[d]]
+    by = {(r["varied"], r[r["varied"]]): r for r in rows}
+    assert by[("epochs", 2)]["tuning_steps"] == 2 and by[("classes", 3)]["test_mixtures"] == 48
+    assert all(r["tuning_seconds"] > 0 and r["evaluation_seconds"] > 0 for r in rows)
+    # Shots and epochs do not change the test set: their rows carry the centre's evaluation and say so.
+    assert by[("shots", 2)].get("evaluation_from_centre") and not by[("classes", 3)].get("evaluation_from_centre")
+    assert by[("shots", 2)]["evaluation_seconds"] == by[("shots", 1)]["evaluation_seconds"]
+    summary = cost_growth.print_growth(rows, "tiny", centre)
+    rate = summary["rates"]["seconds_per_step"]
+    assert min(r["seconds_per_step"] for r in rows) <= rate <= max(r["seconds_per_step"] for r in rows)
+    five, full = summary["paper_protocols"]
+    assert five["tuning_seconds"] == 6300 * rate and full["tuning_seconds"] == 30000 * rate
+    assert five["test_mixtures"] == full["test_mixtures"] == 800  # 50 classes x 16 test clips
+
+
+def test_the_evaluation_rate_is_a_fixed_cost_per_mixture_plus_a_cost_per_second_of_audio():
+    from apt_uss.tools.cost_growth import evaluation_seconds, fitted_rates
+
+    rows = [{"clip_seconds": s, "seconds_per_mixture": 0.05 + 0.01 * s, "seconds_per_step": 0.1} for s in (2.5, 5, 10)]
+    rows.append({"clip_seconds": 5, "seconds_per_mixture": 9.0, "seconds_per_step": 0.1, "evaluation_from_centre": True})
+    rates = fitted_rates(rows)  # the row that only carries the centre's figure is not a measurement
+    assert abs(rates["evaluation_seconds_per_mixture"] - 0.05) < 1e-9
+    assert abs(rates["evaluation_seconds_per_audio_second"] - 0.01) < 1e-9
+    assert abs(evaluation_seconds(rates, 800, 5.0) - 800 * 0.1) < 1e-6

@@ -16,6 +16,9 @@ separation  test-mixture separation (5 s) per second through ``evaluation.separa
 embedding   SED embedding of 5-s clips per second through ``prompts.embed_clips``; the pipeline
          embeds each training clip once (an artifact) where a straightforward loop would embed
          them again in every tuning epoch: the ratio is the epochs of the default run.
+growth      how tuning and evaluation time grow with classes, shots, epochs and clip length (three
+         sizes each around the default demo run) and the paper protocols' predicted time
+         (``apt_uss.tools.cost_growth``; ``--growth-config demo``).
 pipeline    the wall time of ``make pipeline-run N_SHOT=5`` (the default demo run), by task, from
          the KFP local runner's log (``--pipeline-command`` to time another command).
 """
@@ -41,8 +44,9 @@ from apt_uss.evaluation.metrics import bss_sdr
 from apt_uss.method.tuning import tune_prompts
 from apt_uss.models import load_backbone
 from apt_uss.models.device import use_available_cores
+from apt_uss.tools.cost_growth import measure_growth, print_growth
 
-BENCHES = ("forward", "sdr", "tuning", "separation", "embedding", "pipeline")
+BENCHES = ("forward", "sdr", "tuning", "separation", "embedding", "growth", "pipeline")
 SDR_TOLERANCE_DB = 0.01
 
 
@@ -472,6 +476,7 @@ def main(argv=None) -> int:
                         help="separation: configs")
     parser.add_argument("--separation-mixtures", type=int, default=12, help="separation: timed mixtures")
     parser.add_argument("--embedding-configs", nargs="+", default=["demo", "paper"], help="embedding: configs")
+    parser.add_argument("--growth-config", default="demo", help="growth: backbone config")
     parser.add_argument("--pipeline-command", default="make -s pipeline-run N_SHOT=5 EXPERIMENT=apt-uss-bench",
                         help="pipeline: the command timed")
     parser.add_argument("--json", default="", help="also write the results here, keyed by benchmark")
@@ -491,6 +496,8 @@ def main(argv=None) -> int:
         results["separation"] = run_separation(args.separation_configs, args.separation_mixtures)
     if "embedding" in args.only:
         results["embedding"] = run_embedding(args.embedding_configs)
+    if "growth" in args.only:
+        results["growth"] = print_growth(measure_growth(args.growth_config), args.growth_config)
     if "pipeline" in args.only:
         results["pipeline"] = run_pipeline_bench(args.pipeline_command)
     results["machine"]["loadavg_1min_end"] = os.getloadavg()[0]
