@@ -72,7 +72,8 @@ def test_the_evaluation_rate_is_a_fixed_cost_per_mixture_plus_a_cost_per_second_
     from apt_uss.tools.cost_growth import evaluation_seconds, fitted_rates
 
     rows = [{"clip_seconds": s, "seconds_per_mixture": 0.05 + 0.01 * s, "seconds_per_step": 0.1} for s in (2.5, 5, 10)]
-    rows.append({"clip_seconds": 5, "seconds_per_mixture": 9.0, "seconds_per_step": 0.1, "evaluation_from_centre": True})
+    rows.append({"clip_seconds": 5, "seconds_per_mixture": 9.0, "seconds_per_step": 0.1,
+                 "evaluation_from_centre": True})
     rates = fitted_rates(rows)  # the row that only carries the centre's figure is not a measurement
     assert abs(rates["evaluation_seconds_per_mixture"] - 0.05) < 1e-9
     assert abs(rates["evaluation_seconds_per_audio_second"] - 0.01) < 1e-9

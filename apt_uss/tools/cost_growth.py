@@ -153,7 +153,8 @@ def fitted_rates(rows: list[dict]) -> dict:
 
 
 def evaluation_seconds(rates: dict, mixtures: int, clip_seconds: float) -> float:
-    return mixtures * (rates["evaluation_seconds_per_mixture"] + clip_seconds * rates["evaluation_seconds_per_audio_second"])
+    per_mixture = rates["evaluation_seconds_per_mixture"] + clip_seconds * rates["evaluation_seconds_per_audio_second"]
+    return mixtures * per_mixture
 
 
 def protocol_estimates(rates: dict, protocols: dict | None = None, systems: int = 2) -> list[dict]:
@@ -180,8 +181,8 @@ def print_growth(rows: list[dict], config: str, centre: dict | None = None) -> d
               f"{r['seconds_per_mixture']:10.3f}{shared}")
     rates = fitted_rates(rows)
     print(f"fitted: {rates['seconds_per_step']:.3f} s a tuning step; evaluation "
-          f"{rates['evaluation_seconds_per_mixture']:.3f} s a mixture + {rates['evaluation_seconds_per_audio_second']:.4f} s "
-          f"per second of its audio")
+          f"{rates['evaluation_seconds_per_mixture']:.3f} s a mixture + "
+          f"{rates['evaluation_seconds_per_audio_second']:.4f} s per second of its audio")
     estimates = protocol_estimates(rates)
     for e in estimates:
         print(f"{e['protocol']}: {e['tuning_steps']} steps, tuning {e['tuning_seconds'] / 60:.0f} min; "
