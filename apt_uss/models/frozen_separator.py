@@ -53,8 +53,10 @@ def frozen_separator(separator: QuerySeparator) -> QuerySeparator:
         if isinstance(module, CondConvBlock):
             module.conv1, module.bn1 = _fold(module.conv1, module.bn1, 0), nn.Identity()
             module.conv2, module.bn2 = _fold(module.conv2, module.bn2, 0), nn.Identity()
+            module.relu_inplace = True
         elif isinstance(module, DecoderBlock):
             module.conv1, module.bn1 = _fold(module.conv1, module.bn1, 1), nn.Identity()
+            module.relu_inplace = True
     if all(p.device.type == "cpu" for p in frozen.parameters()):
         frozen = frozen.to(memory_format=torch.channels_last)
     return frozen.requires_grad_(False)

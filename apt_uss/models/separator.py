@@ -42,9 +42,11 @@ class CondConvBlock(nn.Module):
         self.emb1 = nn.Linear(cond_dim, cout)
         self.emb2 = nn.Linear(cond_dim, cout)
 
+    relu_inplace = False  # frozen_separator's copies set it: nothing there needs a convolution's output
+
     def forward(self, x, cond):
-        x = F.relu(self.bn1(self.conv1(x))) + self.emb1(cond)[:, :, None, None]
-        return F.relu(self.bn2(self.conv2(x))) + self.emb2(cond)[:, :, None, None]
+        x = F.relu(self.bn1(self.conv1(x)), inplace=self.relu_inplace) + self.emb1(cond)[:, :, None, None]
+        return F.relu(self.bn2(self.conv2(x)), inplace=self.relu_inplace) + self.emb2(cond)[:, :, None, None]
 
 
 class EncoderBlock(nn.Module):
@@ -65,8 +67,10 @@ class DecoderBlock(nn.Module):
         self.emb1 = nn.Linear(cond_dim, cout)
         self.conv_block2 = CondConvBlock(cout * 2, cout, cond_dim, momentum)
 
+    relu_inplace = False
+
     def forward(self, x, skip, cond):
-        x = F.relu(self.bn1(self.conv1(x))) + self.emb1(cond)[:, :, None, None]
+        x = F.relu(self.bn1(self.conv1(x)), inplace=self.relu_inplace) + self.emb1(cond)[:, :, None, None]
         x = x[:, :, :-1, :-1]  # a stride-2 transpose gives 2n+1 rows/columns: drop the extra one
         return self.conv_block2(torch.cat([x, skip], dim=1), cond)
 
