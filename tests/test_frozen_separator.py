@@ -5,6 +5,7 @@ import torch
 
 from apt_uss.models import load_backbone
 from apt_uss.models.frozen_separator import frozen_separator
+from apt_uss.models.separator import CondConvBlock, DecoderBlock
 
 
 @pytest.fixture(params=["tiny", "demo"])
@@ -107,6 +108,10 @@ def test_folding_leaves_the_callers_separator_alone_and_freezes_the_copy(separat
     convs = [m for m in folded.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     assert convs and all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs)
     assert sep.encoder_block1.conv_block.conv2.weight.is_contiguous()
+    # The copy's ReLUs run in place (its convolutions' outputs are needed by nothing else); the caller's do not.
+    blocks = (CondConvBlock, DecoderBlock)
+    assert all(m.relu_inplace for m in folded.modules() if isinstance(m, blocks))
+    assert not any(m.relu_inplace for m in sep.modules() if isinstance(m, blocks))
 
 
 def test_a_separator_in_train_mode_is_folded_with_its_running_statistics(separator_with_statistics):
