@@ -193,3 +193,24 @@ def test_an_unknown_loss_function_is_refused_before_tuning(responsive_separator)
     with pytest.raises(AptUssError, match="loss_function='l2' is unknown: allowed are l1, snr"):
         tune_prompts(responsive_separator, np.zeros((2, 16), np.float32), np.array([0, 1]), table, clips,
                      "sum", 16000, loss_function="l2")
+
+
+def test_embedding_several_clips_a_batch_gives_each_clip_the_embedding_it_gets_alone():
+    # The CUDA path batches segments across clips; on CPU the same code runs when asked, and a clip's
+    # embedding must not depend on which clips share its batch (eval-mode SED: float rounding only).
+    from apt_uss.method.prompts import embed_clips
+    from apt_uss.models import load_backbone
+
+    sed = load_backbone("tiny").sed.eval()
+    sr = 32000
+    rng = np.random.default_rng(0)
+    clips = [(f"c{i}.wav", (0.3 * rng.standard_normal(int(sr * s))).astype(np.float32))
+             for i, s in enumerate([5.0, 2.5, 7.0, 1.0, 4.0])]
+    alone = embed_clips(sed, iter(clips), len(clips), sr)
+    for per_batch in (1, 3, 5, 64):
+        together = embed_clips(sed, iter(clips), len(clips), sr, segments_per_batch=per_batch)
+        assert list(together) == [name for name, _ in clips]
+        for name, _ in clips:
+            np.testing.assert_allclose(together[name], alone[name], rtol=0, atol=1e-5 * np.abs(alone[name]).max())
+    with pytest.raises(Exception, match="segments_per_batch"):
+        embed_clips(sed, iter(clips), len(clips), sr, segments_per_batch=-1)

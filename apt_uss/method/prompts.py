@@ -43,20 +43,52 @@ def clip_segments(audio: np.ndarray, segment: int) -> np.ndarray:
     return whole[None, :]
 
 
+# Segments a batch of the SED on CUDA, where one clip's two or three 2-s segments leave the GPU idle.
+# On CPU each clip is one batch (larger batches fall out of cache there, as the separator's do).
+CUDA_SEGMENTS_PER_BATCH = 64
+
+
 @torch.inference_mode()
-def embed_clips(sed, clips, total: int, sample_rate: int, device="cpu") -> dict[str, np.ndarray]:
+def embed_clips(sed, clips, total: int, sample_rate: int, device="cpu",
+                segments_per_batch: int | None = None) -> dict[str, np.ndarray]:
     """Per-clip embedding: mean of the SED embeddings of its loud 2-s segments.
 
     ``clips`` yields (name, audio) pairs, so long recordings are read one at a time.
+    ``segments_per_batch`` > 0 runs the SED on up to that many segments at once, several clips'
+    together (the default on CUDA, ``CUDA_SEGMENTS_PER_BATCH``); 0 or None on CPU: one clip a batch.
+    The SED is in eval mode, so a clip's embedding does not depend on its batch beyond float rounding.
     """
+    if segments_per_batch is None:
+        segments_per_batch = CUDA_SEGMENTS_PER_BATCH if torch.device(device).type == "cuda" else 0
+    if segments_per_batch < 0:
+        raise AptUssError(f"segments_per_batch must be >= 0, got {segments_per_batch}")
     segment = int(SEGMENT_SECONDS * sample_rate)
-    out = {}
-    started = time.monotonic()
-    for i, (name, audio) in enumerate(clips, 1):
-        segs = torch.from_numpy(clip_segments(audio, segment)).to(device)
-        out[name] = torch.cat([sed(part)["latent_output"] for part in segs.split(64)]).mean(dim=0).float().cpu().numpy()
-        if i % 50 == 0 or i == total:
-            log.info("embeddings: %d/%d clips (%.1f clips/s)", i, total, i / (time.monotonic() - started))
+    out: dict[str, np.ndarray] = {}
+    pending: list[tuple[str, np.ndarray]] = []  # clips whose segments wait for a full batch
+    started, done = time.monotonic(), 0
+
+    def flush() -> None:
+        nonlocal done
+        if not pending:
+            return
+        counts = [len(segs) for _, segs in pending]
+        batch = torch.from_numpy(np.concatenate([segs for _, segs in pending])).to(device)
+        latent = torch.cat([sed(part)["latent_output"] for part in batch.split(max(segments_per_batch, 64))])
+        for (name, _), part in zip(pending, latent.split(counts)):
+            out[name] = part.mean(dim=0).float().cpu().numpy()
+            done += 1
+            if done % 50 == 0 or done == total:
+                log.info("embeddings: %d/%d clips (%.1f clips/s)", done, total, done / (time.monotonic() - started))
+        pending.clear()
+
+    for name, audio in clips:
+        segs = clip_segments(audio, segment)
+        if pending and sum(len(p) for _, p in pending) + len(segs) > segments_per_batch:
+            flush()
+        pending.append((name, segs))
+        if not segments_per_batch:
+            flush()
+    flush()
     return out
 
 
