@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     _param(p, "keep_best_epoch")
     p.add_argument("--state-uri", default="", help="folder or s3:// prefix for per-epoch state; resumes from it")
     p.add_argument("--run-name", default="", help="log tune_loss live to this MLflow run (found by name)")
+    p.add_argument("--nested-run", action="store_true",
+                   help="the run is a sweep cell's: with MLFLOW_RUN_ID set, nest it under that run instead of using it")
     _param(p, "tracking_uri")
     _param(p, "experiment")
     _backbone_args(p)
@@ -394,7 +396,7 @@ def run(argv: list[str]) -> None:
                                 batch_size=a.batch_size, tune=a.tune,
                                 precision=a.precision, out_separator=a.out_separator, state_uri=a.state_uri,
                                 run_name=a.run_name, tracking_uri=a.tracking_uri, experiment=a.experiment,
-                                **_backbone(a))
+                                nested_run=a.nested_run, **_backbone(a))
     elif a.command == "evaluate":
         table = steps.evaluate_step(dataset_dir=a.dataset_dir, mixtures_dir=a.mixtures_dir, prompts_path=a.prompts,
                                     out_dir=a.out, system=a.system,

@@ -92,9 +92,10 @@ def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_
                  backbone: dict, lr: float, batch_size: int, tune: str, precision: str, checkpoint_uri: str,
                  run_name: str, tracking_uri: str, experiment: str, artifact_uri: str,
                  tuned_prompts: Output[Model], loss: Output[Dataset], separator_weights: Output[Model],
-                 lr_schedule: str, loss_function: str, keep_best_epoch: bool, gpus: int = 0):
+                 lr_schedule: str, loss_function: str, keep_best_epoch: bool, gpus: int = 0,
+                 nested_run: bool = False):
     """``separator_weights`` is the tuned separator for tune=joint and an empty file for tune=prompts.
-    ``gpus``: what the pod asked for (logged beside what it sees)."""
+    ``gpus``: what the pod asked for (logged beside what it sees). ``nested_run``: a sweep cell's MLflow run."""
     from apt_uss.logs import configure_logging
     from apt_uss.steps.pipeline import default_state_uri, tune_prompts_step
 
@@ -104,7 +105,7 @@ def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_
         dataset_dir=dataset_dir.path, mixtures_dir=mixtures.path, prompts_path=initial_prompts.path,
         out_prompts=tuned_prompts.path, out_loss=loss.path, backbone=backbone, lr=lr, batch_size=batch_size, tune=tune, precision=precision, out_separator=separator_weights.path, state_uri=state_uri,
         run_name=run_name, tracking_uri=tracking_uri, experiment=experiment, lr_schedule=lr_schedule,
-        loss_function=loss_function, keep_best_epoch=keep_best_epoch, requested_gpus=gpus)
+        loss_function=loss_function, keep_best_epoch=keep_best_epoch, requested_gpus=gpus, nested_run=nested_run)
     separator_weights.metadata["tuned"] = tune == "joint"
     if len(history):
         loss.metadata["final_loss"] = float(history["loss"].iloc[-1])

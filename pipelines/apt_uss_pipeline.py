@@ -117,9 +117,9 @@ def dataset_task(p: dict, validated, cluster: dict, display_name: str = "dataset
 
 
 def tuning_task(p: dict, dataset, mixtures, prompts, backbone: dict, cluster: dict,
-                run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER):
+                run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, nested_run: bool = False):
     """The tuning task on a GPU pod; ``run_name`` keys its MLflow run and per-epoch state (a sweep cell has its
-    own)."""
+    own, ``nested_run``)."""
     tuned = tune_prompts(dataset_dir=dataset, mixtures=mixtures, initial_prompts=prompts, backbone=backbone,
                          lr=p["lr"], lr_schedule=p["lr_schedule"], loss_function=p["loss_function"],
                          batch_size=p["batch_size"], tune=p["tune"], precision=p["precision"],
@@ -128,7 +128,7 @@ def tuning_task(p: dict, dataset, mixtures, prompts, backbone: dict, cluster: di
                          experiment=p["experiment"], artifact_uri=p["artifact_uri"],
                          # Also an input, not only the pod's GPU limit: inside a ParallelFor the compiler surfaces a
                          # pipeline parameter to the loop only when a task takes it as an input.
-                         gpus=p["tune_gpus"])
+                         gpus=p["tune_gpus"], nested_run=nested_run)
     tuned.set_display_name("prompt tuning (GPU)")
     # A pre-empted GPU node or a lost pod: the retry resumes after the last saved epoch.
     _for_cluster(tuned, "tune", **cluster)

@@ -68,7 +68,8 @@ def _sweep_dag(p: dict, parallelism: int) -> dsl.Dataset:
         initial = prompts_from_embeddings(embeddings=embedded.output, splits=split.output)
         initial.set_display_name("initial prompts (mean of the cell's clips)")
         _for_cluster(initial, "light", retries=0, **cluster)
-        tuned = tuning_task(p, fetched.output, mixed.output, initial.output, backbone, cluster, run_name=cell.run_name)
+        tuned = tuning_task(p, fetched.output, mixed.output, initial.output, backbone, cluster, run_name=cell.run_name,
+                            nested_run=True)
         baseline, apt = evaluation_tasks(p, initial.output, tuned, dict(dataset_dir=fetched.output, mixtures=mixed.output,
                                                                      backbone=backbone), cluster)
         scored = score_cell(baseline=baseline.outputs["evaluation"], apt=apt.outputs["evaluation"],

@@ -189,3 +189,27 @@ def test_mlflow_runs_open_on_the_runs_table_with_integer_parameters_and_a_report
     client.create_experiment("made-elsewhere")
     tracking.log_run(uri, "made-elsewhere", "r2", {}, summary)
     assert client.get_experiment_by_name("made-elsewhere").tags[tracking.EXPERIMENT_KIND_TAG] == "custom_model_development"
+
+
+def test_with_mlflow_run_id_set_a_sweeps_cells_nest_under_that_run_instead_of_collapsing_into_it(tmp_path, monkeypatch):
+    # KFP's MLflow integration sets MLFLOW_RUN_ID to the pipeline run's own MLflow run in every task.
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    kfp_run = client.create_run(client.create_experiment("exp")).info.run_id
+    monkeypatch.setenv("MLFLOW_RUN_ID", kfp_run)
+    # a single pipeline run (or the sweep's parent) is that run
+    assert tracking.open_run(uri, "exp", "pipeline-run-9") == kfp_run
+    # each cell's tuning task opens a run of its own, nested under it
+    cells = {name: tracking.open_run(uri, "exp", name, tags={"stage": "tuning"}, nested=True)
+             for name in ("sweep-1shot-s1", "sweep-5shot-s1")}
+    assert len(set(cells.values()) | {kfp_run}) == 3
+    assert all(client.get_run(c).data.tags[tracking.PARENT_TAG] == kfp_run for c in cells.values())
+    # the aggregate step finds the parent and logs each cell into the cell's own run, then the parent
+    parent = tracking.open_run(uri, "exp", "sweep")
+    assert parent == kfp_run
+    for name, run_id in cells.items():
+        assert tracking.log_run(uri, "exp", name, {"n_shot": name[6]}, {"sdr_gain": 1.0},
+                                tags={tracking.PARENT_TAG: parent}) == run_id
+    assert tracking.finished_children(uri, "exp", parent) == cells
+    assert tracking.log_run(uri, "exp", "sweep", {"seeds": "1"}, {"sdr_gain_mean": 1.0}) == kfp_run
+    assert client.get_run(kfp_run).data.params == {"seeds": "1"}  # the cells' parameters stayed in the cells

@@ -254,6 +254,9 @@ def test_compiled_sweep_loops_over_cells_with_the_spec_parameters(compiled_sweep
             "evaluate-sdr-2", "score-cell"} <= set(body)
     assert "init-prompts" not in body  # the model embeds each clip once, before the loop
     assert root["dag"]["tasks"]["aggregate-sweep"]["inputs"]["artifacts"]["cells"]
+    # each cell's tuning run is nested (under MLFLOW_RUN_ID's run where KFP's MLflow integration sets one)
+    nested = body["tune-prompts"]["inputs"]["parameters"]["nested_run"]
+    assert nested["runtimeValue"]["constant"] is True
 
 
 def test_every_parameter_a_loop_task_reads_reaches_the_loop(compiled_sweep):

@@ -117,20 +117,28 @@ RUN_TAG = "apt_uss.run_name"
 PARENT_TAG = "mlflow.parentRunId"  # MLflow nests a run under the run this tag names
 
 
-def open_run(tracking_uri: str, experiment: str, run_name: str, tags: dict | None = None) -> str:
+def open_run(tracking_uri: str, experiment: str, run_name: str, tags: dict | None = None,
+             nested: bool = False) -> str:
     """The MLflow run of pipeline run ``run_name``: the unfinished one with that name, else a new one.
 
     Tuning (live loss) and the report (results) are separate tasks, possibly retried: both
     find the run by the pipeline run's name, so one pipeline run is one MLflow run. A
     finished run of the same name is never reopened (its results stay as they were).
-    ``MLFLOW_RUN_ID`` (set by KFP's MLflow integration) takes precedence.
+    ``MLFLOW_RUN_ID`` (set by KFP's MLflow integration: the run of the whole pipeline run) takes
+    precedence for a top-level run. A nested run (``nested``, or tags naming a parent: a sweep's cell)
+    never takes it: it is found or created by name, and with ``MLFLOW_RUN_ID`` set and no parent
+    named, it is nested under that run, so a sweep's cells stay runs of their own under the pipeline's.
     """
     import mlflow
 
     if "'" in run_name or "\\" in run_name:
         raise AptUssError(f"run name {run_name!r} may not contain quotes or backslashes")
     client = mlflow.MlflowClient(tracking_uri)
-    run_id = os.environ.get("MLFLOW_RUN_ID")
+    tags = dict(tags or {})
+    nested = nested or PARENT_TAG in tags
+    run_id = None if nested else os.environ.get("MLFLOW_RUN_ID")
+    if nested and PARENT_TAG not in tags and os.environ.get("MLFLOW_RUN_ID"):
+        tags[PARENT_TAG] = os.environ["MLFLOW_RUN_ID"]
     if not run_id:
         exp_id = _experiment_id(client, experiment, tracking_uri)
         found = [r for r in client.search_runs([exp_id], filter_string=f"tags.`{RUN_TAG}` = '{run_name}'")
@@ -141,7 +149,7 @@ def open_run(tracking_uri: str, experiment: str, run_name: str, tags: dict | Non
                 client.update_run(run_id, status="RUNNING")
         else:
             run_id = client.create_run(exp_id, run_name=run_name, tags={RUN_TAG: run_name}).info.run_id
-    for k, v in (tags or {}).items():
+    for k, v in tags.items():
         client.set_tag(run_id, k, v)
     return run_id
 

@@ -211,8 +211,9 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
                       out_separator: str = "", state_uri: str = "", run_name: str = "", tracking_uri: str = "",
                       experiment: str = DEMO["experiment"], lr_schedule: str = DEMO["lr_schedule"],
                       loss_function: str = DEMO["loss_function"], keep_best_epoch: bool = DEMO["keep_best_epoch"],
-                      requested_gpus: int = 0):
-    """Tune the prompts; with ``state_uri`` resume from / save to per-epoch state; with ``run_name`` log live to MLflow.
+                      requested_gpus: int = 0, nested_run: bool = False):
+    """Tune the prompts; with ``state_uri`` resume from / save to per-epoch state; with ``run_name`` log live to MLflow
+    (``nested_run``: a sweep cell's run, nested under the pipeline run's MLflow run when ``MLFLOW_RUN_ID`` names one).
 
     ``out_separator`` receives the tuned separator's state dict for ``tune="joint"``, and is
     left empty (zero bytes: "the backbone as given") for ``tune="prompts"``.
@@ -228,7 +229,7 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
     if run_name:
         uri = tracking.resolve_tracking_uri(tracking_uri)
         tracking.check_tracking(uri)  # fail now, not after hours of tuning
-        run_id = tracking.open_run(uri, experiment, run_name, tags={"stage": "tuning"})
+        run_id = tracking.open_run(uri, experiment, run_name, tags={"stage": "tuning"}, nested=nested_run)
         on_epoch = tracking.EpochLossLogger(uri, run_id)
     info = json.loads((Path(mixtures_dir) / MIXING).read_text())
     train_mix = pd.read_csv(Path(mixtures_dir) / "train_mixtures.csv", keep_default_na=False)
