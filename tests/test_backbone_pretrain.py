@@ -145,3 +145,35 @@ def test_compiled_separator_training_updates_the_separator_itself():
     assert set(after) == set(before)  # no "_orig_mod." prefixes: the export sees the plain module
     assert not torch.equal(after["encoder_block1.conv_block.conv1.weight"],
                            before["encoder_block1.conv_block.conv1.weight"])
+
+
+def test_the_other_clip_query_comes_from_another_recording_of_the_target_class():
+    from apt_uss.models.pretrain import other_clip_crops
+
+    rng = np.random.default_rng(0)
+    # each clip a constant level of its own: which clip a crop came from reads off its value
+    clips = np.repeat(np.arange(1, 8, dtype=np.float32)[:, None], 100, axis=1)
+    labels = np.array([0, 0, 0, 1, 1, 2, 3])  # class 2 and 3 have one clip each
+    first = np.array([0, 1, 3, 4, 5, 6] * 20)
+    crops = other_clip_crops(clips, labels, first, rng, crop=10)
+    source = crops[:, 0].astype(int) - 1
+    assert np.all(labels[source] == labels[first])                    # the same class
+    assert np.all((source != first) | np.isin(first, [5, 6]))         # another recording where there is one
+    assert set(source[first == 0]) == {1, 2}                          # any of the others
+
+
+def test_the_separator_query_changes_the_query_not_the_mixtures():
+    from apt_uss.models.backbone import seeded_backbone
+    from apt_uss.models.config import get_config
+    from apt_uss.models.pretrain import train_separator
+
+    clips, labels = seen_corpus(3, 3)
+    runs = {}
+    for query in ("own", "other_clip", "own"):
+        model = seeded_backbone(get_config("tiny"), 0)
+        runs.setdefault(query, []).append(train_separator(model.separator, model.sed, clips, labels, steps=2,
+                                                          batch_size=2, query=query))
+    assert runs["own"][0] == runs["own"][1]  # deterministic
+    assert runs["other_clip"][0] != runs["own"][0]  # another query, another loss
+    with pytest.raises(Exception, match="separator query 'mean' is unknown"):
+        train_separator(model.separator, model.sed, clips, labels, steps=1, batch_size=2, query="mean")

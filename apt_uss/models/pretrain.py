@@ -20,6 +20,7 @@ import torch
 from apt_uss.data import synthetic
 from apt_uss.data.mixtures import mix
 from apt_uss.data.streams import stream
+from apt_uss.errors import AptUssError
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,25 @@ def sed_accuracy(sed: torch.nn.Module, clips: np.ndarray, labels: np.ndarray, se
     return float((predicted.numpy() == labels).mean())
 
 
-def training_mixtures(clips, labels, rng, batch_size, crop):
-    """(mixtures, targets, target classes): crops of two different classes, energy-matched as the reference mixes."""
+# What queries the separator in pretraining. "own": the SED embedding of the target crop itself (the ZS-ASP
+# recipe). "other_clip": the embedding of a loud crop of another recording of the target's class, as a few-shot
+# prompt is made of other recordings than the test clip.
+SEPARATOR_QUERIES = ("own", "other_clip")
+
+
+def other_clip_crops(clips: np.ndarray, labels: np.ndarray, first: np.ndarray, rng: np.random.Generator,
+                     crop: int) -> np.ndarray:
+    """A loud crop of a random other clip of each ``first`` clip's class (the clip itself where its class has one)."""
+    chosen = np.empty(len(first), dtype=np.int64)
+    for i, index in enumerate(first):
+        same = np.flatnonzero((labels == labels[index]) & (np.arange(len(labels)) != index))
+        chosen[i] = rng.choice(same) if len(same) else index
+    return loud_crops(clips[chosen], rng, crop)
+
+
+def training_mixtures(clips, labels, rng, batch_size, crop, return_indices: bool = False):
+    """(mixtures, targets, target classes): crops of two different classes, energy-matched as the reference mixes.
+    ``return_indices`` adds the target clips' indices."""
     first = rng.integers(0, len(clips), batch_size)
     other = rng.integers(0, len(clips), batch_size)
     same = labels[first] == labels[other]
@@ -112,6 +130,8 @@ def training_mixtures(clips, labels, rng, batch_size, crop):
     targets = loud_crops(clips[first], rng, crop)
     interferers = loud_crops(clips[other], rng, crop)
     mixtures = np.stack([mix(t, i, "energy_match") for t, i in zip(targets, interferers)])
+    if return_indices:
+        return mixtures, targets, labels[first], first
     return mixtures, targets, labels[first]
 
 
@@ -131,12 +151,18 @@ def compiled_for_training(module: torch.nn.Module) -> torch.nn.Module:
 
 def train_separator(separator: torch.nn.Module, sed: torch.nn.Module, clips: np.ndarray, labels: np.ndarray,
                     steps: int, batch_size: int = 8, lr: float = 1e-3, seed: int = 0,
-                    sample_rate: int = synthetic.SAMPLE_RATE, compiled: bool = False) -> list[float]:
-    """Train ``separator`` in place, queried by the frozen ``sed``'s embedding of each target crop.
+                    sample_rate: int = synthetic.SAMPLE_RATE, compiled: bool = False,
+                    query: str = "own") -> list[float]:
+    """Train ``separator`` in place, queried by the frozen ``sed``'s embedding of each target crop (``query``
+    "own") or of a crop of another clip of its class ("other_clip": ``SEPARATOR_QUERIES``).
 
     ``compiled``: run the training forward under ``torch.compile`` (the same parameters, faster steps).
+    The mixtures are the same draws for either query (the other clips come from a stream of their own).
     """
+    if query not in SEPARATOR_QUERIES:
+        raise AptUssError(f"separator query {query!r} is unknown: known are {', '.join(SEPARATOR_QUERIES)}")
     rng = stream("pretrain_separator", seed)
+    query_rng = stream("pretrain_query", seed)
     crop = int(CROP_SECONDS * sample_rate)
     sed.eval().requires_grad_(False)
     separator.train().requires_grad_(True)  # parameters only: the STFT kernels are buffers
@@ -148,11 +174,15 @@ def train_separator(separator: torch.nn.Module, sed: torch.nn.Module, clips: np.
         forward = compiled_for_training(separator)
     losses, started = [], time.monotonic()
     for step in range(1, steps + 1):
-        mixtures, targets, _ = training_mixtures(clips, labels, rng, batch_size, crop)
+        mixtures, targets, _, first = training_mixtures(clips, labels, rng, batch_size, crop, return_indices=True)
         target = torch.from_numpy(targets)
+        if query == "own":
+            queried = target
+        else:
+            queried = torch.from_numpy(other_clip_crops(clips, labels, first, query_rng, crop))
         with torch.no_grad():
-            query = sed(target)["latent_output"]
-        estimate = forward(torch.from_numpy(mixtures), query)["wav"]
+            query_embedding = sed(queried)["latent_output"]
+        estimate = forward(torch.from_numpy(mixtures), query_embedding)["wav"]
         losses.append(_descend(optimizer, torch.nn.functional.l1_loss(estimate, target)))
         schedule.step()
         if step % 25 == 0 or step == steps:

@@ -45,20 +45,24 @@ DEMO = defaults("demo")
 SELECTION_SEED = 0  # the shot draw and mixtures of the choice; reports use seeds 1 and up
 
 
-def validation_median_sdr(dataset_dir: Path, mixtures_dir: Path, prompts_path: Path, mix_rule: str) -> float:
-    """Pooled median SDR of a prompt table's estimates on the validation mixtures."""
+def validation_median_sdr(dataset_dir: Path, mixtures_dir: Path, prompts_path: Path, mix_rule: str,
+                          separator=None) -> float:
+    """Pooled median SDR of a prompt table's estimates on the validation mixtures (through ``separator``, by
+    default the demo backbone's)."""
     mixtures = pd.read_csv(mixtures_dir / VALIDATION_MIXTURES, keep_default_na=False)
     clips = ClipStore(str(dataset_dir))
     clips.preload(pd.concat([mixtures["target_file"], mixtures["interferer_file"]]))
     prompts, targets, _ = load_prompts(prompts_path)
-    model = BackboneSpec.of(DEMO["backbone"]).load()
-    table, _ = evaluate_prompts(model.separator, mixtures, clips, prompts, targets, mix_rule)
+    separator = separator if separator is not None else BackboneSpec.of(DEMO["backbone"]).load().separator
+    table, _ = evaluate_prompts(separator, mixtures, clips, prompts, targets, mix_rule)
     return float(table["sdr"].median())
 
 
-def select_settings(out: Path, n_classes: int, n_shot: str, validation_clips: int, lrs: list[float],
-                    losses: list[str], crop_rules: list[str], epochs: int, epoch_choices: list[int],
-                    dataset: str = "synthetic") -> pd.DataFrame:
+def prepare_validation(out: Path, dataset: str = "synthetic", n_classes: int = DEMO["n_classes"], n_shot: str = "5",
+                       validation_clips: int = 4) -> tuple[Path, Path, Path, dict]:
+    """The dataset, the split (``n_shot`` shots with the selection seed, ``validation_clips`` held out of the
+    training folds) and the initial prompts under ``out`` (made once, then reused), and the demo profile's
+    tuning settings: (dataset folder, splits file, prompts file, settings)."""
     out.mkdir(parents=True, exist_ok=True)
     data = out / (f"dataset-{n_classes}-classes" if dataset == "synthetic" else f"dataset-{dataset}")
     if not (data / "dataset.json").is_file():
@@ -68,8 +72,21 @@ def select_settings(out: Path, n_classes: int, n_shot: str, validation_clips: in
                      validation_clips=validation_clips)
     prompts = out / "prompts_initial.npz"
     init_prompts_step(str(data), str(splits), str(prompts), str(out / "embeddings.npz"))
+    settings = {k: DEMO[k] for k in ("lr", "loss_function", "crop_rule", "epochs")}
+    return data, splits, prompts, settings
+
+
+def validation_mixtures_dir(out: Path, data: Path, splits: Path) -> Path:
+    """A mixtures folder whose validation mixtures the baseline is scored on (the same in every folder)."""
+    return _mixtures(out, data, splits, "random", 1)
+
+
+def select_settings(out: Path, n_classes: int, n_shot: str, validation_clips: int, lrs: list[float],
+                    losses: list[str], crop_rules: list[str], epochs: int, epoch_choices: list[int],
+                    dataset: str = "synthetic") -> pd.DataFrame:
+    data, splits, prompts, _ = prepare_validation(out, dataset, n_classes, n_shot, validation_clips)
     rows = [{"setting": "baseline (initial prompts)", "validation_sdr_median": validation_median_sdr(
-        data, _mixtures(out, data, splits, "random", 1), prompts, DEMO["mix_rule"])}]
+        data, validation_mixtures_dir(out, data, splits), prompts, DEMO["mix_rule"])}]
     log.info("select: baseline %.2f dB on the validation mixtures", rows[0]["validation_sdr_median"])
 
     def trial(lr: float, loss: str, crop: str, n_epochs: int) -> dict:
@@ -98,15 +115,16 @@ def select_settings(out: Path, n_classes: int, n_shot: str, validation_clips: in
     return table
 
 
-def _tune(data: Path, mixtures_dir: Path, prompts_path: Path, out_prompts: Path, lr: float, loss: str) -> None:
+def _tune(data: Path, mixtures_dir: Path, prompts_path: Path, out_prompts: Path, lr: float, loss: str,
+          separator=None) -> None:
     """Tune without scoring the validation mixtures after every epoch (the choice scores them once, at the end)."""
     info = json.loads((mixtures_dir / MIXING).read_text())
     train = pd.read_csv(mixtures_dir / "train_mixtures.csv", keep_default_na=False)
     clips = ClipStore(str(data))
     clips.preload(pd.concat([train["target_file"], train["interferer_file"]]))
     initial, targets, names = load_prompts(prompts_path)
-    model = BackboneSpec.of(DEMO["backbone"]).load()
-    tuned, _ = tune_prompts(model.separator, initial, targets, train, clips, info["mix_rule"], info["crop_samples"],
+    separator = separator if separator is not None else BackboneSpec.of(DEMO["backbone"]).load().separator
+    tuned, _ = tune_prompts(separator, initial, targets, train, clips, info["mix_rule"], info["crop_samples"],
                             lr=lr, batch_size=DEMO["batch_size"], loss_function=loss)
     save_prompts(out_prompts, tuned, targets, names)
 
