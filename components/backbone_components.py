@@ -22,7 +22,7 @@ def pretrain_sed(config: str, corpus: str, corpus_uri: str, n_classes: int, clip
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
 def pretrain_separator(sed: Input[Model], config: str, corpus: str, corpus_uri: str, n_classes: int,
                        clips_per_class: int, val_clips: int, seed: int, steps: int, batch_size: int, lr: float,
-                       compiled: bool, backbone: Output[Model]):
+                       compiled: bool, backbone: Output[Model], query: str = "own"):
     from apt_uss.logs import configure_logging
     from apt_uss.steps.backbone import pretrain_separator_step
 
@@ -30,5 +30,5 @@ def pretrain_separator(sed: Input[Model], config: str, corpus: str, corpus_uri: 
     record = pretrain_separator_step(sed_dir=sed.path, out_dir=backbone.path, config=config, corpus=corpus,
                                      corpus_uri=corpus_uri, n_classes=n_classes, clips_per_class=clips_per_class,
                                      val_clips=val_clips, seed=seed, steps=steps, batch_size=batch_size, lr=lr,
-                                     compiled=compiled)
+                                     compiled=compiled, query=query)
     backbone.metadata.update({k: v for k, v in record.items() if isinstance(v, (int, float, str))})

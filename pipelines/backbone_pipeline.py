@@ -23,6 +23,7 @@ def backbone_pipeline(
     separator_batch_size: int = recipe.SEPARATOR_BATCH_SIZE,
     separator_lr: float = recipe.SEPARATOR_LR,
     separator_compiled: bool = recipe.SEPARATOR_COMPILED,
+    separator_query: str = recipe.SEPARATOR_QUERY,
 ) -> dsl.Model:
     sed = pretrain_sed(config=config, corpus=corpus, corpus_uri=corpus_uri, n_classes=n_classes,
                        clips_per_class=clips_per_class, val_clips=val_clips, seed=seed, steps=sed_steps,
@@ -31,6 +32,6 @@ def backbone_pipeline(
     sep = pretrain_separator(sed=sed.outputs["sed"], config=config, corpus=corpus, corpus_uri=corpus_uri,
                              n_classes=n_classes, clips_per_class=clips_per_class, val_clips=val_clips, seed=seed,
                              steps=separator_steps, batch_size=separator_batch_size, lr=separator_lr,
-                             compiled=separator_compiled)
+                             compiled=separator_compiled, query=separator_query)
     sep.set_display_name("separator queried by SED embeddings")
     return sep.outputs["backbone"]

@@ -18,6 +18,7 @@ from apt_uss.errors import AptUssError
 from apt_uss.io.paths import state_dir
 from apt_uss.logs import configure_logging
 from apt_uss.models.backbone import PACKAGED_WEIGHTS, WEIGHTS_DIR
+from apt_uss.models.pretrain import SEPARATOR_QUERIES
 from apt_uss.steps.backbone import CARD, CHECKPOINT
 from pipelines.backbone_pipeline import backbone_pipeline
 from pipelines.local_cli import add_signature_flags, report_failure
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     add_signature_flags(parser, backbone_pipeline)
     parser.add_argument("--install-to", default=str(WEIGHTS_DIR), help="folder for the checkpoint and its card")
     args = vars(parser.parse_args(argv))
+    if args["separator_query"] not in SEPARATOR_QUERIES:  # before minutes of SED training, not after
+        parser.error(f"separator_query {args['separator_query']!r} is unknown: known are {', '.join(SEPARATOR_QUERIES)}")
     install_to = Path(args.pop("install_to"))
     from kfp import local
 

@@ -72,10 +72,11 @@ def test_backbone_pipeline_trains_and_installs_a_checkpoint_with_its_card(tmp_pa
     args = ["--config", "tiny", "--corpus", "synthetic", "--n-classes", "4", "--clips-per-class", "6",
             "--val-clips", "2",
             "--sed-steps", "2", "--separator-steps", "2", "--separator-compiled", "false",
-            "--install-to", str(tmp_path / "weights")]
+            "--separator-query", "other_clip", "--install-to", str(tmp_path / "weights")]
     result = subprocess.run([sys.executable, "-m", "pipelines.run_backbone", *args], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "weights" / "tiny.json").read_text())["separator_query"] == "other_clip"
     checkpoint = tmp_path / "weights" / "tiny.pt"
     card = json.loads((tmp_path / "weights" / "tiny.json").read_text())
     assert card["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
@@ -98,6 +99,16 @@ def test_shipped_demo_backbone_matches_its_card():
     stored = torch.load(path, weights_only=True)
     key = "encoder_block1.conv_block.conv1.weight"
     assert torch.equal(model.separator.state_dict()[key], stored[key])
+
+
+def test_an_unknown_separator_query_stops_before_any_training(tmp_path):
+    env = dict(os.environ, APT_USS_HOME=str(tmp_path / "state"))
+    result = subprocess.run([sys.executable, "-m", "pipelines.run_backbone", "--separator-query", "mean",
+                             "--install-to", str(tmp_path / "weights")], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "separator_query 'mean' is unknown: known are own, other_clip" in result.stderr
+    assert not (tmp_path / "state" / "kfp-outputs").exists()  # no pipeline task ran
 
 
 def test_backbone_pipeline_failure_is_one_error_line_and_installs_nothing(tmp_path):

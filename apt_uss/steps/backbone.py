@@ -33,6 +33,7 @@ from apt_uss.params.backbone_recipe import (
     SEPARATOR_BATCH_SIZE,
     SEPARATOR_COMPILED,
     SEPARATOR_LR,
+    SEPARATOR_QUERY,
     SEPARATOR_STEPS,
     VAL_CLIPS,
 )
@@ -113,7 +114,8 @@ def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", co
                             corpus_uri: str = "", n_classes: int = SEEN_CLASSES,
                             clips_per_class: int = CLIPS_PER_CLASS, val_clips: int = VAL_CLIPS, seed: int = 0,
                             steps: int = SEPARATOR_STEPS, batch_size: int = SEPARATOR_BATCH_SIZE,
-                            lr: float = SEPARATOR_LR, compiled: bool = SEPARATOR_COMPILED) -> dict:
+                            lr: float = SEPARATOR_LR, compiled: bool = SEPARATOR_COMPILED,
+                            query: str = SEPARATOR_QUERY) -> dict:
     """Train the separator under the frozen SED from ``sed_dir``; write ``backbone.pt`` and its card to ``out_dir``."""
     use_available_cores()
     started = time.monotonic()
@@ -122,7 +124,7 @@ def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", co
     sed_path = Path(sed_dir) / SED_CHECKPOINT
     load_strict(model.sed, torch.load(sed_path, map_location="cpu", weights_only=True), "sed", str(sed_path))
     losses = pretrain.train_separator(model.separator, model.sed, train_x, train_y, steps, batch_size, lr, seed,
-                                      compiled=compiled)
+                                      compiled=compiled, query=query)
     checks = separation_check(model.eval(), train_x, train_y, val_x, val_y, seed)
     log.info("separator on held-out seen mixtures: median SDR %.2f dB (own query), %.2f dB (class mean), "
              "mixture %.2f dB", checks["val_sdr_own_query"], checks["val_sdr_class_mean_query"],
@@ -138,7 +140,7 @@ def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", co
                        "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
                        "seen_classes": n_classes, "clips_per_class": clips_per_class, "val_clips": val_clips,
                        "seed": seed, "separator_steps": steps, "separator_batch_size": batch_size,
-                       "separator_lr": lr, "separator_compiled": compiled,
+                       "separator_lr": lr, "separator_compiled": compiled, "separator_query": query,
                        "separator_final_l1": float(np.mean(losses[-50:])),
                        "separator_seconds": time.monotonic() - started, "torch": torch.__version__,
                        "threads": torch.get_num_threads(), **checks})
