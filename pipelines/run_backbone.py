@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--install-to", default=str(WEIGHTS_DIR), help="folder for the checkpoint and its card")
     args = vars(parser.parse_args(argv))
     if args["separator_query"] not in SEPARATOR_QUERIES:  # before minutes of SED training, not after
-        parser.error(f"separator_query {args['separator_query']!r} is unknown: known are {', '.join(SEPARATOR_QUERIES)}")
+        parser.error(f"separator_query {args['separator_query']!r} is unknown: "
+                     f"known are {', '.join(SEPARATOR_QUERIES)}")
     install_to = Path(args.pop("install_to"))
     from kfp import local
 
