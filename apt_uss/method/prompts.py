@@ -73,7 +73,7 @@ def embed_clips(sed, clips, total: int, sample_rate: int, device="cpu",
             return
         counts = [len(segs) for _, segs in pending]
         batch = torch.from_numpy(np.concatenate([segs for _, segs in pending])).to(device)
-        latent = torch.cat([sed(part)["latent_output"] for part in batch.split(max(segments_per_batch, 64))])
+        latent = torch.cat([sed(part)["latent_output"] for part in batch.split(segments_per_batch or 64)])
         for (name, _), part in zip(pending, latent.split(counts)):
             out[name] = part.mean(dim=0).float().cpu().numpy()
             done += 1
