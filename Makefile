@@ -77,7 +77,7 @@ help:
 	@echo "make pipeline-compile          write $(PIPELINE_YAML) (KFP IR YAML; images $(IMAGE)/$(GPU_IMAGE):$(TAG))"
 	@echo "make pipeline-submit KFP_HOST=...  upload a new version to Kubeflow Pipelines and start a run"
 	@echo "make docker-up / base-image / images / images-push REGISTRY=...   containers (README)"
-	@echo "make bench                     forward time/memory, SDR vs museval, prompt-tuning steps/s (dist/bench.json)"
+	@echo "make bench                     every speed/memory benchmark, cost growth included (docs/performance.md; dist/bench.json)"
 	@echo "make gpu-check                 CUDA check in <5 min: tuning steps/s fp32/bf16/compile, evaluation, memory (dist/gpu_check.json)"
 	@echo "make mlflow-ui                 browse local runs on http://127.0.0.1:$(MLFLOW_PORT)"
 	@echo "make s3-up / s3-down           start / stop the local SeaweedFS S3 server"

@@ -62,7 +62,9 @@ def test_the_growth_bench_times_each_size_and_predicts_the_paper_protocols_from_
     assert by[("shots", 2)]["evaluation_seconds"] == by[("shots", 1)]["evaluation_seconds"]
     summary = cost_growth.print_growth(rows, "tiny", centre)
     rate = summary["rates"]["seconds_per_step"]
-    assert min(r["seconds_per_step"] for r in rows) <= rate <= max(r["seconds_per_step"] for r in rows)
+    # Five distinct sizes in eight rows (the centre is a row of each dimension): each counts once.
+    distinct = [by[("classes", 2)], by[("classes", 3)], by[("shots", 2)], by[("epochs", 2)], by[("clip_seconds", 3.0)]]
+    assert rate == float(np.median([r["seconds_per_step"] for r in distinct]))
     five, full = summary["paper_protocols"]
     assert five["tuning_seconds"] == 6300 * rate and full["tuning_seconds"] == 30000 * rate
     assert five["test_mixtures"] == full["test_mixtures"] == 800  # 50 classes x 16 test clips
@@ -71,10 +73,23 @@ def test_the_growth_bench_times_each_size_and_predicts_the_paper_protocols_from_
 def test_the_evaluation_rate_is_a_fixed_cost_per_mixture_plus_a_cost_per_second_of_audio():
     from apt_uss.tools.cost_growth import evaluation_seconds, fitted_rates
 
-    rows = [{"clip_seconds": s, "seconds_per_mixture": 0.05 + 0.01 * s, "seconds_per_step": 0.1} for s in (2.5, 5, 10)]
-    rows.append({"clip_seconds": 5, "seconds_per_mixture": 9.0, "seconds_per_step": 0.1,
+    size = {"classes": 10, "shots": 5, "epochs": 20}
+    rows = [{**size, "clip_seconds": s, "seconds_per_mixture": 0.05 + 0.01 * s, "seconds_per_step": 0.1}
+            for s in (2.5, 5, 10)]
+    rows.append({**size, "shots": 1, "clip_seconds": 5, "seconds_per_mixture": 9.0, "seconds_per_step": 0.1,
                  "evaluation_from_centre": True})
     rates = fitted_rates(rows)  # the row that only carries the centre's figure is not a measurement
     assert abs(rates["evaluation_seconds_per_mixture"] - 0.05) < 1e-9
     assert abs(rates["evaluation_seconds_per_audio_second"] - 0.01) < 1e-9
     assert abs(evaluation_seconds(rates, 800, 5.0) - 800 * 0.1) < 1e-6
+
+
+def test_the_tuning_rate_counts_the_centre_size_once_though_every_dimension_repeats_it():
+    from apt_uss.tools.cost_growth import fitted_rates
+
+    centre = {"classes": 10, "shots": 5, "epochs": 20, "clip_seconds": 5.0}
+    rows = [dict(centre, varied=d, seconds_per_step=0.1, seconds_per_mixture=0.2) for d in centre]
+    for d, v in (("classes", 20), ("shots", 10), ("epochs", 40), ("clip_seconds", 10.0)):
+        rows.append(dict(centre, **{d: v}, varied=d, seconds_per_step=0.3, seconds_per_mixture=0.3))
+    # Over the eight rows the median would be 0.2; over the five distinct sizes it is 0.3.
+    assert fitted_rates(rows)["seconds_per_step"] == 0.3

@@ -44,7 +44,7 @@ from apt_uss.evaluation.metrics import bss_sdr
 from apt_uss.method.tuning import tune_prompts
 from apt_uss.models import load_backbone
 from apt_uss.models.device import use_available_cores
-from apt_uss.tools.cost_growth import measure_growth, print_growth
+from apt_uss.tools.cost_growth import measure_growth, print_growth, say, tone_clips
 
 BENCHES = ("forward", "sdr", "tuning", "separation", "embedding", "growth", "pipeline")
 SDR_TOLERANCE_DB = 0.01
@@ -78,10 +78,6 @@ def _status_mib(field: str) -> float | None:
 def _peak_rss_mib() -> float:
     peak = _status_mib("VmHWM")
     return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)  # progress on stderr, tables on stdout
 
 
 # --- forward -------------------------------------------------------------------------------
@@ -171,7 +167,7 @@ def run_sdr(pairs: int, museval_pairs: int, seconds: float = 5.0, sr: int = 3200
             t_museval.append(time.perf_counter() - start)
             diffs.append(abs(ours - theirs))
         if (i + 1) % 20 == 0:
-            _say(f"sdr: {i + 1}/{pairs} pairs")
+            say(f"sdr: {i + 1}/{pairs} pairs")
     ours_same = len(t_museval) / sum(t_ours[: len(t_museval)])  # on the pairs museval scored too
     r = {
         "pairs": pairs, "museval_pairs": len(t_museval), "samples": samples, "sample_rate": sr,
@@ -197,20 +193,12 @@ def run_sdr(pairs: int, museval_pairs: int, seconds: float = 5.0, sr: int = 3200
 # --- tuning --------------------------------------------------------------------------------
 
 def _tuning_problem(n_classes: int, clips_per_class: int, epochs: int, crop: int, sr: int, seed: int):
-    """Synthetic clips (a tone per class under noise, 5 s) and a training table in the pipeline's
-    layout: each clip the target once per epoch, against a clip of another class, random 2-s crops."""
+    """Seeded 5-s clips (``cost_growth.tone_clips``) and a training table in the pipeline's layout:
+    each clip the target once per epoch, against a clip of another class, random 2-s crops."""
     rng = np.random.default_rng(seed)
     clip_len = 5 * sr
-    t = np.arange(clip_len) / sr
-    files, classes, clips = [], [], {}
-    for c in range(n_classes):
-        for k in range(clips_per_class):
-            name = f"class{c}_{k}.wav"
-            tone = np.sin(2 * np.pi * 110 * (c + 1) * t + rng.uniform(0, 2 * np.pi))
-            clips[name] = (0.2 * tone + 0.02 * rng.standard_normal(clip_len)).astype(np.float32)
-            files.append(name)
-            classes.append(c)
-    classes = np.array(classes)
+    clips, files = tone_clips(n_classes, clips_per_class, 5.0, sr, rng)
+    files, classes = [f for f, _ in files], np.array([c for _, c in files])
     rows = []
     for epoch in range(epochs):
         for i in rng.permutation(len(files)):
@@ -285,7 +273,7 @@ def bench_tuning(config: str, epochs: int, n_classes: int = 10, clips_per_class:
             peak[name] = max(peak[name], _peak_rss_mib())
             if epoch > 0:
                 seconds[name].append(elapsed)
-            _say(f"tuning {config}: epoch {epoch + 1}/{epochs} ({'timed' if epoch else 'warm-up'}) "
+            say(f"tuning {config}: epoch {epoch + 1}/{epochs} ({'timed' if epoch else 'warm-up'}) "
                  f"{name}: {steps_per_epoch} steps in {elapsed:.1f} s")
     mixtures_per_epoch = n_classes * clips_per_class
     r = {"config": config, "prompt_dim": dim, "classes": n_classes, "batch_size": batch_size,
@@ -435,7 +423,7 @@ def task_durations(log_lines) -> list[dict]:
 def bench_pipeline(command: str) -> dict:
     import subprocess
 
-    _say(f"pipeline: running `{command}`")
+    say(f"pipeline: running `{command}`")
     start = time.perf_counter()
     proc = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
@@ -501,7 +489,7 @@ def main(argv=None) -> int:
     if "pipeline" in args.only:
         results["pipeline"] = run_pipeline_bench(args.pipeline_command)
     results["machine"]["loadavg_1min_end"] = os.getloadavg()[0]
-    _say(f"load average (1 min) at start {results['machine']['loadavg_1min_start']:.2f}, "
+    say(f"load average (1 min) at start {results['machine']['loadavg_1min_start']:.2f}, "
          f"at end {results['machine']['loadavg_1min_end']:.2f}, on {torch.get_num_threads()} threads")
     if args.json:
         with open(args.json, "w") as fh:
