@@ -8,6 +8,20 @@ from components.apt_uss_components import CPU_IMAGE
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+def check_backbone_recipe(config: str, corpus: str, n_classes: int, clips_per_class: int, val_clips: int,
+                          sed_steps: int, sed_batch_size: int, sed_lr: float, separator_steps: int,
+                          separator_batch_size: int, separator_lr: float, separator_query: str):
+    from apt_uss.logs import configure_logging
+    from apt_uss.steps.backbone import check_backbone_recipe
+
+    configure_logging()
+    check_backbone_recipe(config=config, corpus=corpus, n_classes=n_classes, clips_per_class=clips_per_class,
+                          val_clips=val_clips, sed_steps=sed_steps, sed_batch_size=sed_batch_size, sed_lr=sed_lr,
+                          separator_steps=separator_steps, separator_batch_size=separator_batch_size,
+                          separator_lr=separator_lr, separator_query=separator_query)
+
+
+@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
 def pretrain_sed(config: str, corpus: str, corpus_uri: str, n_classes: int, clips_per_class: int, val_clips: int,
                  seed: int, steps: int, batch_size: int, lr: float, sed: Output[Model]):
     from apt_uss.logs import configure_logging

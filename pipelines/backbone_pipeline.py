@@ -4,7 +4,7 @@
 from kfp import dsl
 
 from apt_uss.params import backbone_recipe as recipe
-from components.backbone_components import pretrain_sed, pretrain_separator
+from components.backbone_components import check_backbone_recipe, pretrain_sed, pretrain_separator
 
 
 @dsl.pipeline(name="apt-uss-backbone", description="Pretrain the small demo backbone on the seen classes of a corpus")
@@ -25,9 +25,17 @@ def backbone_pipeline(
     separator_compiled: bool = recipe.SEPARATOR_COMPILED,
     separator_query: str = recipe.SEPARATOR_QUERY,
 ) -> dsl.Model:
+    # First, so a value typed in the Kubeflow UI is checked before minutes of SED training.
+    checked = check_backbone_recipe(config=config, corpus=corpus, n_classes=n_classes, clips_per_class=clips_per_class,
+                                    val_clips=val_clips, sed_steps=sed_steps, sed_batch_size=sed_batch_size,
+                                    sed_lr=sed_lr, separator_steps=separator_steps,
+                                    separator_batch_size=separator_batch_size, separator_lr=separator_lr,
+                                    separator_query=separator_query)
+    checked.set_display_name("recipe check")
     sed = pretrain_sed(config=config, corpus=corpus, corpus_uri=corpus_uri, n_classes=n_classes,
                        clips_per_class=clips_per_class, val_clips=val_clips, seed=seed, steps=sed_steps,
                        batch_size=sed_batch_size, lr=sed_lr)
+    sed.after(checked)
     sed.set_display_name("SED as a classifier of the seen classes")
     sep = pretrain_separator(sed=sed.outputs["sed"], config=config, corpus=corpus, corpus_uri=corpus_uri,
                              n_classes=n_classes, clips_per_class=clips_per_class, val_clips=val_clips, seed=seed,

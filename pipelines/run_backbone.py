@@ -7,6 +7,7 @@ card (config, sha256, the command, held-out figures) as the package's ``demo`` w
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import shlex
 import shutil
@@ -18,12 +19,12 @@ from apt_uss.errors import AptUssError
 from apt_uss.io.paths import state_dir
 from apt_uss.logs import configure_logging
 from apt_uss.models.backbone import PACKAGED_WEIGHTS, WEIGHTS_DIR
-from apt_uss.models.pretrain import SEPARATOR_QUERIES
-from apt_uss.steps.backbone import CARD, CHECKPOINT
+from apt_uss.steps.backbone import CARD, CHECKPOINT, check_backbone_recipe
 from pipelines.backbone_pipeline import backbone_pipeline
 from pipelines.local_cli import add_signature_flags, report_failure
 
 MAX_CHECKPOINT_BYTES = 20 * 10**6
+RECIPE_CHECKED = inspect.signature(check_backbone_recipe).parameters
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,9 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     add_signature_flags(parser, backbone_pipeline)
     parser.add_argument("--install-to", default=str(WEIGHTS_DIR), help="folder for the checkpoint and its card")
     args = vars(parser.parse_args(argv))
-    if args["separator_query"] not in SEPARATOR_QUERIES:  # before minutes of SED training, not after
-        parser.error(f"separator_query {args['separator_query']!r} is unknown: "
-                     f"known are {', '.join(SEPARATOR_QUERIES)}")
+    try:  # before the runner starts, as the pipeline's own first task does on a cluster
+        check_backbone_recipe(**{k: v for k, v in args.items() if k in RECIPE_CHECKED})
+    except AptUssError as exc:
+        parser.error(str(exc))
     install_to = Path(args.pop("install_to"))
     from kfp import local
 

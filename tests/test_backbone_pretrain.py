@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,7 @@ def test_backbone_pipeline_trains_and_installs_a_checkpoint_with_its_card(tmp_pa
     assert card["command"].startswith("python -m pipelines.run_backbone --config tiny")
     assert card["separator_steps"] == 2 and card["sed_steps"] == 2 and card["seen_classes"] == 4
     assert card["corpus"] == "synthetic"
+    assert card["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and card["cpu_model"]
     for key in ("sed_val_accuracy", "val_sdr_own_query", "val_sdr_class_mean_query", "val_sdr_mixture"):
         assert np.isfinite(card[key])
     model = load_backbone("tiny", separator_checkpoint_uri=f"{checkpoint}#sha256={card['sha256']}")
@@ -111,16 +113,51 @@ def test_an_unknown_separator_query_stops_before_any_training(tmp_path):
     assert not (tmp_path / "state" / "kfp-outputs").exists()  # no pipeline task ran
 
 
+@pytest.mark.parametrize("bad, message", [
+    ({"separator_query": "mean"}, "separator_query 'mean' is unknown: known are own, other_clip"),
+    ({"corpus": "esc50"}, "corpus='esc50' is unknown"),
+    ({"val_clips": 0}, "val_clips=0 is not valid"),
+    ({"n_classes": 1000}, "n_classes=1000 is more than the 128 outputs of the 'demo' SED head"),
+    ({"separator_lr": -1.0}, "separator_lr=-1.0 is not valid"),
+    ({"sed_steps": 2.5}, "sed_steps=2.5 is not valid"),
+    ({"config": "huge"}, "backbone='huge' is unknown"),
+])
+def test_the_recipe_check_names_the_bad_parameter(bad, message):
+    from apt_uss.errors import AptUssError
+    from apt_uss.steps.backbone import check_backbone_recipe
+
+    check_backbone_recipe()  # the shipped recipe passes
+    with pytest.raises(AptUssError, match=re.escape(message)):
+        check_backbone_recipe(**bad)
+
+
+def test_the_compiled_backbone_pipeline_checks_its_recipe_before_the_sed_trains(tmp_path):
+    import yaml
+    from kfp import compiler
+
+    from pipelines.backbone_pipeline import backbone_pipeline
+
+    compiler.Compiler().compile(backbone_pipeline, str(tmp_path / "b.yaml"))
+    spec = next(d for d in yaml.safe_load_all((tmp_path / "b.yaml").read_text()) if d and "root" in d)
+    tasks = spec["root"]["dag"]["tasks"]
+    assert "dependentTasks" not in tasks["check-backbone-recipe"]
+    assert "check-backbone-recipe" in tasks["pretrain-sed"]["dependentTasks"]
+    assert {"separator_query", "val_clips", "config"} <= set(tasks["check-backbone-recipe"]["inputs"]["parameters"])
+
+
 def test_backbone_pipeline_failure_is_one_error_line_and_installs_nothing(tmp_path):
     env = dict(os.environ, APT_USS_HOME=str(tmp_path / "state"))
-    args = ["--config", "tiny", "--corpus", "synthetic", "--n-classes", "4", "--clips-per-class", "6",
-            "--val-clips", "0",
+    # Passes the recipe check; fails in the SED task, which reads the corpus.
+    args = ["--config", "tiny", "--corpus", "debian_sounds", "--corpus-uri", str(tmp_path / "no-such-corpus.tar.gz"),
+            "--n-classes", "4", "--clips-per-class", "6", "--val-clips", "1",
             "--install-to", str(tmp_path / "weights")]
     result = subprocess.run([sys.executable, "-m", "pipelines.run_backbone", *args], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: pretraining failed:") and "Traceback" not in last
+    # The failed task's log (on stdout, as kfp.local prints it) names what was missing.
+    assert "no-such-corpus.tar.gz' does not exist or is not a file" in result.stdout
     assert not (tmp_path / "weights").exists()
 
 
@@ -173,18 +210,34 @@ def test_the_other_clip_query_comes_from_another_recording_of_the_target_class()
     assert set(source[first == 0]) == {1, 2}                          # any of the others
 
 
-def test_the_separator_query_changes_the_query_not_the_mixtures():
+def test_the_separator_query_changes_the_query_not_the_mixtures(monkeypatch):
+    from apt_uss.models import pretrain
     from apt_uss.models.backbone import seeded_backbone
     from apt_uss.models.config import get_config
     from apt_uss.models.pretrain import train_separator
 
+    drawn = []  # each training step's (mixtures, targets), whatever the query
+
+    def recorded(*args, **kwargs):
+        out = training_mixtures(*args, **kwargs)
+        drawn[-1].append((out[0].copy(), out[1].copy()))
+        return out
+
+    training_mixtures = pretrain.training_mixtures
+    monkeypatch.setattr(pretrain, "training_mixtures", recorded)
     clips, labels = seen_corpus(3, 3)
     runs = {}
     for query in ("own", "other_clip", "own"):
+        drawn.append([])
         model = seeded_backbone(get_config("tiny"), 0)
         runs.setdefault(query, []).append(train_separator(model.separator, model.sed, clips, labels, steps=2,
                                                           batch_size=2, query=query))
     assert runs["own"][0] == runs["own"][1]  # deterministic
     assert runs["other_clip"][0] != runs["own"][0]  # another query, another loss
+    own, other_clip = drawn[0], drawn[1]
+    assert len(own) == len(other_clip) == 2
+    for (mixtures, targets), (mixtures_other, targets_other) in zip(own, other_clip):
+        np.testing.assert_array_equal(mixtures, mixtures_other)  # the same mixtures, bit for bit
+        np.testing.assert_array_equal(targets, targets_other)
     with pytest.raises(Exception, match="separator query 'mean' is unknown"):
         train_separator(model.separator, model.sed, clips, labels, steps=1, batch_size=2, query="mean")

@@ -35,3 +35,19 @@ def use_available_cores() -> None:
     shares them among steps running at once."""
     given = os.environ.get(THREADS_ENV, "")
     torch.set_num_threads(int(given) if given.isdigit() and int(given) > 0 else available_cores())
+
+
+def cpu_description() -> dict:
+    """The CPU a result was computed on: its model name and the instruction set torch's kernels use.
+
+    Float32 training is deterministic on one machine, but kernels for another instruction set (AVX2
+    against AVX-512, or another vendor's CPU) sum in another order, so the same recipe trains slightly
+    different weights there: a card records where its figures come from.
+    """
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"cpu_model": model or "unknown", "cpu_capability": torch.backends.cpu.get_cpu_capability()}

@@ -21,7 +21,7 @@ from apt_uss.models import pretrain
 from apt_uss.models.backbone import Backbone, seeded_backbone
 from apt_uss.models.checkpoints import export_backbone, load_strict
 from apt_uss.models.config import get_config
-from apt_uss.models.device import use_available_cores
+from apt_uss.models.device import cpu_description, use_available_cores
 from apt_uss.params.backbone_recipe import (
     CLIPS_PER_CLASS,
     CORPORA,
@@ -47,6 +47,33 @@ SED_CHECKPOINT = "sed.pt"
 SED_CARD = "sed.json"
 
 # The recipe's defaults (CORPUS, SEEN_CLASSES, SED_STEPS, ...) live in apt_uss.params.backbone_recipe.
+
+
+def check_backbone_recipe(config: str = "demo", corpus: str = CORPUS, n_classes: int = SEEN_CLASSES,
+                          clips_per_class: int = CLIPS_PER_CLASS, val_clips: int = VAL_CLIPS,
+                          sed_steps: int = SED_STEPS, sed_batch_size: int = SED_BATCH_SIZE, sed_lr: float = SED_LR,
+                          separator_steps: int = SEPARATOR_STEPS,
+                          separator_batch_size: int = SEPARATOR_BATCH_SIZE, separator_lr: float = SEPARATOR_LR,
+                          separator_query: str = SEPARATOR_QUERY) -> None:
+    """Every pretraining parameter that can be wrong without reading the corpus, checked at once: the
+    pretraining pipeline runs this first, so a bad value (typed in the Kubeflow UI, say) stops the run
+    before minutes of SED training rather than after. One error line names the parameter."""
+    heads = get_config(config).sed.n_classes
+    if corpus not in CORPORA:
+        raise AptUssError(f"corpus={corpus!r} is unknown: use {' or '.join(CORPORA)}")
+    for name, value in (("n_classes", n_classes), ("clips_per_class", clips_per_class), ("sed_steps", sed_steps),
+                        ("sed_batch_size", sed_batch_size), ("separator_steps", separator_steps),
+                        ("separator_batch_size", separator_batch_size)):
+        check_positive(name, value, integer=True)
+    check_positive("sed_lr", sed_lr)
+    check_positive("separator_lr", separator_lr)
+    if n_classes > heads:
+        raise AptUssError(f"n_classes={n_classes} is more than the {heads} outputs of the {config!r} SED head")
+    if not 0 < val_clips < clips_per_class:
+        raise AptUssError(f"val_clips={val_clips} is not valid: use 1 to clips_per_class - 1 ({clips_per_class - 1})")
+    if separator_query not in pretrain.SEPARATOR_QUERIES:
+        raise AptUssError(f"separator_query {separator_query!r} is unknown: "
+                          f"known are {', '.join(pretrain.SEPARATOR_QUERIES)}")
 
 
 def _corpus(corpus: str, n_classes: int, clips_per_class: int, val_clips: int, seed: int, corpus_uri: str = ""):
@@ -143,6 +170,6 @@ def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", co
                        "separator_lr": lr, "separator_compiled": compiled, "separator_query": query,
                        "separator_final_l1": float(np.mean(losses[-50:])),
                        "separator_seconds": time.monotonic() - started, "torch": torch.__version__,
-                       "threads": torch.get_num_threads(), **checks})
+                       "threads": torch.get_num_threads(), **cpu_description(), **checks})
         (tmp / CARD).write_text(json.dumps(record, indent=2))
     return record
