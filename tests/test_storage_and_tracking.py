@@ -195,7 +195,9 @@ def test_with_mlflow_run_id_set_a_sweeps_cells_nest_under_that_run_instead_of_co
     # KFP's MLflow integration sets MLFLOW_RUN_ID to the pipeline run's own MLflow run in every task.
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = mlflow.MlflowClient(uri)
-    kfp_run = client.create_run(client.create_experiment("exp")).info.run_id
+    # KFP's run may sit in another experiment than the one the pipeline names: the cells go in the parent's.
+    kfp_experiment = client.create_experiment("kfp-experiment")
+    kfp_run = client.create_run(kfp_experiment).info.run_id
     monkeypatch.setenv("MLFLOW_RUN_ID", kfp_run)
     # a single pipeline run (or the sweep's parent) is that run
     assert tracking.open_run(uri, "exp", "pipeline-run-9") == kfp_run
@@ -204,6 +206,7 @@ def test_with_mlflow_run_id_set_a_sweeps_cells_nest_under_that_run_instead_of_co
              for name in ("sweep-1shot-s1", "sweep-5shot-s1")}
     assert len(set(cells.values()) | {kfp_run}) == 3
     assert all(client.get_run(c).data.tags[tracking.PARENT_TAG] == kfp_run for c in cells.values())
+    assert all(client.get_run(c).info.experiment_id == kfp_experiment for c in cells.values())
     # the aggregate step finds the parent and logs each cell into the cell's own run, then the parent
     parent = tracking.open_run(uri, "exp", "sweep")
     assert parent == kfp_run

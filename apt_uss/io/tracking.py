@@ -60,6 +60,15 @@ EXPERIMENT_KIND = "custom_model_development"
 NOTE_TAG = "mlflow.note.content"  # the run's description in the UI (Markdown)
 
 
+def _experiment_of(client, name: str, tracking_uri: str, parent_id: str | None) -> str:
+    """The experiment a run goes in: its parent's when it has one (MLflow shows runs nested only within one
+    experiment, and a parent made by KFP's MLflow integration may sit in another experiment than ``name``),
+    otherwise ``name``'s."""
+    if parent_id:
+        return client.get_run(parent_id).info.experiment_id
+    return _experiment_id(client, name, tracking_uri)
+
+
 def _experiment_id(client, name: str, tracking_uri: str) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
@@ -140,7 +149,7 @@ def open_run(tracking_uri: str, experiment: str, run_name: str, tags: dict | Non
     if nested and PARENT_TAG not in tags and os.environ.get("MLFLOW_RUN_ID"):
         tags[PARENT_TAG] = os.environ["MLFLOW_RUN_ID"]
     if not run_id:
-        exp_id = _experiment_id(client, experiment, tracking_uri)
+        exp_id = _experiment_of(client, experiment, tracking_uri, tags.get(PARENT_TAG))
         found = [r for r in client.search_runs([exp_id], filter_string=f"tags.`{RUN_TAG}` = '{run_name}'")
                  if r.info.status != "FINISHED"]
         if found:
@@ -159,7 +168,7 @@ def finished_children(tracking_uri: str, experiment: str, parent_id: str) -> dic
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri)
-    exp_id = _experiment_id(client, experiment, tracking_uri)
+    exp_id = _experiment_of(client, experiment, tracking_uri, parent_id)
     found = client.search_runs([exp_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}' and "
                                                          "attributes.status = 'FINISHED'")
     return {r.data.tags.get(RUN_TAG, r.info.run_name): r.info.run_id for r in found}

@@ -61,8 +61,9 @@ def validation_median_sdr(dataset_dir: Path, mixtures_dir: Path, prompts_path: P
 def prepare_validation(out: Path, dataset: str = "synthetic", n_classes: int = DEMO["n_classes"], n_shot: str = "5",
                        validation_clips: int = 4) -> tuple[Path, Path, Path, dict]:
     """The dataset, the split (``n_shot`` shots with the selection seed, ``validation_clips`` held out of the
-    training folds) and the initial prompts under ``out`` (made once, then reused), and the demo profile's
-    tuning settings: (dataset folder, splits file, prompts file, settings)."""
+    training folds) and the initial prompts under ``out``, and the demo profile's tuning settings: (dataset
+    folder, splits file, prompts file, settings). The dataset is made once and reused; the split and the
+    prompts are made again on every call (seconds), so they always match the dataset and the installed SED."""
     out.mkdir(parents=True, exist_ok=True)
     data = out / (f"dataset-{n_classes}-classes" if dataset == "synthetic" else f"dataset-{dataset}")
     if not (data / "dataset.json").is_file():
