@@ -241,3 +241,13 @@ def test_the_separator_query_changes_the_query_not_the_mixtures(monkeypatch):
         np.testing.assert_array_equal(targets, targets_other)
     with pytest.raises(Exception, match="separator query 'mean' is unknown"):
         train_separator(model.separator, model.sed, clips, labels, steps=1, batch_size=2, query="mean")
+
+
+@pytest.mark.parametrize("lrs, message", [("abc", "give comma-separated numbers"), ("2e-3,0", "every learning rate must be positive")])
+def test_the_separator_comparison_refuses_bad_learning_rates_before_training(lrs, message, capsys):
+    from apt_uss.tools.compare_separator_queries import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--lrs", lrs, "--out", "/nonexistent/never-written"])
+    assert stopped.value.code == 2
+    assert f"--lrs {lrs!r}: {message}" in capsys.readouterr().err

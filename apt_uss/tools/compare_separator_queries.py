@@ -1,6 +1,6 @@
 """Which query should the demo separator be pretrained with? Compared on validation data only.
 
-``python -m apt_uss.tools.compare_separator_queries --out dist/separator_queries [--steps 1000]``
+``python -m apt_uss.tools.compare_separator_queries --out dist/separator_queries [--steps 1000] [--lrs 2e-3,5e-3]``
 
 Each candidate query (``apt_uss.models.pretrain.SEPARATOR_QUERIES``: the target crop's own SED embedding,
 the ZS-ASP recipe of the shipped weights, or the embedding of another recording of the target's class)
@@ -8,7 +8,8 @@ trains a separator from the same seeded start, on the same mixtures (``make back
 recipe, fewer steps), under the shipped demo SED. Each is then scored as the pipeline would use it, on the
 validation split of the real-recordings dataset (``debian_sounds``: 5 shots drawn with selection seed 0,
 4 held-out training-fold clips a class; the test folds are never read): the pooled median SDR of the
-baseline (initial, mean-embedding prompts) and of APT (the demo profile's tuning). The shipped separator
+baseline (initial, mean-embedding prompts) and of APT (the demo profile's tuning). ``--lrs`` trains each
+query at each of several separator learning rates (default: the recipe's). The shipped separator
 (trained longer, with the own-crop query) is scored the same way for reference. Writes
 ``separator_queries.csv`` and ``.json``.
 """
@@ -37,15 +38,16 @@ from apt_uss.tools import select_settings as selection
 log = logging.getLogger("apt_uss.compare_separator_queries")
 
 
-def trained_separator(query: str, steps: int, seed: int = 0, compiled: bool = recipe.SEPARATOR_COMPILED):
-    """A demo separator trained with ``query`` under the shipped SED (the recipe's corpus, batch and lr)."""
+def trained_separator(query: str, steps: int, seed: int = 0, compiled: bool = recipe.SEPARATOR_COMPILED,
+                      lr: float = recipe.SEPARATOR_LR):
+    """A demo separator trained with ``query`` at ``lr`` under the shipped SED (the recipe's corpus and batch)."""
     train_x, train_y, _, _ = backbone_steps._corpus(recipe.CORPUS, recipe.SEEN_CLASSES, recipe.CLIPS_PER_CLASS,
                                                     recipe.VAL_CLIPS, seed)
     shipped = load_backbone("demo")
     model = seeded_backbone(get_config("demo"), seed)
     model.sed.load_state_dict(shipped.sed.state_dict())
     losses = pretrain.train_separator(model.separator, model.sed, train_x, train_y, steps, recipe.SEPARATOR_BATCH_SIZE,
-                                      recipe.SEPARATOR_LR, seed, compiled=compiled, query=query)
+                                      lr, seed, compiled=compiled, query=query)
     return model.separator.eval(), float(sum(losses[-50:]) / len(losses[-50:]))
 
 
@@ -61,18 +63,20 @@ def validation_scores(separator, out: Path) -> dict:
     return {"validation_sdr_baseline": base, "validation_sdr_apt": apt}
 
 
-def compare(out: Path, queries: list[str], steps: int, seed: int = 0, compiled: bool = True) -> pd.DataFrame:
+def compare(out: Path, queries: list[str], steps: int, seed: int = 0, compiled: bool = True,
+            lrs: tuple[float, ...] = (recipe.SEPARATOR_LR,)) -> pd.DataFrame:
+    """The shipped separator, then one trained separator per (query, lr), each scored on the validation data."""
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     started = time.monotonic()
     shipped = load_backbone("demo").separator.eval()
     rows.append({"separator": f"shipped ({recipe.SEPARATOR_STEPS} steps, query own)", "query": "own",
-                 "steps": recipe.SEPARATOR_STEPS, **validation_scores(shipped, out)})
+                 "steps": recipe.SEPARATOR_STEPS, "lr": recipe.SEPARATOR_LR, **validation_scores(shipped, out)})
     log.info("queries: %s", rows[-1])
-    for query in queries:
+    for query, lr in [(q, lr) for q in queries for lr in lrs]:
         t0 = time.monotonic()
-        separator, final_l1 = trained_separator(query, steps, seed, compiled)
-        rows.append({"separator": f"{steps} steps, query {query}", "query": query, "steps": steps,
+        separator, final_l1 = trained_separator(query, steps, seed, compiled, lr)
+        rows.append({"separator": f"{steps} steps, query {query}, lr {lr:g}", "query": query, "steps": steps, "lr": lr,
                      "final_l1": final_l1, **validation_scores(separator, out),
                      "train_seconds": round(time.monotonic() - t0, 1)})
         log.info("queries: %s (%.0f s so far)", rows[-1], time.monotonic() - started)
@@ -90,10 +94,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", default=",".join(pretrain.SEPARATOR_QUERIES))
     parser.add_argument("--steps", type=int, default=1000, help="separator steps of each candidate")
     parser.add_argument("--eager", action="store_true", help="train without torch.compile")
+    parser.add_argument("--lrs", default=f"{recipe.SEPARATOR_LR:g}",
+                        help="comma-separated separator learning rates, each trained with each query")
     args = parser.parse_args(argv)
     use_available_cores()
     torch.manual_seed(0)
-    table = compare(Path(args.out), [q for q in args.queries.split(",") if q], args.steps, compiled=not args.eager)
+    try:
+        lrs = tuple(float(x) for x in args.lrs.split(",") if x.strip())
+    except ValueError:
+        parser.error(f"--lrs {args.lrs!r}: give comma-separated numbers, such as 2e-3,5e-3")
+    if not lrs or any(not lr > 0 for lr in lrs):
+        parser.error(f"--lrs {args.lrs!r}: every learning rate must be positive")
+    table = compare(Path(args.out), [q for q in args.queries.split(",") if q], args.steps, compiled=not args.eager,
+                    lrs=lrs)
     print(table.to_string(index=False))
     return 0
 
