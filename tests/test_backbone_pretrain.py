@@ -132,14 +132,10 @@ def test_the_recipe_check_names_the_bad_parameter(bad, message):
 
 
 def test_the_compiled_backbone_pipeline_checks_its_recipe_before_the_sed_trains(tmp_path):
-    import yaml
-    from kfp import compiler
-
     from pipelines.backbone_pipeline import backbone_pipeline
+    from tests.pipeline_ir import dag_tasks
 
-    compiler.Compiler().compile(backbone_pipeline, str(tmp_path / "b.yaml"))
-    spec = next(d for d in yaml.safe_load_all((tmp_path / "b.yaml").read_text()) if d and "root" in d)
-    tasks = spec["root"]["dag"]["tasks"]
+    tasks = dag_tasks(backbone_pipeline, tmp_path)
     assert "dependentTasks" not in tasks["check-backbone-recipe"]
     assert "check-backbone-recipe" in tasks["pretrain-sed"]["dependentTasks"]
     assert {"separator_query", "val_clips", "config"} <= set(tasks["check-backbone-recipe"]["inputs"]["parameters"])

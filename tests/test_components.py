@@ -67,14 +67,10 @@ def test_the_parameter_check_reads_numbers_as_kfp_hands_them_over_and_refuses_ba
 
 
 def test_the_compiled_pipeline_checks_its_parameters_before_anything_else(tmp_path):
-    import yaml
-    from kfp import compiler
-
     from pipelines.apt_uss_pipeline import apt_uss_pipeline
+    from tests.pipeline_ir import dag_tasks
 
-    compiler.Compiler().compile(apt_uss_pipeline, str(tmp_path / "p.yaml"))
-    spec = next(d for d in yaml.safe_load_all((tmp_path / "p.yaml").read_text()) if d and "root" in d)
-    tasks = spec["root"]["dag"]["tasks"]
+    tasks = dag_tasks(apt_uss_pipeline, tmp_path)
     assert "dependentTasks" not in tasks["validate-parameters"]
     assert "validate-parameters" in tasks["fetch-dataset"]["dependentTasks"]
     # every other task waits for the fetch, so for the check
