@@ -49,6 +49,19 @@ SED_CARD = "sed.json"
 # The recipe's defaults (CORPUS, SEEN_CLASSES, SED_STEPS, ...) live in apt_uss.params.backbone_recipe.
 
 
+def _check_held_out_split(n_classes: int, clips_per_class: int, val_clips: int) -> None:
+    check_positive("n_classes", n_classes, integer=True)
+    check_positive("clips_per_class", clips_per_class, integer=True)
+    if not 0 < val_clips < clips_per_class:
+        raise AptUssError(f"val_clips={val_clips} is not valid: use 1 to clips_per_class - 1 ({clips_per_class - 1})")
+
+
+def _check_sed_heads(config: str, n_classes: int) -> None:
+    heads = get_config(config).sed.n_classes
+    if n_classes > heads:
+        raise AptUssError(f"n_classes={n_classes} is more than the {heads} outputs of the {config!r} SED head")
+
+
 def check_backbone_recipe(config: str = "demo", corpus: str = CORPUS, n_classes: int = SEEN_CLASSES,
                           clips_per_class: int = CLIPS_PER_CLASS, val_clips: int = VAL_CLIPS,
                           sed_steps: int = SED_STEPS, sed_batch_size: int = SED_BATCH_SIZE, sed_lr: float = SED_LR,
@@ -58,19 +71,15 @@ def check_backbone_recipe(config: str = "demo", corpus: str = CORPUS, n_classes:
     """Every pretraining parameter that can be wrong without reading the corpus, checked at once: the
     pretraining pipeline runs this first, so a bad value (typed in the Kubeflow UI, say) stops the run
     before minutes of SED training rather than after. One error line names the parameter."""
-    heads = get_config(config).sed.n_classes
     if corpus not in CORPORA:
         raise AptUssError(f"corpus={corpus!r} is unknown: use {' or '.join(CORPORA)}")
-    for name, value in (("n_classes", n_classes), ("clips_per_class", clips_per_class), ("sed_steps", sed_steps),
-                        ("sed_batch_size", sed_batch_size), ("separator_steps", separator_steps),
-                        ("separator_batch_size", separator_batch_size)):
+    _check_held_out_split(n_classes, clips_per_class, val_clips)
+    for name, value in (("sed_steps", sed_steps), ("sed_batch_size", sed_batch_size),
+                        ("separator_steps", separator_steps), ("separator_batch_size", separator_batch_size)):
         check_positive(name, value, integer=True)
     check_positive("sed_lr", sed_lr)
     check_positive("separator_lr", separator_lr)
-    if n_classes > heads:
-        raise AptUssError(f"n_classes={n_classes} is more than the {heads} outputs of the {config!r} SED head")
-    if not 0 < val_clips < clips_per_class:
-        raise AptUssError(f"val_clips={val_clips} is not valid: use 1 to clips_per_class - 1 ({clips_per_class - 1})")
+    _check_sed_heads(config, n_classes)
     if separator_query not in pretrain.SEPARATOR_QUERIES:
         raise AptUssError(f"separator_query {separator_query!r} is unknown: "
                           f"known are {', '.join(pretrain.SEPARATOR_QUERIES)}")
@@ -78,10 +87,7 @@ def check_backbone_recipe(config: str = "demo", corpus: str = CORPUS, n_classes:
 
 def _corpus(corpus: str, n_classes: int, clips_per_class: int, val_clips: int, seed: int, corpus_uri: str = ""):
     """Training and held-out validation clips of the seen classes (the last ``val_clips`` of each class)."""
-    check_positive("n_classes", n_classes, integer=True)
-    check_positive("clips_per_class", clips_per_class, integer=True)
-    if not 0 < val_clips < clips_per_class:
-        raise AptUssError(f"val_clips={val_clips} is not valid: use 1 to clips_per_class - 1 ({clips_per_class - 1})")
+    _check_held_out_split(n_classes, clips_per_class, val_clips)
     if corpus == "synthetic":
         clips, labels = pretrain.seen_corpus(n_classes, clips_per_class, seed)
     elif corpus == "debian_sounds":
@@ -98,9 +104,7 @@ def pretrain_sed_step(out_sed: str, config: str = "demo", corpus: str = CORPUS, 
                       steps: int = SED_STEPS, batch_size: int = SED_BATCH_SIZE, lr: float = SED_LR) -> dict:
     use_available_cores()
     started = time.monotonic()
-    heads = get_config(config).sed.n_classes
-    if n_classes > heads:
-        raise AptUssError(f"n_classes={n_classes} is more than the {heads} outputs of the {config!r} SED head")
+    _check_sed_heads(config, n_classes)
     train_x, train_y, val_x, val_y = _corpus(corpus, n_classes, clips_per_class, val_clips, seed, corpus_uri)
     sed = seeded_backbone(get_config(config), seed).sed
     losses = pretrain.train_sed(sed, train_x, train_y, steps, batch_size, lr, seed)
