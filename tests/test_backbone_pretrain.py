@@ -109,12 +109,12 @@ def test_an_unknown_separator_query_stops_before_any_training(tmp_path):
                              "--install-to", str(tmp_path / "weights")], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert "separator_query 'mean' is unknown: known are own, other_clip" in result.stderr
+    assert "separator_query 'mean' is unknown: known are own, other_clip, class_mean" in result.stderr
     assert not (tmp_path / "state" / "kfp-outputs").exists()  # no pipeline task ran
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"separator_query": "mean"}, "separator_query 'mean' is unknown: known are own, other_clip"),
+    ({"separator_query": "mean"}, "separator_query 'mean' is unknown: known are own, other_clip, class_mean"),
     ({"corpus": "esc50"}, "corpus='esc50' is unknown"),
     ({"val_clips": 0}, "val_clips=0 is not valid"),
     ({"n_classes": 1000}, "n_classes=1000 is more than the 128 outputs of the 'demo' SED head"),
@@ -206,11 +206,31 @@ def test_the_other_clip_query_comes_from_another_recording_of_the_target_class()
     assert set(source[first == 0]) == {1, 2}                          # any of the others
 
 
+def test_the_class_mean_query_averages_some_other_clips_of_the_target_class():
+    from apt_uss.models.pretrain import class_mean_queries
+
+    rng = np.random.default_rng(0)
+    # clip i's embedding is a one-hot of i: a query reads off which clips it averaged, and how many
+    embeddings = np.eye(7, dtype=np.float32)
+    labels = np.array([0, 0, 0, 0, 1, 1, 2])  # class 2 has one clip
+    first = np.array([0, 4, 6] * 200)
+    queries = class_mean_queries(embeddings, labels, first, rng)
+    used = queries > 0
+    np.testing.assert_allclose(queries.sum(axis=1), 1.0, rtol=1e-6)  # a mean
+    for q, f in zip(used, first):
+        assert np.all(labels[np.flatnonzero(q)] == labels[f])  # of its class only
+        assert not q[f] or f == 6  # never the target clip, unless it is its class's only one
+    counts = used[first == 0].sum(axis=1)
+    assert set(counts) == {1, 2, 3}  # 1 to all of the other clips
+    np.testing.assert_array_equal(used[first == 4], np.eye(7, dtype=bool)[np.full((first == 4).sum(), 5)])
+
+
 def test_the_separator_query_changes_the_query_not_the_mixtures(monkeypatch):
     from apt_uss.models import pretrain
     from apt_uss.models.backbone import seeded_backbone
     from apt_uss.models.config import get_config
     from apt_uss.models.pretrain import train_separator
+    from apt_uss.steps.backbone import query_clip_embeddings
 
     drawn = []  # each training step's (mixtures, targets), whatever the query
 
@@ -223,18 +243,23 @@ def test_the_separator_query_changes_the_query_not_the_mixtures(monkeypatch):
     monkeypatch.setattr(pretrain, "training_mixtures", recorded)
     clips, labels = seen_corpus(3, 3)
     runs = {}
-    for query in ("own", "other_clip", "own"):
+    for query in ("own", "other_clip", "class_mean", "own"):
         drawn.append([])
         model = seeded_backbone(get_config("tiny"), 0)
+        embeddings = query_clip_embeddings(model.sed, clips, query)
         runs.setdefault(query, []).append(train_separator(model.separator, model.sed, clips, labels, steps=2,
-                                                          batch_size=2, query=query))
+                                                          batch_size=2, query=query, clip_embeddings=embeddings))
     assert runs["own"][0] == runs["own"][1]  # deterministic
     assert runs["other_clip"][0] != runs["own"][0]  # another query, another loss
-    own, other_clip = drawn[0], drawn[1]
-    assert len(own) == len(other_clip) == 2
-    for (mixtures, targets), (mixtures_other, targets_other) in zip(own, other_clip):
-        np.testing.assert_array_equal(mixtures, mixtures_other)  # the same mixtures, bit for bit
-        np.testing.assert_array_equal(targets, targets_other)
+    assert runs["class_mean"][0] != runs["own"][0]
+    own = drawn[0]
+    assert len(own) == 2
+    for other in drawn[1:3]:
+        for (mixtures, targets), (mixtures_other, targets_other) in zip(own, other):
+            np.testing.assert_array_equal(mixtures, mixtures_other)  # the same mixtures, bit for bit
+            np.testing.assert_array_equal(targets, targets_other)
+    with pytest.raises(Exception, match="'class_mean' needs clip_embeddings: one embedding per training clip"):
+        train_separator(model.separator, model.sed, clips, labels, steps=1, batch_size=2, query="class_mean")
     with pytest.raises(Exception, match="separator query 'mean' is unknown"):
         train_separator(model.separator, model.sed, clips, labels, steps=1, batch_size=2, query="mean")
 

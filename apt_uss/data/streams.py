@@ -33,7 +33,7 @@ PURPOSES: dict[str, tuple[int, int]] = {
     "pretrain_separator": (14, 0),  # the separator pretraining mixtures and crops
     "pretrain_checks": (15, 1),  # the backbone's held-out checks: (0: SED accuracy, 1: separation)
     "corpus_track": (16, 1),     # one rendered MUSDB18-layout song: (track; test tracks from 1000)
-    "pretrain_query": (17, 0),   # separator pretraining with query=other_clip: the query clips and crops
+    "pretrain_query": (17, 0),   # separator pretraining with query other_clip or class_mean: the query clips, crops
 }
 
 

@@ -104,8 +104,9 @@ def sed_accuracy(sed: torch.nn.Module, clips: np.ndarray, labels: np.ndarray, se
 
 # What queries the separator in pretraining. "own": the SED embedding of the target crop itself (the ZS-ASP
 # recipe). "other_clip": the embedding of a loud crop of another recording of the target's class, as a few-shot
-# prompt is made of other recordings than the test clip.
-SEPARATOR_QUERIES = ("own", "other_clip")
+# prompt is made of other recordings than the test clip. "class_mean": the mean of the per-clip embeddings of 1 to
+# all of the class's other training clips, as the pipeline's n-shot prompts are made (its baseline query).
+SEPARATOR_QUERIES = ("own", "other_clip", "class_mean")
 
 
 def other_clip_crops(clips: np.ndarray, labels: np.ndarray, first: np.ndarray, rng: np.random.Generator,
@@ -116,6 +117,20 @@ def other_clip_crops(clips: np.ndarray, labels: np.ndarray, first: np.ndarray, r
         same = np.flatnonzero((labels == labels[index]) & (np.arange(len(labels)) != index))
         chosen[i] = rng.choice(same) if len(same) else index
     return loud_crops(clips[chosen], rng, crop)
+
+
+def class_mean_queries(clip_embeddings: np.ndarray, labels: np.ndarray, first: np.ndarray,
+                       rng: np.random.Generator) -> np.ndarray:
+    """For each ``first`` clip, the mean of the embeddings of a random 1 to all of its class's other clips (the clip's
+    own where its class has one): an n-shot prompt of its class, with n drawn uniformly."""
+    out = np.empty((len(first), clip_embeddings.shape[1]), dtype=np.float32)
+    for i, index in enumerate(first):
+        same = np.flatnonzero((labels == labels[index]) & (np.arange(len(labels)) != index))
+        if not len(same):
+            same = np.array([index])
+        n = int(rng.integers(1, len(same) + 1))
+        out[i] = clip_embeddings[rng.choice(same, size=n, replace=False)].mean(axis=0)
+    return out
 
 
 def training_mixtures(clips, labels, rng, batch_size, crop, return_indices: bool = False):
@@ -152,15 +167,20 @@ def compiled_for_training(module: torch.nn.Module) -> torch.nn.Module:
 def train_separator(separator: torch.nn.Module, sed: torch.nn.Module, clips: np.ndarray, labels: np.ndarray,
                     steps: int, batch_size: int = 8, lr: float = 1e-3, seed: int = 0,
                     sample_rate: int = synthetic.SAMPLE_RATE, compiled: bool = False,
-                    query: str = "own") -> list[float]:
+                    query: str = "own", clip_embeddings: np.ndarray | None = None) -> list[float]:
     """Train ``separator`` in place, queried by the frozen ``sed``'s embedding of each target crop (``query``
-    "own") or of a crop of another clip of its class ("other_clip": ``SEPARATOR_QUERIES``).
+    "own"), of a crop of another clip of its class ("other_clip") or by the mean of ``clip_embeddings`` (one row
+    per clip, the pipeline's per-clip embeddings) of some of its class's other clips ("class_mean";
+    ``SEPARATOR_QUERIES``).
 
     ``compiled``: run the training forward under ``torch.compile`` (the same parameters, faster steps).
     The mixtures are the same draws for either query (the other clips come from a stream of their own).
     """
     if query not in SEPARATOR_QUERIES:
         raise AptUssError(f"separator query {query!r} is unknown: known are {', '.join(SEPARATOR_QUERIES)}")
+    if query == "class_mean" and (clip_embeddings is None or len(clip_embeddings) != len(clips)):
+        raise AptUssError("separator query 'class_mean' needs clip_embeddings: one embedding per training clip "
+                          f"({len(clips)}), got {None if clip_embeddings is None else len(clip_embeddings)}")
     rng = stream("pretrain_separator", seed)
     query_rng = stream("pretrain_query", seed)
     crop = int(CROP_SECONDS * sample_rate)
@@ -176,12 +196,13 @@ def train_separator(separator: torch.nn.Module, sed: torch.nn.Module, clips: np.
     for step in range(1, steps + 1):
         mixtures, targets, _, first = training_mixtures(clips, labels, rng, batch_size, crop, return_indices=True)
         target = torch.from_numpy(targets)
-        if query == "own":
-            queried = target
+        if query == "class_mean":
+            query_embedding = torch.from_numpy(class_mean_queries(clip_embeddings, labels, first, query_rng))
         else:
-            queried = torch.from_numpy(other_clip_crops(clips, labels, first, query_rng, crop))
-        with torch.no_grad():
-            query_embedding = sed(queried)["latent_output"]
+            queried = target if query == "own" else torch.from_numpy(
+                other_clip_crops(clips, labels, first, query_rng, crop))
+            with torch.no_grad():
+                query_embedding = sed(queried)["latent_output"]
         estimate = forward(torch.from_numpy(mixtures), query_embedding)["wav"]
         losses.append(_descend(optimizer, torch.nn.functional.l1_loss(estimate, target)))
         schedule.step()

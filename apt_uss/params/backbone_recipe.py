@@ -14,5 +14,6 @@ SED_STEPS, SED_BATCH_SIZE, SED_LR = 1500, 16, 1e-3
 # more steps are what gave APT more room (docs/demo-backbone.md, "Where the full-data gain is lost").
 SEPARATOR_STEPS, SEPARATOR_BATCH_SIZE, SEPARATOR_LR, SEPARATOR_COMPILED = 4000, 8, 2e-3, True
 # What queries the separator in training: "own" (the target crop's own SED embedding, the ZS-ASP recipe) or
-# "other_clip" (another recording of its class; apt_uss.models.pretrain.SEPARATOR_QUERIES).
+# "other_clip" (another recording of its class) or "class_mean" (the mean embedding of 1 to all of its class's other
+# clips, an n-shot prompt; apt_uss.models.pretrain.SEPARATOR_QUERIES).
 SEPARATOR_QUERY = "own"

@@ -17,6 +17,7 @@ from apt_uss.data.streams import stream
 from apt_uss.errors import AptUssError
 from apt_uss.evaluation.metrics import bss_sdr, is_silent
 from apt_uss.io.atomic import atomic_path
+from apt_uss.method.prompts import embed_clips
 from apt_uss.models import pretrain
 from apt_uss.models.backbone import Backbone, seeded_backbone
 from apt_uss.models.checkpoints import export_backbone, load_strict
@@ -119,6 +120,16 @@ def pretrain_sed_step(out_sed: str, config: str = "demo", corpus: str = CORPUS, 
     return info
 
 
+def query_clip_embeddings(sed: torch.nn.Module, clips: np.ndarray, query: str) -> np.ndarray | None:
+    """The per-clip SED embeddings the "class_mean" separator query averages (as the pipeline embeds its shots:
+    ``embed_clips``); None for the other queries, which embed crops as they train."""
+    if query != "class_mean":
+        return None
+    sed.eval()
+    embedded = embed_clips(sed, ((str(i), clip) for i, clip in enumerate(clips)), len(clips), SAMPLE_RATE)
+    return np.stack([embedded[str(i)] for i in range(len(clips))])
+
+
 @torch.inference_mode()
 def separation_check(model: Backbone, train_x, train_y, val_x, val_y, seed: int, n_mixtures: int = 96) -> dict:
     """Median SDR on held-out seen-class mixtures, queried by the target crop's own embedding
@@ -155,7 +166,8 @@ def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", co
     sed_path = Path(sed_dir) / SED_CHECKPOINT
     load_strict(model.sed, torch.load(sed_path, map_location="cpu", weights_only=True), "sed", str(sed_path))
     losses = pretrain.train_separator(model.separator, model.sed, train_x, train_y, steps, batch_size, lr, seed,
-                                      compiled=compiled, query=query)
+                                      compiled=compiled, query=query,
+                                      clip_embeddings=query_clip_embeddings(model.sed, train_x, query))
     checks = separation_check(model.eval(), train_x, train_y, val_x, val_y, seed)
     log.info("separator on held-out seen mixtures: median SDR %.2f dB (own query), %.2f dB (class mean), "
              "mixture %.2f dB", checks["val_sdr_own_query"], checks["val_sdr_class_mean_query"],

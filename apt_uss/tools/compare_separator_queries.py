@@ -3,7 +3,8 @@
 ``python -m apt_uss.tools.compare_separator_queries --out dist/separator_queries [--steps 1000] [--lrs 2e-3,5e-3]``
 
 Each candidate query (``apt_uss.models.pretrain.SEPARATOR_QUERIES``: the target crop's own SED embedding,
-the ZS-ASP recipe of the shipped weights, or the embedding of another recording of the target's class)
+the ZS-ASP recipe of the shipped weights; the embedding of another recording of the target's class; or the mean
+embedding of 1 to all of its class's other training clips, an n-shot prompt)
 trains a separator from the same seeded start, on the same mixtures (``make backbone``'s seen classes and
 recipe, fewer steps), under the shipped demo SED. Each is then scored as the pipeline would use it, on the
 validation split of the real-recordings dataset (``debian_sounds``: 5 shots drawn with selection seed 0,
@@ -47,7 +48,8 @@ def trained_separator(query: str, steps: int, seed: int = 0, compiled: bool = re
     model = seeded_backbone(get_config("demo"), seed)
     model.sed.load_state_dict(shipped.sed.state_dict())
     losses = pretrain.train_separator(model.separator, model.sed, train_x, train_y, steps, recipe.SEPARATOR_BATCH_SIZE,
-                                      lr, seed, compiled=compiled, query=query)
+                                      lr, seed, compiled=compiled, query=query,
+                                      clip_embeddings=backbone_steps.query_clip_embeddings(model.sed, train_x, query))
     return model.separator.eval(), float(sum(losses[-50:]) / len(losses[-50:]))
 
 
