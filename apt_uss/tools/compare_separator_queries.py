@@ -11,8 +11,10 @@ validation split of the real-recordings dataset (``debian_sounds``: 5 shots draw
 4 held-out training-fold clips a class; the test folds are never read): the pooled median SDR of the
 baseline (initial, mean-embedding prompts) and of APT (the demo profile's tuning). ``--lrs`` trains each
 query at each of several separator learning rates (default: the recipe's). The shipped separator
-(trained longer, with the own-crop query) is scored the same way for reference. Writes
-``separator_queries.csv`` and ``.json``.
+(trained longer, with the own-crop query) is scored the same way for reference. ``--sed-steps``
+trains the SED too, at each of several step counts (the recipe's batch and lr, from the same seeded start; its
+accuracy on the seen classes' held-out clips is recorded), and each separator under each of those SEDs
+instead of the shipped one. Writes ``separator_queries.csv`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -40,17 +42,29 @@ log = logging.getLogger("apt_uss.compare_separator_queries")
 
 
 def trained_separator(query: str, steps: int, seed: int = 0, compiled: bool = recipe.SEPARATOR_COMPILED,
-                      lr: float = recipe.SEPARATOR_LR):
-    """A demo separator trained with ``query`` at ``lr`` under the shipped SED (the recipe's corpus and batch)."""
-    train_x, train_y, _, _ = backbone_steps._corpus(recipe.CORPUS, recipe.SEEN_CLASSES, recipe.CLIPS_PER_CLASS,
-                                                    recipe.VAL_CLIPS, seed)
-    shipped = load_backbone("demo")
+                      lr: float = recipe.SEPARATOR_LR, sed: torch.nn.Module | None = None):
+    """A demo separator trained with ``query`` at ``lr`` under ``sed`` (default: the shipped SED), on the recipe's
+    corpus and batch."""
+    train_x, train_y, _, _ = _seen_corpus(seed)
     model = seeded_backbone(get_config("demo"), seed)
-    model.sed.load_state_dict(shipped.sed.state_dict())
+    model.sed.load_state_dict((sed or load_backbone("demo").sed).state_dict())
     losses = pretrain.train_separator(model.separator, model.sed, train_x, train_y, steps, recipe.SEPARATOR_BATCH_SIZE,
                                       lr, seed, compiled=compiled, query=query,
                                       clip_embeddings=backbone_steps.query_clip_embeddings(model.sed, train_x, query))
     return model.separator.eval(), float(sum(losses[-50:]) / len(losses[-50:]))
+
+
+def trained_sed(steps: int, seed: int = 0) -> tuple[torch.nn.Module, float]:
+    """A demo SED trained for ``steps`` (the recipe's corpus, batch and lr) and its accuracy on the held-out clips of
+    the seen classes."""
+    train_x, train_y, val_x, val_y = _seen_corpus(seed)
+    sed = seeded_backbone(get_config("demo"), seed).sed
+    pretrain.train_sed(sed, train_x, train_y, steps, recipe.SED_BATCH_SIZE, recipe.SED_LR, seed)
+    return sed.eval(), pretrain.sed_accuracy(sed, val_x, val_y, seed)
+
+
+def _seen_corpus(seed: int):
+    return backbone_steps._corpus(recipe.CORPUS, recipe.SEEN_CLASSES, recipe.CLIPS_PER_CLASS, recipe.VAL_CLIPS, seed)
 
 
 def validation_scores(separator, out: Path) -> dict:
@@ -66,22 +80,34 @@ def validation_scores(separator, out: Path) -> dict:
 
 
 def compare(out: Path, queries: list[str], steps: int, seed: int = 0, compiled: bool = True,
-            lrs: tuple[float, ...] = (recipe.SEPARATOR_LR,)) -> pd.DataFrame:
-    """The shipped separator, then one trained separator per (query, lr), each scored on the validation data."""
+            lrs: tuple[float, ...] = (recipe.SEPARATOR_LR,), sed_steps: tuple[int, ...] = ()) -> pd.DataFrame:
+    """The shipped separator, then one trained separator per (SED, query, lr), each scored on the validation data.
+    ``sed_steps``: train an SED for each of these step counts; none: the shipped SED."""
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     started = time.monotonic()
     shipped = load_backbone("demo").separator.eval()
-    rows.append({"separator": f"shipped ({recipe.SEPARATOR_STEPS} steps, query own)", "query": "own",
-                 "steps": recipe.SEPARATOR_STEPS, "lr": recipe.SEPARATOR_LR, **validation_scores(shipped, out)})
+    rows.append({"separator": f"shipped ({recipe.SEPARATOR_STEPS} steps, query own)", "sed": "shipped",
+                 "query": "own", "steps": recipe.SEPARATOR_STEPS, "lr": recipe.SEPARATOR_LR,
+                 **validation_scores(shipped, out)})
     log.info("queries: %s", rows[-1])
-    for query, lr in [(q, lr) for q in queries for lr in lrs]:
-        t0 = time.monotonic()
-        separator, final_l1 = trained_separator(query, steps, seed, compiled, lr)
-        rows.append({"separator": f"{steps} steps, query {query}, lr {lr:g}", "query": query, "steps": steps, "lr": lr,
-                     "final_l1": final_l1, **validation_scores(separator, out),
-                     "train_seconds": round(time.monotonic() - t0, 1)})
-        log.info("queries: %s (%.0f s so far)", rows[-1], time.monotonic() - started)
+    for n_sed in sed_steps or (None,):
+        sed, sed_info = None, {"sed": "shipped"}
+        if n_sed is not None:
+            t0 = time.monotonic()
+            sed, accuracy = trained_sed(n_sed, seed)
+            sed_info = {"sed": f"{n_sed} steps", "sed_val_accuracy": accuracy,
+                        "sed_seconds": round(time.monotonic() - t0, 1)}
+            log.info("SED of %d steps: held-out accuracy %.3f (%.0f s so far)", n_sed, accuracy,
+                     time.monotonic() - started)
+        for query, lr in [(q, lr) for q in queries for lr in lrs]:
+            t0 = time.monotonic()
+            separator, final_l1 = trained_separator(query, steps, seed, compiled, lr, sed)
+            name = f"{steps} steps, query {query}, lr {lr:g}" + (f", SED {n_sed} steps" if n_sed else "")
+            rows.append({"separator": name, **sed_info, "query": query, "steps": steps, "lr": lr,
+                         "final_l1": final_l1, **validation_scores(separator, out),
+                         "train_seconds": round(time.monotonic() - t0, 1)})
+            log.info("queries: %s (%.0f s so far)", rows[-1], time.monotonic() - started)
     table = pd.DataFrame(rows)
     table.to_csv(out / "separator_queries.csv", index=False)
     (out / "separator_queries.json").write_text(json.dumps(rows, indent=2))
@@ -98,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eager", action="store_true", help="train without torch.compile")
     parser.add_argument("--lrs", default=f"{recipe.SEPARATOR_LR:g}",
                         help="comma-separated separator learning rates, each trained with each query")
+    parser.add_argument("--sed-steps", default="",
+                        help="comma-separated SED step counts: train an SED for each (default: the shipped SED)")
     args = parser.parse_args(argv)
     use_available_cores()
     torch.manual_seed(0)
@@ -107,8 +135,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--lrs {args.lrs!r}: give comma-separated numbers, such as 2e-3,5e-3")
     if not lrs or any(not lr > 0 for lr in lrs):
         parser.error(f"--lrs {args.lrs!r}: every learning rate must be positive")
+    try:
+        sed_steps = tuple(int(x) for x in args.sed_steps.split(",") if x.strip())
+    except ValueError:
+        parser.error(f"--sed-steps {args.sed_steps!r}: give comma-separated whole numbers, such as 750,1500,3000")
+    if any(n < 1 for n in sed_steps):
+        parser.error(f"--sed-steps {args.sed_steps!r}: every step count must be at least 1")
+    unknown = [q for q in args.queries.split(",") if q and q not in pretrain.SEPARATOR_QUERIES]
+    if unknown:
+        parser.error(f"--queries: {', '.join(unknown)} unknown; known are {', '.join(pretrain.SEPARATOR_QUERIES)}")
     table = compare(Path(args.out), [q for q in args.queries.split(",") if q], args.steps, compiled=not args.eager,
-                    lrs=lrs)
+                    lrs=lrs, sed_steps=sed_steps)
     print(table.to_string(index=False))
     return 0
 
