@@ -14,7 +14,8 @@ query at each of several separator learning rates (default: the recipe's). The s
 (trained longer, with the own-crop query) is scored the same way for reference. ``--sed-steps``
 trains the SED too, at each of several step counts (the recipe's batch and lr, from the same seeded start; its
 accuracy on the seen classes' held-out clips is recorded), and each separator under each of those SEDs
-instead of the shipped one. Writes ``separator_queries.csv`` and ``.json``.
+instead of the shipped one; ``--seen-classes`` trains both on fewer of the corpus's seen classes.
+Writes ``separator_queries.csv`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from apt_uss.errors import AptUssError
 from apt_uss.logs import configure_logging
 from apt_uss.models import pretrain
 from apt_uss.models.backbone import load_backbone, seeded_backbone
@@ -42,10 +44,11 @@ log = logging.getLogger("apt_uss.compare_separator_queries")
 
 
 def trained_separator(query: str, steps: int, seed: int = 0, compiled: bool = recipe.SEPARATOR_COMPILED,
-                      lr: float = recipe.SEPARATOR_LR, sed: torch.nn.Module | None = None):
+                      lr: float = recipe.SEPARATOR_LR, sed: torch.nn.Module | None = None,
+                      seen_classes: int = recipe.SEEN_CLASSES):
     """A demo separator trained with ``query`` at ``lr`` under ``sed`` (default: the shipped SED), on the recipe's
-    corpus and batch."""
-    train_x, train_y, _, _ = _seen_corpus(seed)
+    corpus (its first ``seen_classes`` classes) and batch."""
+    train_x, train_y, _, _ = _seen_corpus(seed, seen_classes)
     model = seeded_backbone(get_config("demo"), seed)
     model.sed.load_state_dict((sed or load_backbone("demo").sed).state_dict())
     losses = pretrain.train_separator(model.separator, model.sed, train_x, train_y, steps, recipe.SEPARATOR_BATCH_SIZE,
@@ -54,17 +57,17 @@ def trained_separator(query: str, steps: int, seed: int = 0, compiled: bool = re
     return model.separator.eval(), float(sum(losses[-50:]) / len(losses[-50:]))
 
 
-def trained_sed(steps: int, seed: int = 0) -> tuple[torch.nn.Module, float]:
-    """A demo SED trained for ``steps`` (the recipe's corpus, batch and lr) and its accuracy on the held-out clips of
-    the seen classes."""
-    train_x, train_y, val_x, val_y = _seen_corpus(seed)
+def trained_sed(steps: int, seed: int = 0, seen_classes: int = recipe.SEEN_CLASSES) -> tuple[torch.nn.Module, float]:
+    """A demo SED trained for ``steps`` on the recipe's corpus (its first ``seen_classes`` classes), batch and lr, and
+    its accuracy on the held-out clips of those classes."""
+    train_x, train_y, val_x, val_y = _seen_corpus(seed, seen_classes)
     sed = seeded_backbone(get_config("demo"), seed).sed
     pretrain.train_sed(sed, train_x, train_y, steps, recipe.SED_BATCH_SIZE, recipe.SED_LR, seed)
     return sed.eval(), pretrain.sed_accuracy(sed, val_x, val_y, seed)
 
 
-def _seen_corpus(seed: int):
-    return backbone_steps._corpus(recipe.CORPUS, recipe.SEEN_CLASSES, recipe.CLIPS_PER_CLASS, recipe.VAL_CLIPS, seed)
+def _seen_corpus(seed: int, seen_classes: int = recipe.SEEN_CLASSES):
+    return backbone_steps._corpus(recipe.CORPUS, seen_classes, recipe.CLIPS_PER_CLASS, recipe.VAL_CLIPS, seed)
 
 
 def validation_scores(separator, out: Path) -> dict:
@@ -80,9 +83,14 @@ def validation_scores(separator, out: Path) -> dict:
 
 
 def compare(out: Path, queries: list[str], steps: int, seed: int = 0, compiled: bool = True,
-            lrs: tuple[float, ...] = (recipe.SEPARATOR_LR,), sed_steps: tuple[int, ...] = ()) -> pd.DataFrame:
-    """The shipped separator, then one trained separator per (SED, query, lr), each scored on the validation data.
-    ``sed_steps``: train an SED for each of these step counts; none: the shipped SED."""
+            lrs: tuple[float, ...] = (recipe.SEPARATOR_LR,), sed_steps: tuple[int, ...] = (),
+            seen_classes: tuple[int, ...] = (recipe.SEEN_CLASSES,)) -> pd.DataFrame:
+    """The shipped separator, then one trained separator per (seen classes, SED, query, lr), each scored on the
+    validation data. ``sed_steps``: train an SED for each of these step counts (none: the shipped SED, which needs
+    the recipe's seen classes); ``seen_classes``: the backbone trains on the corpus's first this many classes."""
+    if not sed_steps and set(seen_classes) != {recipe.SEEN_CLASSES}:
+        raise AptUssError(f"seen_classes {list(seen_classes)}: the shipped SED was trained on {recipe.SEEN_CLASSES} "
+                          "classes; another count needs an SED trained for it (give sed_steps)")
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     started = time.monotonic()
@@ -91,19 +99,20 @@ def compare(out: Path, queries: list[str], steps: int, seed: int = 0, compiled: 
                  "query": "own", "steps": recipe.SEPARATOR_STEPS, "lr": recipe.SEPARATOR_LR,
                  **validation_scores(shipped, out)})
     log.info("queries: %s", rows[-1])
-    for n_sed in sed_steps or (None,):
-        sed, sed_info = None, {"sed": "shipped"}
+    for n_classes, n_sed in [(c, n) for c in seen_classes for n in sed_steps or (None,)]:
+        sed, sed_info = None, {"sed": "shipped", "seen_classes": n_classes}
         if n_sed is not None:
             t0 = time.monotonic()
-            sed, accuracy = trained_sed(n_sed, seed)
-            sed_info = {"sed": f"{n_sed} steps", "sed_val_accuracy": accuracy,
+            sed, accuracy = trained_sed(n_sed, seed, n_classes)
+            sed_info = {"sed": f"{n_sed} steps", "seen_classes": n_classes, "sed_val_accuracy": accuracy,
                         "sed_seconds": round(time.monotonic() - t0, 1)}
-            log.info("SED of %d steps: held-out accuracy %.3f (%.0f s so far)", n_sed, accuracy,
-                     time.monotonic() - started)
+            log.info("SED of %d steps on %d classes: held-out accuracy %.3f (%.0f s so far)", n_sed, n_classes,
+                     accuracy, time.monotonic() - started)
         for query, lr in [(q, lr) for q in queries for lr in lrs]:
             t0 = time.monotonic()
-            separator, final_l1 = trained_separator(query, steps, seed, compiled, lr, sed)
-            name = f"{steps} steps, query {query}, lr {lr:g}" + (f", SED {n_sed} steps" if n_sed else "")
+            separator, final_l1 = trained_separator(query, steps, seed, compiled, lr, sed, n_classes)
+            name = (f"{steps} steps, query {query}, lr {lr:g}" + (f", SED {n_sed} steps" if n_sed else "")
+                    + (f", {n_classes} seen classes" if n_classes != recipe.SEEN_CLASSES else ""))
             rows.append({"separator": name, **sed_info, "query": query, "steps": steps, "lr": lr,
                          "final_l1": final_l1, **validation_scores(separator, out),
                          "train_seconds": round(time.monotonic() - t0, 1)})
@@ -126,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated separator learning rates, each trained with each query")
     parser.add_argument("--sed-steps", default="",
                         help="comma-separated SED step counts: train an SED for each (default: the shipped SED)")
+    parser.add_argument("--seen-classes", default=str(recipe.SEEN_CLASSES),
+                        help="comma-separated counts of seen classes the backbone trains on (needs --sed-steps "
+                             "unless the recipe's)")
     args = parser.parse_args(argv)
     use_available_cores()
     torch.manual_seed(0)
@@ -141,11 +153,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sed-steps {args.sed_steps!r}: give comma-separated whole numbers, such as 750,1500,3000")
     if any(n < 1 for n in sed_steps):
         parser.error(f"--sed-steps {args.sed_steps!r}: every step count must be at least 1")
+    try:
+        seen_classes = tuple(int(x) for x in args.seen_classes.split(",") if x.strip())
+    except ValueError:
+        parser.error(f"--seen-classes {args.seen_classes!r}: give comma-separated whole numbers, such as 64,128")
+    if not seen_classes or any(not 2 <= n <= recipe.SEEN_CLASSES for n in seen_classes):
+        parser.error(f"--seen-classes {args.seen_classes!r}: each count must be 2 to {recipe.SEEN_CLASSES}")
+    if not sed_steps and set(seen_classes) != {recipe.SEEN_CLASSES}:
+        parser.error(f"--seen-classes {args.seen_classes!r}: the shipped SED knows {recipe.SEEN_CLASSES} classes; "
+                     "give --sed-steps to train an SED for another count")
     unknown = [q for q in args.queries.split(",") if q and q not in pretrain.SEPARATOR_QUERIES]
     if unknown:
         parser.error(f"--queries: {', '.join(unknown)} unknown; known are {', '.join(pretrain.SEPARATOR_QUERIES)}")
     table = compare(Path(args.out), [q for q in args.queries.split(",") if q], args.steps, compiled=not args.eager,
-                    lrs=lrs, sed_steps=sed_steps)
+                    lrs=lrs, sed_steps=sed_steps, seen_classes=seen_classes)
     print(table.to_string(index=False))
     return 0
 
