@@ -1,4 +1,5 @@
-"""Which query should the demo separator be pretrained with? Compared on validation data only.
+"""Which recipe should the demo backbone be pretrained with (the separator's query and lr, the SED's steps, the
+seen classes)? Compared on validation data only.
 
 ``python -m apt_uss.tools.compare_separator_queries --out dist/separator_queries [--steps 1000] [--lrs 2e-3,5e-3]``
 
