@@ -280,3 +280,26 @@ def test_the_separator_comparison_refuses_bad_options_before_training(option, va
         main([option, value, "--out", "/nonexistent/never-written"])
     assert stopped.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_recipe_comparison_trains_one_sed_per_seen_class_count_and_step_count(monkeypatch, tmp_path):
+    from apt_uss.tools import compare_separator_queries as compare
+
+    calls = []
+    monkeypatch.setattr(compare, "load_backbone", lambda name: type("B", (), {"separator": torch.nn.Identity()})())
+    monkeypatch.setattr(compare, "validation_scores", lambda separator, out: {"validation_sdr_baseline": 1.0,
+                                                                             "validation_sdr_apt": 2.0})
+    monkeypatch.setattr(compare, "trained_sed", lambda steps, seed, classes: (calls.append(("sed", steps, classes))
+                                                                              or (f"sed{steps}/{classes}", 0.5)))
+    monkeypatch.setattr(compare, "trained_separator",
+                        lambda query, steps, seed, compiled, lr, sed, classes: (
+                            calls.append(("separator", query, sed, classes)) or (torch.nn.Identity(), 0.1)))
+    table = compare.compare(tmp_path, ["own"], steps=3, sed_steps=(10, 20), seen_classes=(64, 128))
+    assert calls == [("sed", 10, 64), ("separator", "own", "sed10/64", 64), ("sed", 20, 64),
+                     ("separator", "own", "sed20/64", 64), ("sed", 10, 128), ("separator", "own", "sed10/128", 128),
+                     ("sed", 20, 128), ("separator", "own", "sed20/128", 128)]
+    assert list(table["sed"]) == ["shipped", "10 steps", "20 steps", "10 steps", "20 steps"]
+    assert list(table["seen_classes"]) == [128, 64, 64, 128, 128]
+    assert (tmp_path / "separator_queries.csv").is_file()
+    with pytest.raises(Exception, match="the shipped SED was trained on 128 classes"):
+        compare.compare(tmp_path, ["own"], steps=3, seen_classes=(64,))
