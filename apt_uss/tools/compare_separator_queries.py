@@ -97,7 +97,8 @@ def compare(out: Path, queries: list[str], steps: int, seed: int = 0, compiled: 
     started = time.monotonic()
     shipped = load_backbone("demo").separator.eval()
     rows.append({"separator": f"shipped ({recipe.SEPARATOR_STEPS} steps, query own)", "sed": "shipped",
-                 "seen_classes": recipe.SEEN_CLASSES, "query": "own", "steps": recipe.SEPARATOR_STEPS, "lr": recipe.SEPARATOR_LR,
+                 "seen_classes": recipe.SEEN_CLASSES, "query": "own", "steps": recipe.SEPARATOR_STEPS,
+                 "lr": recipe.SEPARATOR_LR,
                  **validation_scores(shipped, out)})
     log.info("queries: %s", rows[-1])
     for n_classes, n_sed in [(c, n) for c in seen_classes for n in sed_steps or (None,)]:
