@@ -73,11 +73,11 @@ def test_backbone_pipeline_trains_and_installs_a_checkpoint_with_its_card(tmp_pa
     args = ["--config", "tiny", "--corpus", "synthetic", "--n-classes", "4", "--clips-per-class", "6",
             "--val-clips", "2",
             "--sed-steps", "2", "--separator-steps", "2", "--separator-compiled", "false",
-            "--separator-query", "other_clip", "--install-to", str(tmp_path / "weights")]
+            "--separator-query", "class_mean", "--install-to", str(tmp_path / "weights")]
     result = subprocess.run([sys.executable, "-m", "pipelines.run_backbone", *args], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads((tmp_path / "weights" / "tiny.json").read_text())["separator_query"] == "other_clip"
+    assert json.loads((tmp_path / "weights" / "tiny.json").read_text())["separator_query"] == "class_mean"
     checkpoint = tmp_path / "weights" / "tiny.pt"
     card = json.loads((tmp_path / "weights" / "tiny.json").read_text())
     assert card["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()

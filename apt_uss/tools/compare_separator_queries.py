@@ -51,7 +51,7 @@ def trained_separator(query: str, steps: int, seed: int = 0, compiled: bool = re
     corpus (its first ``seen_classes`` classes) and batch."""
     train_x, train_y, _, _ = _seen_corpus(seed, seen_classes)
     model = seeded_backbone(get_config("demo"), seed)
-    model.sed.load_state_dict((sed or load_backbone("demo").sed).state_dict())
+    model.sed.load_state_dict((sed if sed is not None else load_backbone("demo").sed).state_dict())
     losses = pretrain.train_separator(model.separator, model.sed, train_x, train_y, steps, recipe.SEPARATOR_BATCH_SIZE,
                                       lr, seed, compiled=compiled, query=query,
                                       clip_embeddings=backbone_steps.query_clip_embeddings(model.sed, train_x, query))
