@@ -272,6 +272,7 @@ def test_the_separator_query_changes_the_query_not_the_mixtures(monkeypatch):
     ("--queries", "own,mean", "--queries: mean unknown; known are own, other_clip, class_mean"),
     ("--seen-classes", "64,1", "--seen-classes '64,1': each count must be 2 to 128"),
     ("--seen-classes", "64", "the shipped SED knows 128 classes; give --sed-steps"),
+    ("--seed", "-1", "--seed -1: seeds are whole numbers from 0 up"),
 ])
 def test_the_separator_comparison_refuses_bad_options_before_training(option, value, message, capsys):
     from apt_uss.tools.compare_separator_queries import main

@@ -15,8 +15,8 @@ query at each of several separator learning rates (default: the recipe's). The s
 (trained longer, with the own-crop query) is scored the same way for reference. ``--sed-steps``
 trains the SED too, at each of several step counts (the recipe's batch and lr, from the same seeded start; its
 accuracy on the seen classes' held-out clips is recorded), and each separator under each of those SEDs
-instead of the shipped one; ``--seen-classes`` trains both on fewer of the corpus's seen classes.
-Writes ``separator_queries.csv`` and ``.json``.
+instead of the shipped one; ``--seen-classes`` trains both on fewer of the corpus's seen classes; ``--seed``
+repeats a comparison with other initialisations and training draws. Writes ``separator_queries.csv`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eager", action="store_true", help="train without torch.compile")
     parser.add_argument("--lrs", default=f"{recipe.SEPARATOR_LR:g}",
                         help="comma-separated separator learning rates, each trained with each query")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the trained parts' initialisation and training draws (the validation data "
+                             "stay those of selection seed 0)")
     parser.add_argument("--sed-steps", default="",
                         help="comma-separated SED step counts: train an SED for each (default: the shipped SED)")
     parser.add_argument("--seen-classes", default=str(recipe.SEEN_CLASSES),
@@ -164,11 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     if not sed_steps and set(seen_classes) != {recipe.SEEN_CLASSES}:
         parser.error(f"--seen-classes {args.seen_classes!r}: the shipped SED knows {recipe.SEEN_CLASSES} classes; "
                      "give --sed-steps to train an SED for another count")
+    if args.seed < 0:
+        parser.error(f"--seed {args.seed}: seeds are whole numbers from 0 up")
     unknown = [q for q in args.queries.split(",") if q and q not in pretrain.SEPARATOR_QUERIES]
     if unknown:
         parser.error(f"--queries: {', '.join(unknown)} unknown; known are {', '.join(pretrain.SEPARATOR_QUERIES)}")
-    table = compare(Path(args.out), [q for q in args.queries.split(",") if q], args.steps, compiled=not args.eager,
-                    lrs=lrs, sed_steps=sed_steps, seen_classes=seen_classes)
+    table = compare(Path(args.out), [q for q in args.queries.split(",") if q], args.steps, seed=args.seed,
+                    compiled=not args.eager, lrs=lrs, sed_steps=sed_steps, seen_classes=seen_classes)
     print(table.to_string(index=False))
     return 0
 
