@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from apt_uss.data import synthetic
+from apt_uss.errors import AptUssError
 from apt_uss.models import load_backbone
 from apt_uss.models.backbone import PACKAGED_WEIGHTS, WEIGHTS_DIR
 from apt_uss.models.checkpoints import export_backbone, is_computed
@@ -258,9 +259,12 @@ def test_the_separator_query_changes_the_query_not_the_mixtures(monkeypatch):
         for (mixtures, targets), (mixtures_other, targets_other) in zip(own, other):
             np.testing.assert_array_equal(mixtures, mixtures_other)  # the same mixtures, bit for bit
             np.testing.assert_array_equal(targets, targets_other)
-    with pytest.raises(Exception, match="'class_mean' needs clip_embeddings: one embedding per training clip"):
+    with pytest.raises(AptUssError, match="'class_mean' needs clip_embeddings: one embedding per training clip"):
         train_separator(model.separator, model.sed, clips, labels, steps=1, batch_size=2, query="class_mean")
-    with pytest.raises(Exception, match="separator query 'mean' is unknown"):
+    with pytest.raises(AptUssError, match=r"one embedding per training clip \(9\), got 8"):
+        train_separator(model.separator, model.sed, clips, labels, steps=1, batch_size=2, query="class_mean",
+                        clip_embeddings=np.zeros((8, 4), np.float32))
+    with pytest.raises(AptUssError, match="separator query 'mean' is unknown"):
         train_separator(model.separator, model.sed, clips, labels, steps=1, batch_size=2, query="mean")
 
 
@@ -273,6 +277,8 @@ def test_the_separator_query_changes_the_query_not_the_mixtures(monkeypatch):
     ("--seen-classes", "64,1", "--seen-classes '64,1': each count must be 2 to 128"),
     ("--seen-classes", "64", "the shipped SED knows 128 classes; give --sed-steps"),
     ("--seed", "-1", "--seed -1: seeds are whole numbers from 0 up"),
+    ("--steps", "0", "--steps 0: each separator trains at least 1 step"),
+    ("--queries", ",", "--queries ',': name at least one query"),
 ])
 def test_the_separator_comparison_refuses_bad_options_before_training(option, value, message, capsys):
     from apt_uss.tools.compare_separator_queries import main
@@ -304,3 +310,24 @@ def test_the_recipe_comparison_trains_one_sed_per_seen_class_count_and_step_coun
     assert (tmp_path / "separator_queries.csv").is_file()
     with pytest.raises(Exception, match="the shipped SED was trained on 128 classes"):
         compare.compare(tmp_path, ["own"], steps=3, seen_classes=(64,))
+
+
+def test_a_compared_separator_trains_under_the_sed_it_is_given(monkeypatch):
+    from apt_uss.models import pretrain
+    from apt_uss.models.backbone import seeded_backbone
+    from apt_uss.models.config import get_config
+    from apt_uss.tools import compare_separator_queries as compare
+
+    clips, labels = seen_corpus(3, 3)
+    monkeypatch.setattr(compare, "_seen_corpus", lambda seed, classes: (clips, labels, clips[:1], labels[:1]))
+    monkeypatch.setattr(compare, "get_config", lambda name: get_config("tiny"))
+    given = seeded_backbone(get_config("tiny"), 5).sed  # another seed: weights unlike the fresh model's
+    received = []
+
+    def train_separator(separator, sed, *args, **kwargs):
+        received.append({k: v.clone() for k, v in sed.state_dict().items()})
+        return [0.1]
+
+    monkeypatch.setattr(pretrain, "train_separator", train_separator)
+    compare.trained_separator("own", steps=1, sed=given, seen_classes=3)
+    assert received and all(torch.equal(received[0][k], v) for k, v in given.state_dict().items())

@@ -111,7 +111,8 @@ SEPARATOR_QUERIES = ("own", "other_clip", "class_mean")
 
 def other_clip_crops(clips: np.ndarray, labels: np.ndarray, first: np.ndarray, rng: np.random.Generator,
                      crop: int) -> np.ndarray:
-    """A loud crop of a random other clip of each ``first`` clip's class (the clip itself where its class has one)."""
+    """A loud crop of a random other clip of each ``first`` clip's class (the clip itself where it is its class's
+    only clip)."""
     chosen = np.empty(len(first), dtype=np.int64)
     for i, index in enumerate(first):
         same = np.flatnonzero((labels == labels[index]) & (np.arange(len(labels)) != index))
@@ -122,7 +123,7 @@ def other_clip_crops(clips: np.ndarray, labels: np.ndarray, first: np.ndarray, r
 def class_mean_queries(clip_embeddings: np.ndarray, labels: np.ndarray, first: np.ndarray,
                        rng: np.random.Generator) -> np.ndarray:
     """For each ``first`` clip, the mean of the embeddings of a random 1 to all of its class's other clips (the clip's
-    own where its class has one): an n-shot prompt of its class, with n drawn uniformly."""
+    own where it is its class's only clip): an n-shot prompt of its class, with n drawn uniformly."""
     out = np.empty((len(first), clip_embeddings.shape[1]), dtype=np.float32)
     for i, index in enumerate(first):
         same = np.flatnonzero((labels == labels[index]) & (np.arange(len(labels)) != index))
@@ -174,7 +175,7 @@ def train_separator(separator: torch.nn.Module, sed: torch.nn.Module, clips: np.
     ``SEPARATOR_QUERIES``).
 
     ``compiled``: run the training forward under ``torch.compile`` (the same parameters, faster steps).
-    The mixtures are the same draws for either query (the other clips come from a stream of their own).
+    The mixtures are the same draws for any query (the other clips come from a stream of their own).
     """
     if query not in SEPARATOR_QUERIES:
         raise AptUssError(f"separator query {query!r} is unknown: known are {', '.join(SEPARATOR_QUERIES)}")

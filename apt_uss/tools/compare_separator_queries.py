@@ -113,11 +113,13 @@ def compare(out: Path, queries: list[str], steps: int, seed: int = 0, compiled: 
         for query, lr in [(q, lr) for q in queries for lr in lrs]:
             t0 = time.monotonic()
             separator, final_l1 = trained_separator(query, steps, seed, compiled, lr, sed, n_classes)
+            trained_s = time.monotonic() - t0
             name = (f"{steps} steps, query {query}, lr {lr:g}" + (f", SED {n_sed} steps" if n_sed else "")
                     + (f", {n_classes} seen classes" if n_classes != recipe.SEEN_CLASSES else ""))
             rows.append({"separator": name, **sed_info, "query": query, "steps": steps, "lr": lr,
                          "final_l1": final_l1, **validation_scores(separator, out),
-                         "train_seconds": round(time.monotonic() - t0, 1)})
+                         "train_seconds": round(trained_s, 1),
+                         "score_seconds": round(time.monotonic() - t0 - trained_s, 1)})
             log.info("queries: %s (%.0f s so far)", rows[-1], time.monotonic() - started)
     table = pd.DataFrame(rows)
     table.to_csv(out / "separator_queries.csv", index=False)
@@ -167,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     if not sed_steps and set(seen_classes) != {recipe.SEEN_CLASSES}:
         parser.error(f"--seen-classes {args.seen_classes!r}: the shipped SED knows {recipe.SEEN_CLASSES} classes; "
                      "give --sed-steps to train an SED for another count")
+    if args.steps < 1:
+        parser.error(f"--steps {args.steps}: each separator trains at least 1 step")
+    if not [q for q in args.queries.split(",") if q.strip()]:
+        parser.error(f"--queries {args.queries!r}: name at least one query ({', '.join(pretrain.SEPARATOR_QUERIES)})")
     if args.seed < 0:
         parser.error(f"--seed {args.seed}: seeds are whole numbers from 0 up")
     unknown = [q for q in args.queries.split(",") if q and q not in pretrain.SEPARATOR_QUERIES]
