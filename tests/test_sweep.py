@@ -16,6 +16,7 @@ import yaml
 from scipy import stats
 
 from apt_uss.errors import AptUssError
+from apt_uss.evaluation.metrics import median_sdr_by_class, summarise
 from apt_uss.method.prompts import load_prompts
 from apt_uss.params import spec
 from apt_uss.params.checks import parse_seeds, parse_sweep_shots
@@ -204,6 +205,43 @@ def test_aggregate_writes_the_table_page_and_nests_a_child_run_per_cell(tmp_path
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.info.status == "FINISHED" and child.data.params["n_shot"] == name.split("shot")[0]
         assert child.data.params["shot_seed"] == child.data.params["mix_seed"] == name[-1]
+
+
+def test_every_score_and_statistic_reaches_table2_its_text_and_its_page(tmp_path):
+    """SDR, SDRi, SI-SDR and SI-SDRi, each as pooled median, pooled mean and class mean, baseline, APT and gain:
+    from the evaluation's own summary through Table 2 to the text table and the HTML page."""
+    folders = []
+    for seed in (1, 2):
+        folder = _write_cell(tmp_path / f"5-{seed}", "5", seed, 1.0)
+        units = pd.read_csv(folder / "per_mixture.csv")
+        units["sdr_mixture"] = 0.5
+        units["si_sdr_mixture"] = -1.0
+        for system in ("baseline", "apt"):
+            units[f"sdri_{system}"] = units[f"sdr_{system}"] - units["sdr_mixture"]
+            units[f"si_sdr_{system}"] = units[f"sdr_{system}"] - 2.0
+            units[f"si_sdri_{system}"] = units[f"si_sdr_{system}"] - units["si_sdr_mixture"]
+        (folder / "summary.json").write_text(json.dumps(summarise(units, median_sdr_by_class(units))))
+        folders.append(folder)
+    table = few_shot_table(read_cells(folders))
+    row = table.iloc[0]
+    for score in ("sdr", "sdri", "si_sdr", "si_sdri"):
+        for statistic in ("pooled_median", "pooled_mean", "class_mean"):
+            for system in ("baseline", "apt", "gain"):
+                assert f"{score}_{system}_{statistic}_mean" in table.columns, (score, system, statistic)
+            apt, baseline = row[f"{score}_apt_{statistic}_mean"], row[f"{score}_baseline_{statistic}_mean"]
+            assert row[f"{score}_gain_{statistic}_mean"] == pytest.approx(apt - baseline)
+    # SI-SDR is SDR - 2 here, SDRi SDR - 0.5, SI-SDRi SDR - 1: the same gain, levels apart
+    assert row["si_sdri_apt_pooled_mean_mean"] == pytest.approx(row["sdr_apt_pooled_mean_mean"] - 1.0)
+    out = tmp_path / "sweep"
+    aggregate_sweep_step([str(f) for f in folders], str(out), run_name="scores", resamples=50,
+                         tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="scores")
+    text = (out / "table2.txt").read_text()
+    lines = {tuple(line.split("|")[0].split()): line for line in text.splitlines() if " -> " in line and "|" in line}
+    assert set(lines) == {("5", name) for name in ("SDR", "SDRi", "SI-SDR", "SI-SDRi")}
+    b, a = row["si_sdri_baseline_class_mean_mean"], row["si_sdri_apt_class_mean_mean"]
+    assert lines[("5", "SI-SDRi")].rstrip().endswith(f"{b:.2f} -> {a:.2f} ({a - b:+.2f})")
+    page = (out / "report.html").read_text()
+    assert "id='scores'" in page and "<td>SI-SDRi</td>" in page and f"{b:.2f} -&gt; {a:.2f}" in page
 
 
 # --- embed once ---------------------------------------------------------------------------------------------

@@ -15,6 +15,11 @@ import pandas as pd
 
 SDR_DEFINITION = "bss_eval_v4_whole_segment (== plain SDR for one mono source)"
 SYSTEMS = ("baseline", "apt")
+# The scores of a test mixture (SDR, its improvement over the mixture's own SDR, and the scale-invariant pair,
+# Le Roux et al. 2019) and the statistics each is summarised by: the median and mean over all mixtures (the paper's
+# CSV rows avg(sample) use the median) and the mean of the per-class medians (avg(class)).
+SCORES = ("sdr", "sdri", "si_sdr", "si_sdri")
+STATISTICS = ("pooled_median", "pooled_mean", "class_mean")
 SDR_CEILING = 200.0  # dB; beyond float32 resolution, so any higher figure is rounding noise
 ORACLE = "sdr_oracle_mask"  # per-mixture ceiling of the separator's output kind (apt_uss.evaluation.oracle)
 
@@ -119,7 +124,7 @@ def summarise(units: pd.DataFrame, per_class: pd.DataFrame, counts: dict | None 
     out = {}
     for system in SYSTEMS:
         # SDR, SDRi, and where scored the scale-invariant SDR and its improvement, the same three ways
-        for score in ("sdr", "sdri", "si_sdr", "si_sdri"):
+        for score in SCORES:
             if f"{score}_{system}" in units.columns:
                 out[f"{score}_{system}_pooled_median"] = float(units[f"{score}_{system}"].median())
                 out[f"{score}_{system}_pooled_mean"] = float(units[f"{score}_{system}"].mean())
@@ -129,11 +134,11 @@ def summarise(units: pd.DataFrame, per_class: pd.DataFrame, counts: dict | None 
         out["si_sdr_mixture_pooled_median"] = float(units["si_sdr_mixture"].median())
     if ORACLE in units.columns:
         out[f"{ORACLE}_pooled_median"] = float(units[ORACLE].median())
-    out["sdr_gain_pooled_median"] = out["sdr_apt_pooled_median"] - out["sdr_baseline_pooled_median"]
-    out["sdr_gain_pooled_mean"] = out["sdr_apt_pooled_mean"] - out["sdr_baseline_pooled_mean"]
-    out["sdr_gain_class_mean"] = out["sdr_apt_class_mean"] - out["sdr_baseline_class_mean"]
-    if "si_sdr_apt_pooled_median" in out:
-        out["si_sdr_gain_pooled_median"] = out["si_sdr_apt_pooled_median"] - out["si_sdr_baseline_pooled_median"]
+    for score in SCORES:  # APT - baseline of every statistic both systems have
+        for statistic in STATISTICS:
+            apt, baseline = f"{score}_apt_{statistic}", f"{score}_baseline_{statistic}"
+            if apt in out and baseline in out:
+                out[f"{score}_gain_{statistic}"] = out[apt] - out[baseline]
     out["classes_improved"] = int((per_class["sdr_gain"] > 0).sum())
     out["n_classes"] = int(len(per_class))
     out["n_mixtures"] = int(len(units))

@@ -189,7 +189,7 @@ SWEEP_COLUMNS = (("baseline", "sdr_baseline_pooled_median", ""), ("APT", "sdr_ap
 
 def render_sweep_report(table: pd.DataFrame, tests: pd.DataFrame, targets: list[dict], cells: pd.DataFrame,
                         figure: Path | None, title: str, params: dict | None = None,
-                        provenance: dict | None = None) -> str:
+                        provenance: dict | None = None, scores: list[dict] | None = None) -> str:
     """The sweep's page: Table 2 (mean and 95% interval over seeds), the gain tests, the targets, the few-shot
     curve and every cell."""
     e = html.escape
@@ -212,6 +212,16 @@ def render_sweep_report(table: pd.DataFrame, tests: pd.DataFrame, targets: list[
     for row in table.to_dict("records"):
         parts.append(f"<tr><td>{e(str(row['n_shot']))}</td><td>{e(str(row['seeds']))}</td>"
                      + "".join(f"<td>{_interval(row, m, s)}</td>" for _, m, s in SWEEP_COLUMNS) + "</tr>")
+    if scores:
+        parts.append("</table><h2>Every score</h2><p class='note'>Mean over seeds: baseline -&gt; APT (gain), dB. SDRi "
+                     "and SI-SDRi: the improvement over the mixture's own score (Le Roux et al. 2019 for SI-SDR). "
+                     "Pooled: over all test mixtures; class mean: mean of the class medians.</p><table id='scores'>"
+                     "<tr><th>n_shot</th><th>score</th><th>pooled median</th><th>pooled mean</th><th>class mean</th>"
+                     "</tr>")
+        for r in scores:
+            parts.append(f"<tr><td>{e(str(r['n_shot']))}</td><td>{e(r['score'])}</td>" + "".join(
+                f"<td>{r[k][0]:.2f} -&gt; {r[k][1]:.2f} ({r[k][2]:+.2f})</td>" if k in r else "<td>n/a</td>"
+                for k in ("pooled_median", "pooled_mean", "class_mean")) + "</tr>")
     parts.append("</table><h2>How sure the gain is</h2><p class='note'>The seeds share the test clips, so a test "
                  "clip (as target) is the unit. Paired bootstrap over test clips (the same clips drawn in every "
                  "seed, both systems' scores of a clip kept together), 95% percentile interval; Wilcoxon "

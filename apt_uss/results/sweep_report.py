@@ -16,17 +16,15 @@ import numpy as np
 import pandas as pd
 
 from apt_uss.errors import AptUssError
+from apt_uss.evaluation.metrics import SCORES, STATISTICS
 from apt_uss.results.statistics import CONFIDENCE, mean_interval, paired_bootstrap, signed_rank_p
 
 CELL_FILE = "cell.json"
 # The statistics Table 2 gives per n_shot, each as the mean over seeds with its interval.
-TABLE_METRICS = (
-    "sdr_baseline_pooled_median", "sdr_apt_pooled_median", "sdr_gain_pooled_median",
-    "sdr_baseline_class_mean", "sdr_apt_class_mean", "sdr_gain_class_mean",
-    "sdr_baseline_pooled_mean", "sdr_apt_pooled_mean", "sdr_gain_pooled_mean",
-    "si_sdr_baseline_pooled_median", "si_sdr_apt_pooled_median", "si_sdr_gain_pooled_median",
-    "sdri_baseline_pooled_median", "sdri_apt_pooled_median",
-)
+# Every score (SDR, SDRi, SI-SDR, SI-SDRi) by every statistic (pooled median and mean, class mean), for the baseline,
+# APT and their difference; a metric some cells lack (cells written before it existed) is left out of its row.
+TABLE_METRICS = tuple(f"{score}_{system}_{statistic}" for score in SCORES for statistic in STATISTICS
+                      for system in ("baseline", "apt", "gain"))
 # The targets the sweep is read against (issue 26; the paper's few-shot claim).
 MIN_GAIN_AT_5 = 1.0
 
@@ -180,6 +178,26 @@ def cells_table(cells: list[Cell], run_ids: dict[str, str] | None = None) -> pd.
     return pd.DataFrame(rows)
 
 
+SCORE_NAMES = {"sdr": "SDR", "sdri": "SDRi", "si_sdr": "SI-SDR", "si_sdri": "SI-SDRi"}
+
+
+def score_rows(table: pd.DataFrame) -> list[dict]:
+    """Every score beside SDR's pooled median: one row per (n_shot, score) with ``<statistic>`` -> (baseline, APT,
+    gain), each the mean over seeds; a statistic the cells lack is missing from its row."""
+    rows = []
+    for row in table.to_dict("records"):
+        for score, name in SCORE_NAMES.items():
+            stats = {}
+            for statistic in STATISTICS:
+                values = [row.get(f"{score}_{system}_{statistic}_mean", math.nan) for system in ("baseline", "apt",
+                                                                                                  "gain")]
+                if not any(pd.isna(v) for v in values):
+                    stats[statistic] = tuple(float(v) for v in values)
+            if stats:
+                rows.append({"n_shot": row["n_shot"], "score": name, **stats})
+    return rows
+
+
 def format_table(table: pd.DataFrame, tests: pd.DataFrame) -> str:
     """Table 2 as text: mean [95% interval over seeds] of the pooled median and the class mean, and the tests."""
     def cell(row, metric, sign=""):
@@ -194,6 +212,17 @@ def format_table(table: pd.DataFrame, tests: pd.DataFrame) -> str:
         lines.append(f"{row['n_shot']:>6s} {row['n_seeds']:>5d} | {cell(row, 'sdr_baseline_pooled_median'):>22s} "
                      f"{cell(row, 'sdr_apt_pooled_median'):>22s} {cell(row, 'sdr_gain_pooled_median', '+'):>22s} | "
                      f"{cell(row, 'sdr_gain_class_mean', '+'):>22s}")
+    scores = score_rows(table)
+    if scores:
+        def both(values):
+            return f"{values[0]:.2f} -> {values[1]:.2f} ({values[2]:+.2f})" if values else "n/a"
+
+        lines += ["", "Every score (dB), mean over seeds: baseline -> APT (gain). SDRi and SI-SDRi: improvement over "
+                  "the mixture's own score",
+                  f"{'n_shot':>6s} {'score':>7s} | {'pooled median':>22s} | {'pooled mean':>22s} | {'class mean':>22s}"]
+        for r in scores:
+            lines.append(f"{r['n_shot']:>6s} {r['score']:>7s} | " + " | ".join(f"{both(r.get(s)):>22s}"
+                                                                                for s in STATISTICS))
     lines += ["", f"Gain over paired test clips (bootstrap {CONFIDENCE:.0%} interval) and Wilcoxon signed-rank p",
               f"{'n_shot':>6s} {'clips':>8s} | {'pooled-median gain':>24s} {'mean gain':>24s} | {'p':>8s} | "
               "classes better/worse"]

@@ -47,6 +47,7 @@ from apt_uss.results.sweep_report import (
     format_table,
     gain_tests,
     read_cells,
+    score_rows,
 )
 from apt_uss.steps.pipeline import DEMO, _run_provenance, score_systems
 
@@ -199,7 +200,7 @@ def aggregate_sweep_step(cell_dirs: list[str], out_dir: str, run_params: dict | 
         figure = plots.plot_few_shot_bands(table, tmp / "few_shot.png")
         page = tmp / "report.html"
         page.write_text(render_sweep_report(table, tests, targets, per_cell, figure, f"APT few-shot sweep: {run_name}",
-                                            params, provenance), encoding="utf-8")
+                                            params, provenance, score_rows(table)), encoding="utf-8")
         if out_html:
             shutil.copyfile(page, out_html)
         files = {p.relative_to(tmp).as_posix(): p for p in sorted(tmp.rglob("*")) if p.is_file()}
