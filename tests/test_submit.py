@@ -15,6 +15,7 @@ import yaml
 from pipelines.apt_uss_pipeline import PIPELINE_NAME, apt_uss_pipeline
 from pipelines.compile import compile_pipeline
 from pipelines.local_cli import pipeline_defaults
+from pipelines.sweep_pipeline import SWEEP_PIPELINE_NAME, apt_uss_sweep
 from tests.kfp_standin import KfpStandIn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,6 +91,28 @@ def test_submit_uploads_then_adds_a_version_and_runs_with_every_parameter(packag
     run_id = next(iter(api.runs))
     assert f"run URL:    {api.url}/#/runs/details/{run_id}" in first.stdout
     assert pipeline["pipeline_id"] in first.stdout and versions[0]["pipeline_version_id"] in first.stdout
+
+
+def test_the_sweep_submits_as_its_own_pipeline_with_every_sweep_parameter(env, tmp_path):
+    """``make sweep-submit``: the compiled sweep goes up under its own name and runs with its parameters (the
+    seeds, the n_shot values, the rest of the run's but none a cell sets); a cell's parameter is refused."""
+    package = compile_pipeline(tmp_path / "apt_uss_sweep.yaml", pipeline="sweep")
+    with KfpStandIn() as api:
+        done = _submit(api.url, package, env, "--pipeline", "sweep", "--seeds", "4,5", "--sweep-shots", "1,full",
+                       "--epochs", "3")
+        assert done.returncode == 0, done.stderr
+        cell = _submit(api.url, package, env, "--pipeline", "sweep", "--n-shot", "5")
+    assert api.violations == []
+    upload = next(c for c in api.calls if c["operation"] == "UploadPipeline")
+    assert upload["query"]["name"] == SWEEP_PIPELINE_NAME
+    assert next(yaml.safe_load_all(upload["files"]["uploadfile"]["content"]))["pipelineInfo"]["name"] == \
+        SWEEP_PIPELINE_NAME
+    (run,) = [c["json"] for c in api.calls if c["operation"] == "RunService_CreateRun"]
+    given = run["runtime_config"]["parameters"]
+    assert set(given) == set(pipeline_defaults(apt_uss_sweep))
+    assert (given["seeds"], given["sweep_shots"], given["epochs"]) == ("4,5", "1,full", 3)
+    assert not set(given) & {"n_shot", "shot_seed", "mix_seed"}
+    assert cell.returncode == 2 and "--n-shot" in cell.stderr  # argparse: no such option for the sweep
 
 
 @pytest.mark.slow
