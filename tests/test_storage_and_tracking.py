@@ -127,12 +127,16 @@ def test_few_shot_table_takes_the_latest_matching_run_per_n_shot(tmp_path):
     run("old-5", "5", 20, 9.0)
     run("full", "full", 20, 4.0)
     run("other-settings", "1", 50, 7.0)  # another sweep's run: left out
+    run("other-settings-10", "10", 50, 8.0)  # the only 10-shot run, of other settings: left out, and said
     run("new-5", "5", 20, 3.0)
     run("one", "1", 20, 2.0)
     table = few_shot_table(uri, "sweep")
     assert list(table["n_shot"]) == ["1", "5", "full"]
     assert list(table["apt_pooled"]) == [2.0, 3.0, 4.0]
-    assert "classes improved" in format_few_shot_table(table) and "3/4" in format_few_shot_table(table)
+    text = format_few_shot_table(table)
+    assert "classes improved" in text and "3/4" in text
+    (left_out,) = [line for line in text.splitlines() if line.startswith("left out:")]  # said, not mixed in
+    assert "(n_shot 10) differs from the latest run in epochs" in left_out
     with pytest.raises(AptUssError, match="does not exist"):
         few_shot_table(uri, "no-such-experiment")
 

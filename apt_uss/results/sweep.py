@@ -38,23 +38,25 @@ def few_shot_table(tracking_uri: str, experiment: str) -> pd.DataFrame:
     if not runs:
         raise AptUssError(f"experiment {experiment!r} has no finished runs with results")
     reference = {k: runs[0].data.params.get(k) for k in SAME_SETTINGS}
-    rows, seen = [], set()
+    rows, seen, left_out = [], set(), []
     for run in runs:
         shot = run.data.params["n_shot"]
         if shot in seen:
             continue
         differ = [k for k, v in reference.items() if run.data.params.get(k) != v] + \
             provenance_differences([runs[0], run])
-        if differ:
-            log.info("few-shot table: run %s (n_shot %s) left out: it differs from the latest run in %s",
-                     run.info.run_id, shot, ", ".join(differ))
+        if differ:  # never mixed into the table, and named under it
+            left_out.append(f"run {run.info.run_id} (n_shot {shot}) differs from the latest run in {', '.join(differ)}")
+            log.info("few-shot table: %s: left out", left_out[-1])
             continue
         seen.add(shot)
         rows.append({"n_shot": shot, **headline_numbers(run.data.metrics),
                      "backbone": run.data.params.get("backbone", ""), "epochs": run.data.params.get("epochs", ""),
                      "run_id": run.info.run_id})
     table = pd.DataFrame(rows)
-    return table.sort_values("n_shot", key=lambda s: s.map(lambda v: SHOT_ORDER.get(v, 99)), ignore_index=True)
+    table = table.sort_values("n_shot", key=lambda s: s.map(lambda v: SHOT_ORDER.get(v, 99)), ignore_index=True)
+    table.attrs["left_out"] = left_out
+    return table
 
 
 def format_few_shot_table(table: pd.DataFrame) -> str:
@@ -62,6 +64,7 @@ def format_few_shot_table(table: pd.DataFrame) -> str:
              f"{'n_shot':>6s} | {HEADLINE_HEAD} | classes improved"]
     for r in table.itertuples():
         lines.append(f"{r.n_shot:>6s} | {headline_cells(r)}")
+    lines += [f"left out: {line}" for line in table.attrs.get("left_out", [])]
     return "\n".join(lines)
 
 
