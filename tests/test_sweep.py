@@ -233,8 +233,8 @@ def test_every_score_and_statistic_reaches_table2_its_text_and_its_page(tmp_path
     # SI-SDR is SDR - 2 here, SDRi SDR - 0.5, SI-SDRi SDR - 1: the same gain, levels apart
     assert row["si_sdri_apt_pooled_mean_mean"] == pytest.approx(row["sdr_apt_pooled_mean_mean"] - 1.0)
     out = tmp_path / "sweep"
-    aggregate_sweep_step([str(f) for f in folders], str(out), run_name="scores", resamples=50,
-                         tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="scores")
+    result = aggregate_sweep_step([str(f) for f in folders], str(out), run_name="scores", resamples=50,
+                                  tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="scores")
     text = (out / "table2.txt").read_text()
     lines = {tuple(line.split("|")[0].split()): line for line in text.splitlines() if " -> " in line and "|" in line}
     assert set(lines) == {("5", name) for name in ("SDR", "SDRi", "SI-SDR", "SI-SDRi")}
@@ -242,6 +242,27 @@ def test_every_score_and_statistic_reaches_table2_its_text_and_its_page(tmp_path
     assert lines[("5", "SI-SDRi")].rstrip().endswith(f"{b:.2f} -> {a:.2f} ({a - b:+.2f})")
     page = (out / "report.html").read_text()
     assert "id='scores'" in page and "<td>SI-SDRi</td>" in page and f"{b:.2f} -&gt; {a:.2f}" in page
+    parent = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(result["run"]["mlflow_run_id"])
+    assert parent.data.metrics["si_sdri_gain_class_mean_mean/5"] == pytest.approx(a - b)
+
+
+def test_table2_derives_the_gains_an_older_cell_lacks_and_leaves_out_what_a_cell_lacks(tmp_path):
+    """A cell written before every gain was summarised still gives its gains (APT - baseline); a metric one cell
+    lacks altogether is left out of its row rather than averaged over fewer seeds."""
+    folders = [_write_cell(tmp_path / f"5-{seed}", "5", seed, 1.0) for seed in (1, 2)]
+    for folder, extra in zip(folders, ({"si_sdr_baseline_pooled_mean": 1.0, "si_sdr_apt_pooled_mean": 3.5},
+                                       {"si_sdr_baseline_pooled_mean": 2.0, "si_sdr_apt_pooled_mean": 4.5})):
+        summary = json.loads((folder / "summary.json").read_text())
+        summary.pop("sdr_gain_class_mean")  # as old cells: some gains never written
+        (folder / "summary.json").write_text(json.dumps({**summary, **extra}))
+    summary = json.loads((folders[0] / "summary.json").read_text())
+    (folders[0] / "summary.json").write_text(json.dumps({**summary, "sdri_apt_pooled_median": 9.0,
+                                                          "sdri_baseline_pooled_median": 1.0}))
+    row = few_shot_table(read_cells(folders)).iloc[0]
+    assert row["si_sdr_gain_pooled_mean_mean"] == pytest.approx(2.5)
+    assert row["sdr_gain_class_mean_mean"] == pytest.approx(row["sdr_apt_class_mean_mean"]
+                                                            - row["sdr_baseline_class_mean_mean"])
+    assert "sdri_apt_pooled_median_mean" not in row.index and "sdri_gain_pooled_median_mean" not in row.index
 
 
 # --- embed once ---------------------------------------------------------------------------------------------
@@ -358,11 +379,19 @@ def test_settings_are_chosen_on_validation_mixtures_only(tmp_path, monkeypatch):
 
     monkeypatch.setattr(select_settings, "evaluate_prompts", spy)
     table = select_settings.select_settings(tmp_path, n_classes=2, n_shot="2", validation_clips=2, lrs=[1e-2, 3e-2],
-                                            losses=["snr"], crop_rules=["loud"], epochs=1, epoch_choices=[1, 2])
+                                            losses=["snr"], crop_rules=["loud"], epochs=1, epoch_choices=[1, 2],
+                                            other_lr_schedules=("cosine",))
     assert scored and all(m.startswith("validation-") for m in scored)  # never a test mixture
     assert list(table["setting"])[:3] == ["baseline (initial prompts)", "lr0.01-snr-loud-e1", "lr0.03-snr-loud-e1"]
-    assert len(table) == 4 and re.fullmatch(r"lr0\.0[13]-snr-loud-e2", table["setting"].iloc[3])
+    assert len(table) == 5 and re.fullmatch(r"lr0\.0[13]-snr-loud-e2", table["setting"].iloc[3])
+    # the best of the grid and its other epoch count, also under a cosine schedule
+    best = table["setting"].iloc[1 + table["validation_sdr_median"].iloc[1:4].argmax()]
+    assert table["setting"].iloc[4] == best + "-cosine" and table["lr_schedule"].iloc[4] == "cosine"
     assert int(table["chosen"].sum()) == 1
     chosen = json.loads((tmp_path / "chosen.json").read_text())
     best = table[table["setting"] != "baseline (initial prompts)"]["validation_sdr_median"].max()
-    assert chosen["validation_sdr_median"] == pytest.approx(best)
+    assert chosen["validation_sdr_median"] == pytest.approx(best) and chosen["lr_schedule"] in ("constant", "cosine")
+    with pytest.raises(AptUssError, match="other lr schedule\\(s\\) 'warm', 'constant'"):
+        select_settings.select_settings(tmp_path, n_classes=2, n_shot="2", validation_clips=2, lrs=[1e-2],
+                                        losses=["snr"], crop_rules=["loud"], epochs=1, epoch_choices=[1],
+                                        other_lr_schedules=("warm", "constant"))

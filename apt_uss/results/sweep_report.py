@@ -90,16 +90,29 @@ def by_shot(cells: list[Cell]) -> dict[str, list[Cell]]:
 
 
 def few_shot_table(cells: list[Cell], confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """Table 2: one row per n_shot; each metric's mean over seeds and the t interval (``_low``, ``_high``)."""
+    """Table 2: one row per n_shot; each metric's mean over seeds and the t interval (``_low``, ``_high``). A metric
+    is left out of a row when a cell of it lacks the metric (cells written before it existed), except a gain, which
+    is APT - baseline as ``summarise`` computes it wherever the cell has both."""
     rows = []
     for shot, group in by_shot(cells).items():
         row = {"n_shot": shot, "n_seeds": len(group), "seeds": ",".join(str(c.seed) for c in group)}
         for metric in TABLE_METRICS:
-            values = [c.summary[metric] for c in group if metric in c.summary]
+            values = [v for v in (_metric(c.summary, metric) for c in group) if v is not None]
             if len(values) == len(group):
                 row[f"{metric}_mean"], row[f"{metric}_low"], row[f"{metric}_high"] = mean_interval(values, confidence)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _metric(summary: dict, metric: str) -> float | None:
+    """``summary[metric]``; for a ``<score>_gain_<statistic>`` the summary lacks, APT - baseline where it has both."""
+    if metric in summary:
+        return summary[metric]
+    if "_gain_" in metric:
+        apt, baseline = metric.replace("_gain_", "_apt_"), metric.replace("_gain_", "_baseline_")
+        if apt in summary and baseline in summary:
+            return summary[apt] - summary[baseline]
+    return None
 
 
 def aligned_scores(group: list[Cell], unit: str = "target_file") -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
