@@ -4,6 +4,7 @@ local stand-in for the KFP REST API v2beta1 that checks every request against th
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -93,13 +94,25 @@ def test_submit_uploads_then_adds_a_version_and_runs_with_every_parameter(packag
     assert pipeline["pipeline_id"] in first.stdout and versions[0]["pipeline_version_id"] in first.stdout
 
 
-def test_the_sweep_submits_as_its_own_pipeline_with_every_sweep_parameter(env, tmp_path):
-    """``make sweep-submit``: the compiled sweep goes up under its own name and runs with its parameters (the
-    seeds, the n_shot values, the rest of the run's but none a cell sets); a cell's parameter is refused."""
+def _make_sweep_submit_args(*variables: str) -> list[str]:
+    """The arguments ``make sweep-submit`` passes to ``python -m pipelines.submit`` (from ``make -n``)."""
+    out = subprocess.run(["make", "-n", "--no-print-directory", "sweep-submit", "KFP_HOST=http://kfp.invalid",
+                          *variables], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    submit = out.stdout.replace("\\\n", " ").split("-m pipelines.submit", 1)[1]  # its last command
+    return shlex.split(submit)
+
+
+def test_make_sweep_submit_sends_the_sweep_as_its_own_pipeline_with_every_sweep_parameter(env, tmp_path):
+    """``make sweep-submit``'s command: the compiled sweep goes up under its own name and runs with its parameters
+    (the seeds, the n_shot values, the rest of the run's but none a cell sets); a cell's parameter is refused."""
     package = compile_pipeline(tmp_path / "apt_uss_sweep.yaml", pipeline="sweep")
+    args = _make_sweep_submit_args("SEEDS=4,5", "SWEEP_SHOTS=1,full", "EPOCHS=3")
+    assert args[:2] == ["--pipeline", "sweep"] and args[args.index("--host") + 1] == "http://kfp.invalid"
+    args[args.index("--host") + 1] = "{host}"
+    args[args.index("--package") + 1] = str(package)
     with KfpStandIn() as api:
-        done = _submit(api.url, package, env, "--pipeline", "sweep", "--seeds", "4,5", "--sweep-shots", "1,full",
-                       "--epochs", "3")
+        done = _run([a.replace("{host}", api.url) for a in args], env)
         assert done.returncode == 0, done.stderr
         cell = _submit(api.url, package, env, "--pipeline", "sweep", "--n-shot", "5")
     assert api.violations == []

@@ -27,8 +27,10 @@ SAME_SETTINGS = tuple(name for name in RESULT_PARAMETERS if name not in ("n_shot
 def few_shot_table(tracking_uri: str, experiment: str) -> pd.DataFrame:
     """The latest finished run of each n_shot in ``experiment``: baseline, APT and gain, pooled and class mean.
 
-    Only runs with the same settings (``SAME_SETTINGS``) as the experiment's latest run are
-    used, so an older sweep with other epochs or another backbone never mixes in.
+    Only runs with the same settings (``SAME_SETTINGS``) and provenance as the experiment's latest run are
+    used, so an older sweep with other epochs or another backbone never mixes in. The table's
+    ``attrs["left_out"]`` says, per n_shot, which run was left out for that and why (with how many more
+    such runs there were); ``format_few_shot_table`` prints it under the table.
     """
     import mlflow
 
@@ -38,16 +40,20 @@ def few_shot_table(tracking_uri: str, experiment: str) -> pd.DataFrame:
     if not runs:
         raise AptUssError(f"experiment {experiment!r} has no finished runs with results")
     reference = {k: runs[0].data.params.get(k) for k in SAME_SETTINGS}
-    rows, seen, left_out = [], set(), []
+    rows, seen, left_out = [], set(), {}
     for run in runs:
         shot = run.data.params["n_shot"]
         if shot in seen:
             continue
         differ = [k for k, v in reference.items() if run.data.params.get(k) != v] + \
             provenance_differences([runs[0], run])
-        if differ:  # never mixed into the table, and named under it
-            left_out.append(f"run {run.info.run_id} (n_shot {shot}) differs from the latest run in {', '.join(differ)}")
-            log.info("few-shot table: %s: left out", left_out[-1])
+        if differ:  # never mixed into the table, and named under it (the latest such run of each n_shot)
+            if shot not in left_out:
+                left_out[shot] = [f"run {run.info.run_id} (n_shot {shot}) differs from the latest run in "
+                                  f"{', '.join(differ)}", 0]
+            left_out[shot][1] += 1
+            log.info("few-shot table: run %s (n_shot %s) left out: it differs in %s", run.info.run_id, shot,
+                     ", ".join(differ))
             continue
         seen.add(shot)
         rows.append({"n_shot": shot, **headline_numbers(run.data.metrics),
@@ -55,7 +61,8 @@ def few_shot_table(tracking_uri: str, experiment: str) -> pd.DataFrame:
                      "run_id": run.info.run_id})
     table = pd.DataFrame(rows)
     table = table.sort_values("n_shot", key=lambda s: s.map(lambda v: SHOT_ORDER.get(v, 99)), ignore_index=True)
-    table.attrs["left_out"] = left_out
+    table.attrs["left_out"] = [line + (f" (and {n - 1} older such run(s))" if n > 1 else "")
+                               for shot, (line, n) in left_out.items() if shot not in seen]
     return table
 
 
