@@ -2,14 +2,15 @@
 
 The default dataset (``--dataset``: synthetic, ``seed`` 0, or debian_sounds, the real recordings), 5 shots per class drawn with selection seed 0, and
 ``validation_clips`` held-out clips per class from the training folds (never the test folds,
-which this tool does not read). Every candidate (lr x loss x crop rule) tunes the same initial
+which this tool does not read). Every candidate (lr x loss x crop rule, constant lr) tunes the same initial
 prompts on the same mixtures and is scored by the pooled median SDR of its prompts on the
-validation mixtures; the best one is then tuned for each candidate epoch count. The result
+validation mixtures; the best one is then tuned for each other candidate epoch count, and the best of those
+under each other lr schedule (``--other-lr-schedules``, default cosine). The result
 is a table (CSV and JSON) and one line per candidate; the numbers reported elsewhere come from
 other seeds (``make sweep``: seeds 1 and up).
 
 ``python -m apt_uss.tools.select_settings --out dist/select_settings [--dataset debian_sounds] [--n-classes 10]
-[--lrs 3e-3,1e-2,3e-2]``
+[--lrs 3e-3,1e-2,3e-2] [--other-lr-schedules cosine]``
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from pathlib import Path
 import pandas as pd
 
 from apt_uss.data.clips import ClipStore
+from apt_uss.errors import AptUssError
 from apt_uss.evaluation.evaluate import evaluate_prompts
 from apt_uss.logs import configure_logging
 from apt_uss.method.prompts import load_prompts, save_prompts
 from apt_uss.method.tuning import tune_prompts
 from apt_uss.models.backbone import BackboneSpec
-from apt_uss.params.spec import defaults
+from apt_uss.params.spec import LR_SCHEDULES, defaults
 from apt_uss.steps.pipeline import (
     MIXING,
     VALIDATION_MIXTURES,
@@ -73,7 +75,7 @@ def prepare_validation(out: Path, dataset: str = "synthetic", n_classes: int = D
                      validation_clips=validation_clips)
     prompts = out / "prompts_initial.npz"
     init_prompts_step(str(data), str(splits), str(prompts), str(out / "embeddings.npz"))
-    settings = {k: DEMO[k] for k in ("lr", "loss_function", "crop_rule", "epochs")}
+    settings = {k: DEMO[k] for k in ("lr", "loss_function", "crop_rule", "epochs", "lr_schedule")}
     return data, splits, prompts, settings
 
 
@@ -84,19 +86,26 @@ def validation_mixtures_dir(out: Path, data: Path, splits: Path) -> Path:
 
 def select_settings(out: Path, n_classes: int, n_shot: str, validation_clips: int, lrs: list[float],
                     losses: list[str], crop_rules: list[str], epochs: int, epoch_choices: list[int],
-                    dataset: str = "synthetic") -> pd.DataFrame:
+                    dataset: str = "synthetic", other_lr_schedules: tuple[str, ...] = ("cosine",)) -> pd.DataFrame:
+    """The grid at a constant lr, then its best at each other epoch count, then the best of those under each of
+    ``other_lr_schedules``; writes the table and ``chosen.json`` under ``out`` and returns the table."""
+    unknown = [s for s in other_lr_schedules if s not in LR_SCHEDULES or s == "constant"]
+    if unknown:
+        raise AptUssError(f"other lr schedule(s) {', '.join(map(repr, unknown))}: the grid tunes at a constant lr; "
+                          f"choose from {', '.join(s for s in LR_SCHEDULES if s != 'constant')}")
     data, splits, prompts, _ = prepare_validation(out, dataset, n_classes, n_shot, validation_clips)
     rows = [{"setting": "baseline (initial prompts)", "validation_sdr_median": validation_median_sdr(
         data, validation_mixtures_dir(out, data, splits), prompts, DEMO["mix_rule"])}]
     log.info("select: baseline %.2f dB on the validation mixtures", rows[0]["validation_sdr_median"])
 
-    def trial(lr: float, loss: str, crop: str, n_epochs: int) -> dict:
+    def trial(lr: float, loss: str, crop: str, n_epochs: int, schedule: str = "constant") -> dict:
         started = time.monotonic()
         mixtures = _mixtures(out, data, splits, crop, n_epochs)
-        name = f"lr{lr:g}-{loss}-{crop}-e{n_epochs}"
+        name = f"lr{lr:g}-{loss}-{crop}-e{n_epochs}" + ("" if schedule == "constant" else f"-{schedule}")
         tuned = out / "trials" / f"{name}.npz"
-        _tune(data, mixtures, prompts, tuned, lr, loss)
+        _tune(data, mixtures, prompts, tuned, lr, loss, lr_schedule=schedule)
         row = {"setting": name, "lr": lr, "loss_function": loss, "crop_rule": crop, "epochs": n_epochs,
+               "lr_schedule": schedule,
                "validation_sdr_median": validation_median_sdr(data, mixtures, tuned, DEMO["mix_rule"]),
                "seconds": round(time.monotonic() - started, 1)}
         log.info("select: %s -> %.2f dB on the validation mixtures (%.0f s)", name, row["validation_sdr_median"],
@@ -107,17 +116,21 @@ def select_settings(out: Path, n_classes: int, n_shot: str, validation_clips: in
     grid = [trial(lr, loss, crop, epochs) for lr, loss, crop in itertools.product(lrs, losses, crop_rules)]
     best = max(grid, key=lambda r: r["validation_sdr_median"])
     by_epochs = [trial(best["lr"], best["loss_function"], best["crop_rule"], e) for e in epoch_choices if e != epochs]
-    table = pd.DataFrame(rows + grid + by_epochs)
-    chosen = max(grid + by_epochs, key=lambda r: r["validation_sdr_median"])
+    best = max([best] + by_epochs, key=lambda r: r["validation_sdr_median"])
+    by_schedule = [trial(best["lr"], best["loss_function"], best["crop_rule"], best["epochs"], s)
+                   for s in other_lr_schedules]
+    table = pd.DataFrame(rows + grid + by_epochs + by_schedule)
+    chosen = max(grid + by_epochs + by_schedule, key=lambda r: r["validation_sdr_median"])
     table["chosen"] = table["setting"] == chosen["setting"]
     table.to_csv(out / "select_settings.csv", index=False)
     (out / "chosen.json").write_text(json.dumps({k: chosen[k] for k in ("lr", "loss_function", "crop_rule", "epochs",
-                                                                         "validation_sdr_median")}, indent=2))
+                                                                         "lr_schedule", "validation_sdr_median")},
+                                                indent=2))
     return table
 
 
 def _tune(data: Path, mixtures_dir: Path, prompts_path: Path, out_prompts: Path, lr: float, loss: str,
-          separator=None) -> None:
+          separator=None, lr_schedule: str = "constant") -> None:
     """Tune without scoring the validation mixtures after every epoch (the choice scores them once, at the end)."""
     info = json.loads((mixtures_dir / MIXING).read_text())
     train = pd.read_csv(mixtures_dir / "train_mixtures.csv", keep_default_na=False)
@@ -126,7 +139,7 @@ def _tune(data: Path, mixtures_dir: Path, prompts_path: Path, out_prompts: Path,
     initial, targets, names = load_prompts(prompts_path)
     separator = separator if separator is not None else BackboneSpec.of(DEMO["backbone"]).load().separator
     tuned, _ = tune_prompts(separator, initial, targets, train, clips, info["mix_rule"], info["crop_samples"],
-                            lr=lr, batch_size=DEMO["batch_size"], loss_function=loss)
+                            lr=lr, batch_size=DEMO["batch_size"], loss_function=loss, lr_schedule=lr_schedule)
     save_prompts(out_prompts, tuned, targets, names)
 
 
@@ -158,10 +171,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=DEMO["epochs"])
     # At most the demo's 20: more epochs would push the default run past its few minutes on 2 CPU cores.
     parser.add_argument("--epoch-choices", default="10,20")
+    others = [s for s in LR_SCHEDULES if s != "constant"]
+    parser.add_argument("--other-lr-schedules", default=",".join(others),
+                        help=f"the best candidate (tuned at a constant lr) is also tuned with each of these "
+                             f"({', '.join(others)}; empty: none)")
     args = parser.parse_args(argv)
+    schedules = tuple(s for s in args.other_lr_schedules.split(",") if s)
+    if any(s not in others for s in schedules):
+        parser.error(f"--other-lr-schedules {args.other_lr_schedules!r}: choose from {', '.join(others)}")
     table = select_settings(Path(args.out), args.n_classes, args.n_shot, args.validation_clips, args.lrs,
                             args.losses.split(","), args.crop_rules.split(","), args.epochs,
-                            [int(e) for e in args.epoch_choices.split(",")], dataset=args.dataset)
+                            [int(e) for e in args.epoch_choices.split(",")], dataset=args.dataset,
+                            other_lr_schedules=schedules)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     return 0
 
