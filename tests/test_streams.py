@@ -78,3 +78,31 @@ def test_the_shot_draw_and_the_mixtures_can_vary_apart_from_the_dataset(tmp_path
         mixes[name] = pd.read_csv(tmp_path / f"mix-{name}" / "test_mixtures.csv")
     assert set(mixes["same"]["target_file"]) == set(mixes["other"]["target_file"])
     assert not mixes["same"]["interferer_file"].equals(mixes["other"]["interferer_file"])
+
+
+def test_a_new_backbone_is_initialised_from_its_own_stream_not_from_the_raw_seed():
+    """The backbone's torch generator is seeded from the ``backbone_init`` stream: a seed of its own per master seed,
+    never the master seed itself (which other purposes key their streams with), and the global RNG is left alone."""
+    import torch
+
+    from apt_uss.data.streams import torch_seed
+    from apt_uss.models.backbone import Backbone, seeded_backbone
+    from apt_uss.models.config import get_config
+
+    seeds = {s: torch_seed("backbone_init", s) for s in SEEDS}
+    assert len(set(seeds.values())) == len(SEEDS)
+    assert all(0 <= v < 2**63 and v != s for s, v in seeds.items())
+    cfg = get_config("tiny")
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    model = seeded_backbone(cfg, 7919)
+    assert torch.equal(torch.rand(1), expected_next)  # the caller's generator did not move
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seeds[7919])
+        reference = Backbone(cfg)
+        torch.manual_seed(7919)
+        raw = Backbone(cfg)
+    state, same, other = model.state_dict(), reference.state_dict(), raw.state_dict()
+    assert all(torch.equal(state[k], same[k]) for k in state)
+    assert not all(torch.equal(state[k], other[k]) for k in state)

@@ -34,11 +34,17 @@ PURPOSES: dict[str, tuple[int, int]] = {
     "pretrain_checks": (15, 1),  # the backbone's held-out checks: (0: SED accuracy, 1: separation)
     "corpus_track": (16, 1),     # one rendered MUSDB18-layout song: (track; test tracks from 1000)
     "pretrain_query": (17, 0),   # separator pretraining with query other_clip or class_mean: the query clips, crops
+    "backbone_init": (18, 0),    # a new backbone's initial weights (torch's generator is seeded from it)
 }
 
 
 def stream(purpose: str, seed: int, *keys: int) -> np.random.Generator:
     """The generator of ``purpose`` for ``seed`` and the purpose's ``keys`` (see ``PURPOSES``)."""
+    return np.random.default_rng(seed_sequence(purpose, seed, *keys))
+
+
+def seed_sequence(purpose: str, seed: int, *keys: int) -> np.random.SeedSequence:
+    """The ``SeedSequence`` behind ``stream(purpose, seed, *keys)``, for generators other than numpy's."""
     if purpose not in PURPOSES:
         raise AptUssError(f"random stream {purpose!r} is unknown: known are {', '.join(PURPOSES)}")
     key, n_keys = PURPOSES[purpose]
@@ -46,4 +52,9 @@ def stream(purpose: str, seed: int, *keys: int) -> np.random.Generator:
         raise AptUssError(f"random stream {purpose!r} takes {n_keys} key(s), got {len(keys)}")
     if int(seed) < 0 or any(int(k) < 0 for k in keys):
         raise AptUssError(f"random stream {purpose!r}: seed and keys are integers from 0 up")
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(key, *map(int, keys))))
+    return np.random.SeedSequence(int(seed), spawn_key=(key, *map(int, keys)))
+
+
+def torch_seed(purpose: str, seed: int, *keys: int) -> int:
+    """A seed for ``torch.manual_seed`` drawn from the purpose's stream (63 bits, so never negative)."""
+    return int(seed_sequence(purpose, seed, *keys).generate_state(2, np.uint64)[0] >> np.uint64(1))

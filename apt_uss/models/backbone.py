@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from apt_uss.data.streams import torch_seed
 from apt_uss.errors import AptUssError
 from apt_uss.models.checkpoints import (
     checkpoint_sha256,
@@ -55,9 +56,12 @@ class Backbone(nn.Module):
 
 
 def seeded_backbone(cfg: BackboneConfig, init_seed: int) -> Backbone:
-    """A new, trainable backbone whose initial weights depend on ``init_seed`` only (the global RNG is left alone)."""
+    """A new, trainable backbone whose initial weights depend on ``init_seed`` only (the global RNG is left alone).
+
+    torch's generator is seeded from the ``backbone_init`` stream, not with ``init_seed`` itself, so the
+    initialisation shares no draws with any other purpose keyed by the same seed."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(init_seed)
+        torch.manual_seed(torch_seed("backbone_init", init_seed))
         return Backbone(cfg)
 
 
