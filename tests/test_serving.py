@@ -84,7 +84,7 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_the_registered_model_loads_by_uri_separates_from_the_cli_and_answers_http(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = mlflow.MlflowClient(uri)
+    client = mlflow.MlflowClient(uri, registry_uri=uri)  # not the registry an earlier test set globally
     run_id = client.create_run(client.create_experiment("t", artifact_location=(tmp_path / "art").as_uri())).info.run_id
     client.set_terminated(run_id)
     model = log_prompt_model(uri, run_id, _prompt_file(tmp_path / "p.npz"), "apt-uss-test")

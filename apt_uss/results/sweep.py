@@ -52,8 +52,8 @@ def few_shot_table(tracking_uri: str, experiment: str) -> pd.DataFrame:
                 left_out[shot] = [f"run {run.info.run_id} (n_shot {shot}) differs from the latest run in "
                                   f"{', '.join(differ)}", 0]
             left_out[shot][1] += 1
-            log.info("few-shot table: run %s (n_shot %s) left out: it differs in %s", run.info.run_id, shot,
-                     ", ".join(differ))
+            log.info("few-shot table: run %s (n_shot %s) left out: it differs from the latest run in %s",
+                     run.info.run_id, shot, ", ".join(differ))
             continue
         seen.add(shot)
         rows.append({"n_shot": shot, **headline_numbers(run.data.metrics),
