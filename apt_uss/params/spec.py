@@ -141,8 +141,9 @@ BY_NAME = {p.name: p for p in PARAMETERS + SWEEP_ONLY}
 
 # Named parameter sets: the values each profile gives the PER_PROFILE parameters (any can still be given).
 #   demo:  the shipped CPU backbone; lr, loss, crop rule and epochs chosen on validation clips of the training
-#          folds of the real recordings with the shipped weights (make select-settings DATASET=debian_sounds,
-#          docs/selection.md): the negative SNR at lr 3e-2 on loud crops for 20 epochs.
+#          folds of the real recordings (make select-settings DATASET=debian_sounds, docs/selection.md): the
+#          negative SNR at lr 3e-2 on loud crops for 20 epochs; the constant lr (lr_schedule's default) beat
+#          cosine there too.
 #   paper: the paper's settings and the official checkpoints' shape (pass both checkpoint URIs); on a cluster the
 #          pods that run the 370 M-parameter backbone over many clips ask for a GPU (model_gpus), where the demo's
 #          2.4 M-parameter one runs on CPU pods.
