@@ -28,9 +28,9 @@ def few_shot_table(tracking_uri: str, experiment: str) -> pd.DataFrame:
     """The latest finished run of each n_shot in ``experiment``: baseline, APT and gain, pooled and class mean.
 
     Only runs with the same settings (``SAME_SETTINGS``) and provenance as the experiment's latest run are
-    used, so an older sweep with other epochs or another backbone never mixes in. The table's
-    ``attrs["left_out"]`` says, per n_shot, which run was left out for that and why (with how many more
-    such runs there were); ``format_few_shot_table`` prints it under the table.
+    used, so an older sweep with other epochs or another backbone never mixes in. For each n_shot missing
+    from the table because its runs differ, ``attrs["left_out"]`` names its latest run and what differs
+    (with how many more such runs there were); ``format_few_shot_table`` prints it under the table.
     """
     import mlflow
 
