@@ -275,7 +275,7 @@ def test_the_separator_query_changes_the_query_not_the_mixtures(monkeypatch):
     ("--sed-steps", "0", "--sed-steps '0': every step count must be at least 1"),
     ("--queries", "own,mean", "--queries: mean unknown; known are own, other_clip, class_mean"),
     ("--seen-classes", "64,1", "--seen-classes '64,1': each count must be 2 to 128"),
-    ("--seen-classes", "64", "the shipped SED knows 128 classes; give --sed-steps"),
+    ("--seen-classes", "64", "the shipped SED was trained on 128 classes; another count needs an SED trained for it"),
     ("--seed", "-1", "--seed -1: seeds are whole numbers from 0 up"),
     ("--steps", "0", "--steps 0: each separator trains at least 1 step"),
     ("--queries", ",", "--queries ',': name at least one query"),

@@ -367,6 +367,16 @@ def test_make_sweep_runs_the_cells_and_reports_table_2(s3_env, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("value", ["warm", "cosine,constant"])
+def test_select_settings_refuses_an_unknown_lr_schedule_before_any_work(value, capsys):
+    from apt_uss.tools.select_settings import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--other-lr-schedules", value, "--out", "/nonexistent/never-written"])
+    assert stopped.value.code == 2
+    assert f"--other-lr-schedules {value!r}: other lr schedule(s)" in capsys.readouterr().err
+
+
 def test_settings_are_chosen_on_validation_mixtures_only(tmp_path, monkeypatch):
     from apt_uss.tools import select_settings
 

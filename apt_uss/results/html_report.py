@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from apt_uss.evaluation.metrics import STATISTICS
 from apt_uss.io.atomic import atomic_path
 
 HEADLINE = (("pooled median SDR (dB)", "sdr_{}_pooled_median"), ("mean of class medians (dB)", "sdr_{}_class_mean"),
@@ -216,12 +217,12 @@ def render_sweep_report(table: pd.DataFrame, tests: pd.DataFrame, targets: list[
         parts.append("</table><h2>Every score</h2><p class='note'>Mean over seeds: baseline -&gt; APT (gain), dB. SDRi "
                      "and SI-SDRi: the improvement over the mixture's own score (Le Roux et al. 2019 for SI-SDR). "
                      "Pooled: over all test mixtures; class mean: mean of the class medians.</p><table id='scores'>"
-                     "<tr><th>n_shot</th><th>score</th><th>pooled median</th><th>pooled mean</th><th>class mean</th>"
-                     "</tr>")
+                     "<tr><th>n_shot</th><th>score</th>" + "".join(f"<th>{k.replace('_', ' ')}</th>" for k in STATISTICS)
+                     + "</tr>")
         for r in scores:
             parts.append(f"<tr><td>{e(str(r['n_shot']))}</td><td>{e(r['score'])}</td>" + "".join(
                 f"<td>{r[k][0]:.2f} -&gt; {r[k][1]:.2f} ({r[k][2]:+.2f})</td>" if k in r else "<td>n/a</td>"
-                for k in ("pooled_median", "pooled_mean", "class_mean")) + "</tr>")
+                for k in STATISTICS) + "</tr>")
     parts.append("</table><h2>How sure the gain is</h2><p class='note'>The seeds share the test clips, so a test "
                  "clip (as target) is the unit. Paired bootstrap over test clips (the same clips drawn in every "
                  "seed, both systems' scores of a clip kept together), 95% percentile interval; Wilcoxon "

@@ -83,15 +83,20 @@ def validation_scores(separator, out: Path) -> dict:
     return {"validation_sdr_baseline": base, "validation_sdr_apt": apt}
 
 
+def check_seen_classes(seen_classes: tuple[int, ...], sed_steps: tuple[int, ...]) -> None:
+    """Another seen-class count than the recipe's needs an SED trained for it: the shipped one has its head."""
+    if not sed_steps and set(seen_classes) != {recipe.SEEN_CLASSES}:
+        raise AptUssError(f"seen_classes {list(seen_classes)}: the shipped SED was trained on {recipe.SEEN_CLASSES} "
+                          "classes; another count needs an SED trained for it (give sed_steps)")
+
+
 def compare(out: Path, queries: list[str], steps: int, seed: int = 0, compiled: bool = True,
             lrs: tuple[float, ...] = (recipe.SEPARATOR_LR,), sed_steps: tuple[int, ...] = (),
             seen_classes: tuple[int, ...] = (recipe.SEEN_CLASSES,)) -> pd.DataFrame:
     """The shipped separator, then one trained separator per (seen classes, SED, query, lr), each scored on the
     validation data. ``sed_steps``: train an SED for each of these step counts (none: the shipped SED, which needs
     the recipe's seen classes); ``seen_classes``: the backbone trains on the corpus's first this many classes."""
-    if not sed_steps and set(seen_classes) != {recipe.SEEN_CLASSES}:
-        raise AptUssError(f"seen_classes {list(seen_classes)}: the shipped SED was trained on {recipe.SEEN_CLASSES} "
-                          "classes; another count needs an SED trained for it (give sed_steps)")
+    check_seen_classes(seen_classes, sed_steps)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     started = time.monotonic()
@@ -166,9 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--seen-classes {args.seen_classes!r}: give comma-separated whole numbers, such as 64,128")
     if not seen_classes or any(not 2 <= n <= recipe.SEEN_CLASSES for n in seen_classes):
         parser.error(f"--seen-classes {args.seen_classes!r}: each count must be 2 to {recipe.SEEN_CLASSES}")
-    if not sed_steps and set(seen_classes) != {recipe.SEEN_CLASSES}:
-        parser.error(f"--seen-classes {args.seen_classes!r}: the shipped SED knows {recipe.SEEN_CLASSES} classes; "
-                     "give --sed-steps to train an SED for another count")
+    try:
+        check_seen_classes(seen_classes, sed_steps)
+    except AptUssError as exc:
+        parser.error(f"--seen-classes {args.seen_classes!r}: {exc}")
     if args.steps < 1:
         parser.error(f"--steps {args.steps}: each separator trains at least 1 step")
     if not [q for q in args.queries.split(",") if q.strip()]:

@@ -84,15 +84,20 @@ def validation_mixtures_dir(out: Path, data: Path, splits: Path) -> Path:
     return _mixtures(out, data, splits, "random", 1)
 
 
+def check_other_lr_schedules(other_lr_schedules: tuple[str, ...]) -> None:
+    """Refuse schedules the comparison cannot tune: unknown ones, and ``constant`` (the grid's own)."""
+    unknown = [s for s in other_lr_schedules if s not in LR_SCHEDULES or s == "constant"]
+    if unknown:
+        raise AptUssError(f"other lr schedule(s) {', '.join(map(repr, unknown))}: the grid tunes at a constant lr; "
+                          f"choose from {', '.join(s for s in LR_SCHEDULES if s != 'constant')}")
+
+
 def select_settings(out: Path, n_classes: int, n_shot: str, validation_clips: int, lrs: list[float],
                     losses: list[str], crop_rules: list[str], epochs: int, epoch_choices: list[int],
                     dataset: str = "synthetic", other_lr_schedules: tuple[str, ...] = ("cosine",)) -> pd.DataFrame:
     """The grid at a constant lr, then its best at each other epoch count, then the best of those under each of
     ``other_lr_schedules``; writes the table and ``chosen.json`` under ``out`` and returns the table."""
-    unknown = [s for s in other_lr_schedules if s not in LR_SCHEDULES or s == "constant"]
-    if unknown:
-        raise AptUssError(f"other lr schedule(s) {', '.join(map(repr, unknown))}: the grid tunes at a constant lr; "
-                          f"choose from {', '.join(s for s in LR_SCHEDULES if s != 'constant')}")
+    check_other_lr_schedules(other_lr_schedules)
     data, splits, prompts, _ = prepare_validation(out, dataset, n_classes, n_shot, validation_clips)
     rows = [{"setting": "baseline (initial prompts)", "validation_sdr_median": validation_median_sdr(
         data, validation_mixtures_dir(out, data, splits), prompts, DEMO["mix_rule"])}]
@@ -177,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
                              f"({', '.join(others)}; empty: none)")
     args = parser.parse_args(argv)
     schedules = tuple(s for s in args.other_lr_schedules.split(",") if s)
-    if any(s not in others for s in schedules):
-        parser.error(f"--other-lr-schedules {args.other_lr_schedules!r}: choose from {', '.join(others)}")
+    try:  # before any work, as a usage error
+        check_other_lr_schedules(schedules)
+    except AptUssError as exc:
+        parser.error(f"--other-lr-schedules {args.other_lr_schedules!r}: {exc}")
     table = select_settings(Path(args.out), args.n_classes, args.n_shot, args.validation_clips, args.lrs,
                             args.losses.split(","), args.crop_rules.split(","), args.epochs,
                             [int(e) for e in args.epoch_choices.split(",")], dataset=args.dataset,
