@@ -72,7 +72,7 @@ help:
 	@echo "make sweep SEEDS=3             Table 2 in one KFP run: SWEEP_SHOTS x SEEDS cells, intervals, MLflow parent run"
 	@echo "make sweep-compile / sweep-submit KFP_HOST=...   the sweep pipeline for a cluster"
 	@echo "make onnx PROMPTS=... CLASS=...  the separator with one class's prompt as ONNX (ONNX_OUT, CHECK_AUDIO, ONNX_SECONDS)"
-	@echo "make select-settings [DATASET=debian_sounds]  choose the demo tuning settings on validation clips only"
+	@echo "make select-settings [DATASET=debian_sounds] [SELECTION_SEEDS=0,100,101]  choose the demo tuning settings on validation clips only"
 	@echo "make compare [RUNS='id ...']   headline SDRs of chosen MLflow runs (default: the latest of EXPERIMENT)"
 	@echo "make pipeline-compile          write $(PIPELINE_YAML) (KFP IR YAML; images $(IMAGE)/$(GPU_IMAGE):$(TAG))"
 	@echo "make pipeline-submit KFP_HOST=...  upload a new version to Kubeflow Pipelines and start a run"
@@ -187,7 +187,8 @@ onnx: setup
 
 # The demo profile's tuning settings chosen on validation clips of the training folds (docs/selection.md).
 select-settings: setup $(NEEDS_CORPUS)
-	$(BIN)/python -m apt_uss.tools.select_settings --out dist/select_settings/$(or $(DATASET),synthetic) --dataset $(or $(DATASET),synthetic)
+	$(BIN)/python -m apt_uss.tools.select_settings --out dist/select_settings/$(or $(DATASET),synthetic) --dataset $(or $(DATASET),synthetic) \
+	  $(if $(SELECTION_SEEDS),--selection-seeds "$(SELECTION_SEEDS)")
 
 compare: setup
 	$(BIN)/python -m apt_uss compare $(RUNS) --experiment "$(or $(EXPERIMENT),apt-uss)" --tracking-uri "$(TRACKING_URI)"

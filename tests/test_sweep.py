@@ -377,6 +377,49 @@ def test_select_settings_refuses_an_unknown_lr_schedule_before_any_work(value, c
     assert f"--other-lr-schedules {value!r}: other lr schedule(s)" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("value, message", [("0,x", "give comma-separated whole numbers"),
+                                            ("0,0", "give distinct whole numbers from 0 up"),
+                                            ("-1", "give distinct whole numbers from 0 up"),
+                                            (",", "give at least one seed")])
+def test_select_settings_refuses_bad_selection_seeds_before_any_work(value, message, capsys):
+    from apt_uss.tools.select_settings import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--selection-seeds", value, "--out", "/nonexistent/never-written"])
+    assert stopped.value.code == 2
+    assert f"--selection-seeds {value!r}: " in (err := capsys.readouterr().err) and message in err
+
+
+def test_settings_can_be_chosen_on_several_validation_draws(tmp_path, monkeypatch):
+    from apt_uss.tools import select_settings
+
+    scored = []
+    real = select_settings.evaluate_prompts
+
+    def spy(separator, mixtures, *args, **kwargs):
+        scored.append(mixtures)
+        table, extra = real(separator, mixtures, *args, **kwargs)
+        return table, extra
+
+    monkeypatch.setattr(select_settings, "evaluate_prompts", spy)
+    table = select_settings.select_settings(tmp_path, n_classes=2, n_shot="2", validation_clips=2, lrs=[3e-2],
+                                            losses=["snr"], crop_rules=["loud"], epochs=1, epoch_choices=[1],
+                                            other_lr_schedules=(), selection_seeds=(0, 5))
+    assert all(m["mixture_id"].str.startswith("validation-").all() for m in scored)  # never a test mixture
+    assert len(scored) == 4  # baseline and the one candidate, on each of the two draws
+    draws = [pd.read_csv(tmp_path / f"draw-seed{s}" / "splits-2shot-2val.csv") for s in (0, 5)]
+    train = [set(d.loc[d["split"] == "train", "filename"]) for d in draws]
+    assert train[0] != train[1]  # each draw its own shots
+    for row in table.to_dict("records"):
+        assert row["validation_sdr_median"] == pytest.approx(
+            (row["validation_sdr_median_seed0"] + row["validation_sdr_median_seed5"]) / 2)
+    assert json.loads((tmp_path / "chosen.json").read_text())["selection_seeds"] == [0, 5]
+    with pytest.raises(AptUssError, match="give at least one seed"):
+        select_settings.select_settings(tmp_path, n_classes=2, n_shot="2", validation_clips=2, lrs=[3e-2],
+                                        losses=["snr"], crop_rules=["loud"], epochs=1, epoch_choices=[1],
+                                        selection_seeds=())
+
+
 def test_settings_are_chosen_on_validation_mixtures_only(tmp_path, monkeypatch):
     from apt_uss.tools import select_settings
 
