@@ -414,6 +414,7 @@ def test_settings_can_be_chosen_on_several_validation_draws(tmp_path, monkeypatc
         assert row["validation_sdr_median"] == pytest.approx(
             (row["validation_sdr_median_seed0"] + row["validation_sdr_median_seed5"]) / 2)
     assert json.loads((tmp_path / "chosen.json").read_text())["selection_seeds"] == [0, 5]
+    assert not list(tmp_path.glob("draw-seed*/dataset-*"))  # the draws share one copy of the dataset
     with pytest.raises(AptUssError, match="give at least one seed"):
         select_settings.select_settings(tmp_path, n_classes=2, n_shot="2", validation_clips=2, lrs=[3e-2],
                                         losses=["snr"], crop_rules=["loud"], epochs=1, epoch_choices=[1],

@@ -63,13 +63,15 @@ def validation_median_sdr(dataset_dir: Path, mixtures_dir: Path, prompts_path: P
 
 
 def prepare_validation(out: Path, dataset: str = "synthetic", n_classes: int = DEMO["n_classes"], n_shot: str = "5",
-                       validation_clips: int = 4, selection_seed: int = SELECTION_SEED) -> tuple[Path, Path, Path, dict]:
-    """The dataset, the split (``n_shot`` shots with the selection seed, ``validation_clips`` held out of the
-    training folds) and the initial prompts under ``out``, and the demo profile's tuning settings: (dataset
-    folder, splits file, prompts file, settings). The dataset is made once and reused; the split and the
-    prompts are made again on every call (seconds), so they always match the dataset and the installed SED."""
+                       validation_clips: int = 4, selection_seed: int = SELECTION_SEED,
+                       dataset_root: Path | None = None) -> tuple[Path, Path, Path, dict]:
+    """The dataset (under ``dataset_root``, default ``out``), the split (``n_shot`` shots with the selection seed,
+    ``validation_clips`` held out of the training folds) and the initial prompts under ``out``, and the demo
+    profile's tuning settings: (dataset folder, splits file, prompts file, settings). The dataset is made once and
+    reused; the split and the prompts are made again on every call (seconds), so they always match the dataset and
+    the installed SED."""
     out.mkdir(parents=True, exist_ok=True)
-    data = out / (f"dataset-{n_classes}-classes" if dataset == "synthetic" else f"dataset-{dataset}")
+    data = (dataset_root or out) / (f"dataset-{n_classes}-classes" if dataset == "synthetic" else f"dataset-{dataset}")
     if not (data / "dataset.json").is_file():
         fetch_dataset_step(dataset, str(data), n_classes=n_classes, seed=DEMO["seed"])
     splits = out / f"splits-{n_shot}shot-{validation_clips}val.csv"
@@ -118,7 +120,8 @@ def select_settings(out: Path, n_classes: int, n_shot: str, validation_clips: in
     draws = []
     for seed in selection_seeds:
         folder = out if len(selection_seeds) == 1 else out / f"draw-seed{seed}"
-        data, splits, prompts, _ = prepare_validation(folder, dataset, n_classes, n_shot, validation_clips, seed)
+        data, splits, prompts, _ = prepare_validation(folder, dataset, n_classes, n_shot, validation_clips, seed,
+                                                      dataset_root=out)  # one dataset copy for every draw
         draws.append((seed, folder, data, splits, prompts))
 
     def scores(per_draw: dict[int, float]) -> dict:
@@ -216,10 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         selection_seeds = tuple(int(v) for v in args.selection_seeds.split(",") if v.strip())
+    except ValueError:
+        parser.error(f"--selection-seeds {args.selection_seeds!r}: give comma-separated whole numbers")
+    try:
         check_selection_seeds(selection_seeds)
-    except (ValueError, AptUssError) as exc:
-        parser.error(f"--selection-seeds {args.selection_seeds!r}: "
-                     + (str(exc) if isinstance(exc, AptUssError) else "give comma-separated whole numbers"))
+    except AptUssError as exc:
+        parser.error(f"--selection-seeds {args.selection_seeds!r}: {exc}")
     schedules = tuple(s for s in args.other_lr_schedules.split(",") if s)
     try:  # before any work, as a usage error
         check_other_lr_schedules(schedules)
