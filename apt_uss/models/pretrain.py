@@ -3,7 +3,7 @@
 Stage 1 trains the SED model as a sound classifier of the seen classes (HTS-AT was trained
 as an AudioSet tagger). Stage 2 freezes it and trains the separator on
 energy-matched two-class mixtures, queried with the SED embedding of the target crop
-itself, with a waveform L1 loss (the ZS-ASP recipe). The seen classes come from a seed
+itself, with a waveform L1 loss (the ZS-ASP recipe) or another of the tuning losses. The seen classes come from a seed
 stream of their own (``seen_class``, ``seen_clip``), so they are disjoint from every evaluation
 dataset's classes, as AudioSet's were from ESC-50's in the paper; or they are the real recordings
 of the ``debian_sounds_seen`` corpus (``apt_uss/data/debian_sounds.py``).
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -168,7 +169,9 @@ def compiled_for_training(module: torch.nn.Module) -> torch.nn.Module:
 def train_separator(separator: torch.nn.Module, sed: torch.nn.Module, clips: np.ndarray, labels: np.ndarray,
                     steps: int, batch_size: int = 8, lr: float = 1e-3, seed: int = 0,
                     sample_rate: int = synthetic.SAMPLE_RATE, compiled: bool = False,
-                    query: str = "own", clip_embeddings: np.ndarray | None = None) -> list[float]:
+                    query: str = "own", clip_embeddings: np.ndarray | None = None,
+                    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = torch.nn.functional.l1_loss,
+                    loss_name: str = "l1") -> list[float]:
     """Train ``separator`` in place, queried by the frozen ``sed``'s embedding of each target crop (``query``
     "own"), of a crop of another clip of its class ("other_clip") or by the mean of ``clip_embeddings`` (one row
     per clip, the pipeline's per-clip embeddings) of some of its class's other clips ("class_mean";
@@ -176,6 +179,8 @@ def train_separator(separator: torch.nn.Module, sed: torch.nn.Module, clips: np.
 
     ``compiled``: run the training forward under ``torch.compile`` (the same parameters, faster steps).
     The mixtures are the same draws for any query (the other clips come from a stream of their own).
+    ``loss`` (estimates, targets) -> scalar, named ``loss_name`` in the progress lines: the waveform L1 of the ZS-ASP
+    recipe by default (the steps pass the tuning losses of ``apt_uss.method.losses``).
     """
     if query not in SEPARATOR_QUERIES:
         raise AptUssError(f"separator query {query!r} is unknown: known are {', '.join(SEPARATOR_QUERIES)}")
@@ -205,9 +210,9 @@ def train_separator(separator: torch.nn.Module, sed: torch.nn.Module, clips: np.
             with torch.no_grad():
                 query_embedding = sed(queried)["latent_output"]
         estimate = forward(torch.from_numpy(mixtures), query_embedding)["wav"]
-        losses.append(_descend(optimizer, torch.nn.functional.l1_loss(estimate, target)))
+        losses.append(_descend(optimizer, loss(estimate, target)))
         schedule.step()
         if step % 25 == 0 or step == steps:
-            _progress("pretrain separator", step, steps, started, l1=float(np.mean(losses[-25:])))
+            _progress("pretrain separator", step, steps, started, **{loss_name: float(np.mean(losses[-25:]))})
     separator.eval().requires_grad_(False)
     return losses

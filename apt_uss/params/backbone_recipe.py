@@ -20,3 +20,6 @@ SEPARATOR_STEPS, SEPARATOR_BATCH_SIZE, SEPARATOR_LR, SEPARATOR_COMPILED = 4000, 
 # "other_clip" (another recording of its class) or "class_mean" (the mean embedding of 1 to all of its class's other
 # clips, an n-shot prompt; apt_uss.models.pretrain.SEPARATOR_QUERIES).
 SEPARATOR_QUERY = "own"
+# The separator's training loss: "l1" (the waveform L1 of the ZS-ASP recipe) or "snr" (the negative SNR in dB, capped
+# at 30 dB, that the demo profile tunes prompts with; apt_uss.method.losses).
+SEPARATOR_LOSS = "l1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -17,6 +18,7 @@ from apt_uss.data.streams import stream
 from apt_uss.errors import AptUssError
 from apt_uss.evaluation.metrics import bss_sdr, is_silent
 from apt_uss.io.atomic import atomic_path
+from apt_uss.method.losses import separation_loss
 from apt_uss.method.prompts import embed_clips
 from apt_uss.models import pretrain
 from apt_uss.models.backbone import Backbone, seeded_backbone
@@ -33,12 +35,14 @@ from apt_uss.params.backbone_recipe import (
     SEEN_CLASSES,
     SEPARATOR_BATCH_SIZE,
     SEPARATOR_COMPILED,
+    SEPARATOR_LOSS,
     SEPARATOR_LR,
     SEPARATOR_QUERY,
     SEPARATOR_STEPS,
     VAL_CLIPS,
 )
 from apt_uss.params.checks import check_positive
+from apt_uss.params.spec import LOSS_FUNCTIONS
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +72,7 @@ def check_backbone_recipe(config: str = "demo", corpus: str = CORPUS, n_classes:
                           sed_steps: int = SED_STEPS, sed_batch_size: int = SED_BATCH_SIZE, sed_lr: float = SED_LR,
                           separator_steps: int = SEPARATOR_STEPS,
                           separator_batch_size: int = SEPARATOR_BATCH_SIZE, separator_lr: float = SEPARATOR_LR,
-                          separator_query: str = SEPARATOR_QUERY) -> None:
+                          separator_query: str = SEPARATOR_QUERY, separator_loss: str = SEPARATOR_LOSS) -> None:
     """Every pretraining parameter that can be wrong without reading the corpus, checked at once: the
     pretraining pipeline runs this first, so a bad value (typed in the Kubeflow UI, say) stops the run
     before minutes of SED training rather than after. One error line names the parameter."""
@@ -84,6 +88,8 @@ def check_backbone_recipe(config: str = "demo", corpus: str = CORPUS, n_classes:
     if separator_query not in pretrain.SEPARATOR_QUERIES:
         raise AptUssError(f"separator_query {separator_query!r} is unknown: "
                           f"known are {', '.join(pretrain.SEPARATOR_QUERIES)}")
+    if separator_loss not in LOSS_FUNCTIONS:
+        raise AptUssError(f"separator_loss {separator_loss!r} is unknown: known are {', '.join(LOSS_FUNCTIONS)}")
 
 
 def _corpus(corpus: str, n_classes: int, clips_per_class: int, val_clips: int, seed: int, corpus_uri: str = ""):
@@ -157,7 +163,7 @@ def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", co
                             clips_per_class: int = CLIPS_PER_CLASS, val_clips: int = VAL_CLIPS, seed: int = 0,
                             steps: int = SEPARATOR_STEPS, batch_size: int = SEPARATOR_BATCH_SIZE,
                             lr: float = SEPARATOR_LR, compiled: bool = SEPARATOR_COMPILED,
-                            query: str = SEPARATOR_QUERY) -> dict:
+                            query: str = SEPARATOR_QUERY, loss: str = SEPARATOR_LOSS) -> dict:
     """Train the separator under the frozen SED from ``sed_dir``; write ``backbone.pt`` and its card to ``out_dir``."""
     use_available_cores()
     started = time.monotonic()
@@ -167,7 +173,8 @@ def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", co
     load_strict(model.sed, torch.load(sed_path, map_location="cpu", weights_only=True), "sed", str(sed_path))
     losses = pretrain.train_separator(model.separator, model.sed, train_x, train_y, steps, batch_size, lr, seed,
                                       compiled=compiled, query=query,
-                                      clip_embeddings=query_clip_embeddings(model.sed, train_x, query))
+                                      clip_embeddings=query_clip_embeddings(model.sed, train_x, query),
+                                      loss=functools.partial(separation_loss, name=loss), loss_name=loss)
     checks = separation_check(model.eval(), train_x, train_y, val_x, val_y, seed)
     log.info("separator on held-out seen mixtures: median SDR %.2f dB (own query), %.2f dB (class mean), "
              "mixture %.2f dB", checks["val_sdr_own_query"], checks["val_sdr_class_mean_query"],
@@ -184,7 +191,7 @@ def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", co
                        "seen_classes": n_classes, "clips_per_class": clips_per_class, "val_clips": val_clips,
                        "seed": seed, "separator_steps": steps, "separator_batch_size": batch_size,
                        "separator_lr": lr, "separator_compiled": compiled, "separator_query": query,
-                       "separator_final_l1": float(np.mean(losses[-50:])),
+                       "separator_loss": loss, f"separator_final_{loss}": float(np.mean(losses[-50:])),
                        "separator_seconds": time.monotonic() - started, "torch": torch.__version__,
                        "threads": torch.get_num_threads(), **cpu_description(), **checks})
         (tmp / CARD).write_text(json.dumps(record, indent=2))
