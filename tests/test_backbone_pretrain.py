@@ -116,6 +116,7 @@ def test_an_unknown_separator_query_stops_before_any_training(tmp_path):
 
 @pytest.mark.parametrize("bad, message", [
     ({"separator_query": "mean"}, "separator_query 'mean' is unknown: known are own, other_clip, class_mean"),
+    ({"separator_loss": "sdr"}, "separator_loss 'sdr' is unknown: known are l1, snr"),
     ({"corpus": "esc50"}, "corpus='esc50' is unknown"),
     ({"val_clips": 0}, "val_clips=0 is not valid"),
     ({"n_classes": 1000}, "n_classes=1000 is more than the 128 outputs of the 'demo' SED head"),
@@ -139,7 +140,9 @@ def test_the_compiled_backbone_pipeline_checks_its_recipe_before_the_sed_trains(
     tasks = dag_tasks(backbone_pipeline, tmp_path)
     assert "dependentTasks" not in tasks["check-backbone-recipe"]
     assert "check-backbone-recipe" in tasks["pretrain-sed"]["dependentTasks"]
-    assert {"separator_query", "val_clips", "config"} <= set(tasks["check-backbone-recipe"]["inputs"]["parameters"])
+    assert {"separator_query", "separator_loss", "val_clips", "config"} <= set(
+        tasks["check-backbone-recipe"]["inputs"]["parameters"])
+    assert "loss" in tasks["pretrain-separator"]["inputs"]["parameters"]  # a Kubeflow UI rerun can change it
 
 
 def test_backbone_pipeline_failure_is_one_error_line_and_installs_nothing(tmp_path):
@@ -331,3 +334,46 @@ def test_a_compared_separator_trains_under_the_sed_it_is_given(monkeypatch):
     monkeypatch.setattr(pretrain, "train_separator", train_separator)
     compare.trained_separator("own", steps=1, sed=given, seen_classes=3)
     assert received and all(torch.equal(received[0][k], v) for k, v in given.state_dict().items())
+
+
+def test_the_separator_trains_on_the_loss_it_is_given_from_the_same_mixtures():
+    """``separator_loss`` changes what the separator descends, not what it is shown: the L1 default is the ZS-ASP
+    recipe's, "snr" the demo's tuning loss (negative SNR), and each step's loss is that function of the step's batch."""
+    from apt_uss.method.losses import negative_snr
+    from apt_uss.models.backbone import seeded_backbone
+    from apt_uss.models.config import get_config
+    from apt_uss.models.pretrain import train_separator
+
+    clips, labels = seen_corpus(3, 3)
+    seen = []
+
+    def recording(name):
+        def loss(estimate, target):
+            seen.append((name, target.detach().clone()))
+            return negative_snr(estimate, target) if name == "snr" else torch.nn.functional.l1_loss(estimate, target)
+        return loss
+
+    runs = {}
+    for name in ("l1", "snr"):
+        model = seeded_backbone(get_config("tiny"), 0)
+        runs[name] = train_separator(model.separator, model.sed, clips, labels, steps=2, batch_size=2,
+                                     loss=recording(name), loss_name=name)
+    default = seeded_backbone(get_config("tiny"), 0)
+    assert train_separator(default.separator, default.sed, clips, labels, steps=2, batch_size=2) == runs["l1"]
+    assert runs["snr"][0] < 0 < runs["l1"][0]  # an SNR in dB (negated) against a mean absolute error
+    targets = {name: [t for n, t in seen if n == name] for name in ("l1", "snr")}
+    assert len(targets["l1"]) == len(targets["snr"]) == 2
+    for a, b in zip(targets["l1"], targets["snr"]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)  # the same targets, bit for bit
+
+
+def test_the_card_records_the_separator_loss(tmp_path):
+    from apt_uss.steps.backbone import pretrain_sed_step, pretrain_separator_step
+
+    common = dict(config="tiny", corpus="synthetic", n_classes=3, clips_per_class=4, val_clips=1)
+    pretrain_sed_step(str(tmp_path / "sed"), steps=1, **common)
+    card = pretrain_separator_step(str(tmp_path / "sed"), str(tmp_path / "backbone"), steps=1, batch_size=2,
+                                   compiled=False, loss="snr", **common)
+    assert card["separator_loss"] == "snr" and np.isfinite(card["separator_final_snr"])
+    assert "separator_final_l1" not in card
+    assert json.loads((tmp_path / "backbone" / "backbone.json").read_text())["separator_loss"] == "snr"
