@@ -25,13 +25,15 @@ def backbone_pipeline(
     separator_compiled: bool = recipe.SEPARATOR_COMPILED,
     separator_query: str = recipe.SEPARATOR_QUERY,
     separator_loss: str = recipe.SEPARATOR_LOSS,
+    separator_augment: str = recipe.SEPARATOR_AUGMENT,
 ) -> dsl.Model:
     # First, so a value typed in the Kubeflow UI is checked before minutes of SED training.
     checked = check_backbone_recipe(config=config, corpus=corpus, n_classes=n_classes, clips_per_class=clips_per_class,
                                     val_clips=val_clips, sed_steps=sed_steps, sed_batch_size=sed_batch_size,
                                     sed_lr=sed_lr, separator_steps=separator_steps,
                                     separator_batch_size=separator_batch_size, separator_lr=separator_lr,
-                                    separator_query=separator_query, separator_loss=separator_loss)
+                                    separator_query=separator_query, separator_loss=separator_loss,
+                                    separator_augment=separator_augment)
     checked.set_display_name("recipe check")
     sed = pretrain_sed(config=config, corpus=corpus, corpus_uri=corpus_uri, n_classes=n_classes,
                        clips_per_class=clips_per_class, val_clips=val_clips, seed=seed, steps=sed_steps,
@@ -41,6 +43,7 @@ def backbone_pipeline(
     sep = pretrain_separator(sed=sed.outputs["sed"], config=config, corpus=corpus, corpus_uri=corpus_uri,
                              n_classes=n_classes, clips_per_class=clips_per_class, val_clips=val_clips, seed=seed,
                              steps=separator_steps, batch_size=separator_batch_size, lr=separator_lr,
-                             compiled=separator_compiled, query=separator_query, loss=separator_loss)
+                             compiled=separator_compiled, query=separator_query, loss=separator_loss,
+                             augment=separator_augment)
     sep.set_display_name("separator queried by SED embeddings")
     return sep.outputs["backbone"]

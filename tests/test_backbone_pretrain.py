@@ -117,6 +117,7 @@ def test_an_unknown_separator_query_stops_before_any_training(tmp_path):
 @pytest.mark.parametrize("bad, message", [
     ({"separator_query": "mean"}, "separator_query 'mean' is unknown: known are own, other_clip, class_mean"),
     ({"separator_loss": "sdr"}, "separator_loss 'sdr' is unknown: known are l1, snr"),
+    ({"separator_augment": "pitch"}, "separator_augment 'pitch' is unknown: known are none, speed"),
     ({"corpus": "esc50"}, "corpus='esc50' is unknown"),
     ({"val_clips": 0}, "val_clips=0 is not valid"),
     ({"n_classes": 1000}, "n_classes=1000 is more than the 128 outputs of the 'demo' SED head"),
@@ -142,7 +143,7 @@ def test_the_compiled_backbone_pipeline_checks_its_recipe_before_the_sed_trains(
     assert "check-backbone-recipe" in tasks["pretrain-sed"]["dependentTasks"]
     assert {"separator_query", "separator_loss", "val_clips", "config"} <= set(
         tasks["check-backbone-recipe"]["inputs"]["parameters"])
-    assert "loss" in tasks["pretrain-separator"]["inputs"]["parameters"]  # a Kubeflow UI rerun can change it
+    assert {"loss", "augment"} <= set(tasks["pretrain-separator"]["inputs"]["parameters"])  # a UI rerun can change them
 
 
 def test_backbone_pipeline_failure_is_one_error_line_and_installs_nothing(tmp_path):
@@ -373,7 +374,44 @@ def test_the_card_records_the_separator_loss(tmp_path):
     common = dict(config="tiny", corpus="synthetic", n_classes=3, clips_per_class=4, val_clips=1)
     pretrain_sed_step(str(tmp_path / "sed"), steps=1, **common)
     card = pretrain_separator_step(str(tmp_path / "sed"), str(tmp_path / "backbone"), steps=1, batch_size=2,
-                                   compiled=False, loss="snr", **common)
+                                   compiled=False, loss="snr", augment="speed", **common)
     assert card["separator_loss"] == "snr" and np.isfinite(card["separator_final_snr"])
+    assert card["separator_augment"] == "speed"
     assert "separator_final_l1" not in card
     assert json.loads((tmp_path / "backbone" / "backbone.json").read_text())["separator_loss"] == "snr"
+
+
+def test_speed_changed_crops_play_each_crop_at_its_drawn_speed():
+    """A 1 kHz tone played at 2^(k/12) of its speed sounds at 1 kHz x that ratio: each crop's strongest frequency
+    follows the semitones drawn for it, and a crop is as long as a plain one."""
+    from apt_uss.data.streams import stream
+    from apt_uss.models.pretrain import SPEED_SEMITONES, speed_changed_crops, speed_ratio
+
+    rate, crop = 32000, 16000
+    t = np.arange(5 * rate) / rate
+    clips = np.tile(np.sin(2 * np.pi * 1000.0 * t).astype(np.float32), (24, 1))
+    out = speed_changed_crops(clips, stream("pretrain_separator", 0), stream("pretrain_speed", 0), crop)
+    drawn = stream("pretrain_speed", 0).integers(-SPEED_SEMITONES, SPEED_SEMITONES + 1, size=len(clips))
+    assert out.shape == (24, crop) and out.dtype == np.float32
+    assert len(set(drawn.tolist())) > 5  # the draw spans many speeds
+    for row, semitones in zip(out, drawn):
+        peak = np.argmax(np.abs(np.fft.rfft(row * np.hanning(crop)))) * rate / crop
+        assert abs(peak - 1000.0 * float(speed_ratio(int(semitones)))) <= 2 * rate / crop, (semitones, peak)
+        assert abs(float(speed_ratio(int(semitones))) / 2 ** (semitones / 12) - 1) < 0.01
+
+
+def test_the_speed_augment_changes_the_crops_not_which_clips_are_mixed():
+    from apt_uss.data.streams import stream
+    from apt_uss.models.pretrain import training_mixtures
+
+    clips, labels = seen_corpus(4, 3)
+    crop = 8000
+    plain = training_mixtures(clips, labels, stream("pretrain_separator", 0), 6, crop, return_indices=True)
+    again = training_mixtures(clips, labels, stream("pretrain_separator", 0), 6, crop, return_indices=True,
+                              speed_rng=None)
+    sped = training_mixtures(clips, labels, stream("pretrain_separator", 0), 6, crop, return_indices=True,
+                             speed_rng=stream("pretrain_speed", 0))
+    np.testing.assert_array_equal(plain[0], again[0])  # no speed stream: the recipe's draws, bit for bit
+    np.testing.assert_array_equal(plain[3], sped[3])  # the same target clips
+    np.testing.assert_array_equal(plain[2], sped[2])
+    assert sped[1].shape == plain[1].shape and not np.allclose(sped[1], plain[1])

@@ -35,6 +35,7 @@ PURPOSES: dict[str, tuple[int, int]] = {
     "corpus_track": (16, 1),     # one rendered MUSDB18-layout song: (track; test tracks from 1000)
     "pretrain_query": (17, 0),   # separator pretraining with query other_clip or class_mean: the query clips, crops
     "backbone_init": (18, 0),    # a new backbone's initial weights (torch's generator is seeded from it)
+    "pretrain_speed": (19, 0),   # separator pretraining with augment "speed": each crop's speed
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -135,17 +136,55 @@ def class_mean_queries(clip_embeddings: np.ndarray, labels: np.ndarray, first: n
     return out
 
 
-def training_mixtures(clips, labels, rng, batch_size, crop, return_indices: bool = False):
+# How the separator's training crops can be varied ("none": as recorded). "speed": each crop (target and interferer
+# alike) is played at 2^(k/12) times its speed, k a whole number of semitones drawn uniformly from -SPEED_SEMITONES
+# to +SPEED_SEMITONES: pitch and tempo move together, as a tape played faster or slower, so each class is heard in
+# more timbres than its recordings have, and the SED embeds the crop as played (an "own" query follows it).
+SEPARATOR_AUGMENTS = ("none", "speed")
+SPEED_SEMITONES = 6
+
+
+def speed_ratio(semitones: int) -> Fraction:
+    """2^(semitones/12) as a fraction with a small denominator (so resampling by it stays cheap)."""
+    return Fraction(2.0 ** (semitones / 12)).limit_denominator(24)
+
+
+def speed_changed_crops(clips: np.ndarray, rng: np.random.Generator, speed_rng: np.random.Generator,
+                        crop: int) -> np.ndarray:
+    """One ``crop``-sample piece per clip, each played at a random speed (``speed_ratio`` of a uniform whole number
+    of semitones in [-SPEED_SEMITONES, SPEED_SEMITONES], from ``speed_rng``): a loud piece of ``crop`` x speed
+    samples (offsets from ``rng``, as ``loud_crops`` draws them), resampled to ``crop`` samples."""
+    import torchaudio.functional as audio_functional
+
+    out = np.empty((len(clips), crop), dtype=np.float32)
+    for i, semitones in enumerate(speed_rng.integers(-SPEED_SEMITONES, SPEED_SEMITONES + 1, size=len(clips))):
+        ratio = speed_ratio(int(semitones))
+        length = min(-(-crop * ratio.numerator // ratio.denominator), clips.shape[1])
+        piece = loud_crops(clips[i : i + 1], rng, length)
+        if ratio != 1:
+            piece = audio_functional.resample(torch.from_numpy(piece), ratio.numerator, ratio.denominator).numpy()
+        played = piece[0, :crop]
+        out[i] = np.pad(played, (0, crop - len(played)))
+    return out
+
+
+def training_mixtures(clips, labels, rng, batch_size, crop, return_indices: bool = False,
+                      speed_rng: np.random.Generator | None = None):
     """(mixtures, targets, target classes): crops of two different classes, energy-matched as the reference mixes.
-    ``return_indices`` adds the target clips' indices."""
+    ``return_indices`` adds the target clips' indices. With ``speed_rng`` every crop is played at a random speed
+    (``speed_changed_crops``); without it the draws are those of the recipe's plain crops."""
     first = rng.integers(0, len(clips), batch_size)
     other = rng.integers(0, len(clips), batch_size)
     same = labels[first] == labels[other]
     while same.any():
         other[same] = rng.integers(0, len(clips), int(same.sum()))
         same = labels[first] == labels[other]
-    targets = loud_crops(clips[first], rng, crop)
-    interferers = loud_crops(clips[other], rng, crop)
+    if speed_rng is None:
+        targets = loud_crops(clips[first], rng, crop)
+        interferers = loud_crops(clips[other], rng, crop)
+    else:
+        targets = speed_changed_crops(clips[first], rng, speed_rng, crop)
+        interferers = speed_changed_crops(clips[other], rng, speed_rng, crop)
     mixtures = np.stack([mix(t, i, "energy_match") for t, i in zip(targets, interferers)])
     if return_indices:
         return mixtures, targets, labels[first], first
@@ -171,7 +210,7 @@ def train_separator(separator: torch.nn.Module, sed: torch.nn.Module, clips: np.
                     sample_rate: int = synthetic.SAMPLE_RATE, compiled: bool = False,
                     query: str = "own", clip_embeddings: np.ndarray | None = None,
                     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = torch.nn.functional.l1_loss,
-                    loss_name: str = "l1") -> list[float]:
+                    loss_name: str = "l1", augment: str = "none") -> list[float]:
     """Train ``separator`` in place, queried by the frozen ``sed``'s embedding of each target crop (``query``
     "own"), of a crop of another clip of its class ("other_clip") or by the mean of ``clip_embeddings`` (one row
     per clip, the pipeline's per-clip embeddings) of some of its class's other clips ("class_mean";
@@ -180,15 +219,19 @@ def train_separator(separator: torch.nn.Module, sed: torch.nn.Module, clips: np.
     ``compiled``: run the training forward under ``torch.compile`` (the same parameters, faster steps).
     The mixtures are the same draws for any query (the other clips come from a stream of their own).
     ``loss`` (estimates, targets) -> scalar, named ``loss_name`` in the progress lines: the waveform L1 of the ZS-ASP
-    recipe by default (the steps pass the tuning losses of ``apt_uss.method.losses``).
+    recipe by default (the steps pass the tuning losses of ``apt_uss.method.losses``). ``augment``: how the
+    training crops are varied (``SEPARATOR_AUGMENTS``; the speeds come from a stream of their own).
     """
     if query not in SEPARATOR_QUERIES:
         raise AptUssError(f"separator query {query!r} is unknown: known are {', '.join(SEPARATOR_QUERIES)}")
+    if augment not in SEPARATOR_AUGMENTS:
+        raise AptUssError(f"separator augment {augment!r} is unknown: known are {', '.join(SEPARATOR_AUGMENTS)}")
     if query == "class_mean" and (clip_embeddings is None or len(clip_embeddings) != len(clips)):
         raise AptUssError("separator query 'class_mean' needs clip_embeddings: one embedding per training clip "
                           f"({len(clips)}), got {None if clip_embeddings is None else len(clip_embeddings)}")
     rng = stream("pretrain_separator", seed)
     query_rng = stream("pretrain_query", seed)
+    speed_rng = stream("pretrain_speed", seed) if augment == "speed" else None
     crop = int(CROP_SECONDS * sample_rate)
     sed.eval().requires_grad_(False)
     separator.train().requires_grad_(True)  # parameters only: the STFT kernels are buffers
@@ -200,7 +243,8 @@ def train_separator(separator: torch.nn.Module, sed: torch.nn.Module, clips: np.
         forward = compiled_for_training(separator)
     losses, started = [], time.monotonic()
     for step in range(1, steps + 1):
-        mixtures, targets, _, first = training_mixtures(clips, labels, rng, batch_size, crop, return_indices=True)
+        mixtures, targets, _, first = training_mixtures(clips, labels, rng, batch_size, crop, return_indices=True,
+                                                        speed_rng=speed_rng)
         target = torch.from_numpy(targets)
         if query == "class_mean":
             query_embedding = torch.from_numpy(class_mean_queries(clip_embeddings, labels, first, query_rng))

@@ -23,3 +23,6 @@ SEPARATOR_QUERY = "own"
 # The separator's training loss: "l1" (the waveform L1 of the ZS-ASP recipe) or "snr" (the negative SNR in dB, capped
 # at 30 dB, that the demo profile tunes prompts with; apt_uss.method.losses).
 SEPARATOR_LOSS = "l1"
+# How the separator's training crops are varied: "none" (as recorded) or "speed" (each crop played at a random speed
+# within +-6 semitones; apt_uss.models.pretrain.SEPARATOR_AUGMENTS).
+SEPARATOR_AUGMENT = "none"

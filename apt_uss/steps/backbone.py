@@ -33,6 +33,7 @@ from apt_uss.params.backbone_recipe import (
     SED_LR,
     SED_STEPS,
     SEEN_CLASSES,
+    SEPARATOR_AUGMENT,
     SEPARATOR_BATCH_SIZE,
     SEPARATOR_COMPILED,
     SEPARATOR_LOSS,
@@ -72,7 +73,8 @@ def check_backbone_recipe(config: str = "demo", corpus: str = CORPUS, n_classes:
                           sed_steps: int = SED_STEPS, sed_batch_size: int = SED_BATCH_SIZE, sed_lr: float = SED_LR,
                           separator_steps: int = SEPARATOR_STEPS,
                           separator_batch_size: int = SEPARATOR_BATCH_SIZE, separator_lr: float = SEPARATOR_LR,
-                          separator_query: str = SEPARATOR_QUERY, separator_loss: str = SEPARATOR_LOSS) -> None:
+                          separator_query: str = SEPARATOR_QUERY, separator_loss: str = SEPARATOR_LOSS,
+                          separator_augment: str = SEPARATOR_AUGMENT) -> None:
     """Every pretraining parameter that can be wrong without reading the corpus, checked at once: the
     pretraining pipeline runs this first, so a bad value (typed in the Kubeflow UI, say) stops the run
     before minutes of SED training rather than after. One error line names the parameter."""
@@ -90,6 +92,9 @@ def check_backbone_recipe(config: str = "demo", corpus: str = CORPUS, n_classes:
                           f"known are {', '.join(pretrain.SEPARATOR_QUERIES)}")
     if separator_loss not in LOSS_FUNCTIONS:
         raise AptUssError(f"separator_loss {separator_loss!r} is unknown: known are {', '.join(LOSS_FUNCTIONS)}")
+    if separator_augment not in pretrain.SEPARATOR_AUGMENTS:
+        raise AptUssError(f"separator_augment {separator_augment!r} is unknown: "
+                          f"known are {', '.join(pretrain.SEPARATOR_AUGMENTS)}")
 
 
 def _corpus(corpus: str, n_classes: int, clips_per_class: int, val_clips: int, seed: int, corpus_uri: str = ""):
@@ -163,7 +168,8 @@ def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", co
                             clips_per_class: int = CLIPS_PER_CLASS, val_clips: int = VAL_CLIPS, seed: int = 0,
                             steps: int = SEPARATOR_STEPS, batch_size: int = SEPARATOR_BATCH_SIZE,
                             lr: float = SEPARATOR_LR, compiled: bool = SEPARATOR_COMPILED,
-                            query: str = SEPARATOR_QUERY, loss: str = SEPARATOR_LOSS) -> dict:
+                            query: str = SEPARATOR_QUERY, loss: str = SEPARATOR_LOSS,
+                            augment: str = SEPARATOR_AUGMENT) -> dict:
     """Train the separator under the frozen SED from ``sed_dir``; write ``backbone.pt`` and its card to ``out_dir``."""
     use_available_cores()
     started = time.monotonic()
@@ -174,7 +180,8 @@ def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", co
     losses = pretrain.train_separator(model.separator, model.sed, train_x, train_y, steps, batch_size, lr, seed,
                                       compiled=compiled, query=query,
                                       clip_embeddings=query_clip_embeddings(model.sed, train_x, query),
-                                      loss=functools.partial(separation_loss, name=loss), loss_name=loss)
+                                      loss=functools.partial(separation_loss, name=loss), loss_name=loss,
+                                      augment=augment)
     checks = separation_check(model.eval(), train_x, train_y, val_x, val_y, seed)
     log.info("separator on held-out seen mixtures: median SDR %.2f dB (own query), %.2f dB (class mean), "
              "mixture %.2f dB", checks["val_sdr_own_query"], checks["val_sdr_class_mean_query"],
@@ -191,7 +198,7 @@ def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", co
                        "seen_classes": n_classes, "clips_per_class": clips_per_class, "val_clips": val_clips,
                        "seed": seed, "separator_steps": steps, "separator_batch_size": batch_size,
                        "separator_lr": lr, "separator_compiled": compiled, "separator_query": query,
-                       "separator_loss": loss, f"separator_final_{loss}": float(np.mean(losses[-50:])),
+                       "separator_loss": loss, "separator_augment": augment, f"separator_final_{loss}": float(np.mean(losses[-50:])),
                        "separator_seconds": time.monotonic() - started, "torch": torch.__version__,
                        "threads": torch.get_num_threads(), **cpu_description(), **checks})
         (tmp / CARD).write_text(json.dumps(record, indent=2))
