@@ -297,23 +297,55 @@ def test_the_recipe_comparison_trains_one_sed_per_seen_class_count_and_step_coun
     from apt_uss.tools import compare_separator_queries as compare
 
     calls = []
-    monkeypatch.setattr(compare, "load_backbone", lambda name: type("B", (), {"separator": torch.nn.Identity()})())
-    monkeypatch.setattr(compare, "validation_scores", lambda separator, out: {"validation_sdr_baseline": 1.0,
-                                                                             "validation_sdr_apt": 2.0})
+    monkeypatch.setattr(compare, "load_backbone", lambda name: type("B", (), {"sed": "shipped SED"})())
+    monkeypatch.setattr(compare, "validation_scores", lambda backbone, out: {"validation_sdr_baseline": 1.0,
+                                                                            "validation_sdr_apt": 2.0})
+    monkeypatch.setattr(compare, "candidate_backbone", lambda sed, separator, path: (
+        calls.append(("scored under", sed)) or compare.BackboneSpec(separator_checkpoint_uri=str(path))))
     monkeypatch.setattr(compare, "trained_sed", lambda steps, seed, classes: (calls.append(("sed", steps, classes))
                                                                               or (f"sed{steps}/{classes}", 0.5)))
     monkeypatch.setattr(compare, "trained_separator",
                         lambda query, steps, seed, compiled, lr, sed, classes: (
                             calls.append(("separator", query, sed, classes)) or (torch.nn.Identity(), 0.1)))
     table = compare.compare(tmp_path, ["own"], steps=3, sed_steps=(10, 20), seen_classes=(64, 128))
-    assert calls == [("sed", 10, 64), ("separator", "own", "sed10/64", 64), ("sed", 20, 64),
-                     ("separator", "own", "sed20/64", 64), ("sed", 10, 128), ("separator", "own", "sed10/128", 128),
-                     ("sed", 20, 128), ("separator", "own", "sed20/128", 128)]
+    assert calls == [("sed", 10, 64), ("separator", "own", "sed10/64", 64), ("scored under", "sed10/64"),
+                     ("sed", 20, 64), ("separator", "own", "sed20/64", 64), ("scored under", "sed20/64"),
+                     ("sed", 10, 128), ("separator", "own", "sed10/128", 128), ("scored under", "sed10/128"),
+                     ("sed", 20, 128), ("separator", "own", "sed20/128", 128), ("scored under", "sed20/128")]
     assert list(table["sed"]) == ["shipped", "10 steps", "20 steps", "10 steps", "20 steps"]
     assert list(table["seen_classes"]) == [128, 64, 64, 128, 128]
     assert (tmp_path / "separator_queries.csv").is_file()
     with pytest.raises(Exception, match="the shipped SED was trained on 128 classes"):
         compare.compare(tmp_path, ["own"], steps=3, seen_classes=(64,))
+
+
+def test_a_candidate_is_scored_with_prompts_its_own_sed_embeds(monkeypatch, tmp_path):
+    """A separator trained under another SED than the shipped one must be queried with that SED's embeddings: the
+    candidate checkpoint carries both parts, and the validation prompts are made from it (before 2026-12-06 the
+    comparison embedded them with the shipped SED)."""
+    from apt_uss.models.backbone import load_backbone, seeded_backbone
+    from apt_uss.models.config import get_config
+    from apt_uss.tools import compare_separator_queries as compare
+    from apt_uss.tools import select_settings as selection
+
+    other = seeded_backbone(get_config("demo"), 7)  # weights unlike the shipped ones
+    spec = compare.candidate_backbone(other.sed, other.separator, tmp_path / "candidate.pt")
+    loaded = spec.load()
+    for part in ("sed", "separator"):
+        for key, value in getattr(other, part).state_dict().items():
+            assert torch.equal(getattr(loaded, part).state_dict()[key], value), (part, key)
+    shipped = load_backbone("demo").sed.state_dict()
+    assert any(not torch.equal(value, shipped[key]) for key, value in loaded.sed.state_dict().items())
+    embedded_by = []
+
+    def prepare_validation(out, **kwargs):
+        embedded_by.append(kwargs["backbone"])
+        raise RuntimeError("stop after the prompts' backbone is known")
+
+    monkeypatch.setattr(selection, "prepare_validation", prepare_validation)
+    with pytest.raises(RuntimeError, match="stop after"):
+        compare.validation_scores(spec, tmp_path / "validation")
+    assert embedded_by == [spec]
 
 
 def test_a_compared_separator_trains_under_the_sed_it_is_given(monkeypatch):

@@ -7,7 +7,8 @@ Each candidate query (``apt_uss.models.pretrain.SEPARATOR_QUERIES``: the target 
 the ZS-ASP recipe of the shipped weights; the embedding of another recording of the target's class; or the mean
 embedding of 1 to all of its class's other training clips, an n-shot prompt)
 trains a separator from the same seeded start, on the same mixtures (``make backbone``'s seen classes and
-recipe, fewer steps), under the shipped demo SED. Each is then scored as the pipeline would use it, on the
+recipe, fewer steps), under the shipped demo SED. Each is then scored as the pipeline would use it (the SED it
+was trained under embeds the shots), on the
 validation split of the real-recordings dataset (``debian_sounds``: 5 shots drawn with selection seed 0,
 4 held-out training-fold clips a class; the test folds are never read): the pooled median SDR of the
 baseline (initial, mean-embedding prompts) and of APT (the demo profile's tuning). ``--lrs`` trains each
@@ -22,6 +23,7 @@ repeats a comparison with other initialisations and training draws. Writes ``sep
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import sys
@@ -34,7 +36,8 @@ import torch
 from apt_uss.errors import AptUssError
 from apt_uss.logs import configure_logging
 from apt_uss.models import pretrain
-from apt_uss.models.backbone import load_backbone, seeded_backbone
+from apt_uss.models.backbone import BackboneSpec, load_backbone, seeded_backbone
+from apt_uss.models.checkpoints import export_backbone
 from apt_uss.models.config import get_config
 from apt_uss.models.device import use_available_cores
 from apt_uss.params import backbone_recipe as recipe
@@ -71,16 +74,18 @@ def _seen_corpus(seed: int, seen_classes: int = recipe.SEEN_CLASSES):
     return backbone_steps._corpus(recipe.CORPUS, seen_classes, recipe.CLIPS_PER_CLASS, recipe.VAL_CLIPS, seed)
 
 
-def validation_scores(separator, out: Path) -> dict:
-    """Baseline and APT pooled median SDR of ``separator`` on the validation mixtures (selection seed 0)."""
-    data, splits, prompts, settings = selection.prepare_validation(out, dataset="debian_sounds")
-    base = selection.validation_median_sdr(data, selection.validation_mixtures_dir(out, data, splits), prompts,
-                                           selection.DEMO["mix_rule"], separator=separator)
-    mixtures = selection._mixtures(out, data, splits, settings["crop_rule"], settings["epochs"])
-    tuned = out / "tuned.npz"
-    selection._tune(data, mixtures, prompts, tuned, settings["lr"], settings["loss_function"], separator=separator)
-    apt = selection.validation_median_sdr(data, mixtures, tuned, selection.DEMO["mix_rule"], separator=separator)
-    return {"validation_sdr_baseline": base, "validation_sdr_apt": apt}
+def validation_scores(backbone: BackboneSpec, out: Path) -> dict:
+    """Baseline and APT pooled median SDR of ``backbone`` on the validation mixtures (selection seed 0): its own SED
+    embeds the shots, its separator separates."""
+    return selection.validation_scores(out, backbone)
+
+
+def candidate_backbone(sed: torch.nn.Module, separator: torch.nn.Module, path: Path) -> BackboneSpec:
+    """A trained candidate as a backbone the pipeline's steps can load: its SED and separator in one checkpoint at
+    ``path`` (the shipped checkpoint's layout), pinned by sha256."""
+    export_backbone(sed, separator, path)
+    return BackboneSpec(name="demo",
+                        separator_checkpoint_uri=f"{path}#sha256={hashlib.sha256(path.read_bytes()).hexdigest()}")
 
 
 def check_seen_classes(seen_classes: tuple[int, ...], sed_steps: tuple[int, ...]) -> None:
@@ -100,11 +105,11 @@ def compare(out: Path, queries: list[str], steps: int, seed: int = 0, compiled: 
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     started = time.monotonic()
-    shipped = load_backbone("demo").separator.eval()
+    shipped_sed = load_backbone("demo").sed
     rows.append({"separator": f"shipped ({recipe.SEPARATOR_STEPS} steps, query own)", "sed": "shipped",
                  "seen_classes": recipe.SEEN_CLASSES, "query": "own", "steps": recipe.SEPARATOR_STEPS,
                  "lr": recipe.SEPARATOR_LR,
-                 **validation_scores(shipped, out)})
+                 **validation_scores(BackboneSpec(name="demo"), out)})
     log.info("queries: %s", rows[-1])
     for n_classes, n_sed in [(c, n) for c in seen_classes for n in sed_steps or (None,)]:
         sed, sed_info = None, {"sed": "shipped", "seen_classes": n_classes}
@@ -121,8 +126,11 @@ def compare(out: Path, queries: list[str], steps: int, seed: int = 0, compiled: 
             trained_s = time.monotonic() - t0
             name = (f"{steps} steps, query {query}, lr {lr:g}" + (f", SED {n_sed} steps" if n_sed else "")
                     + (f", {n_classes} seen classes" if n_classes != recipe.SEEN_CLASSES else ""))
+            candidate = candidate_backbone(sed if sed is not None else shipped_sed, separator,
+                                           out / "candidates" / f"candidate{len(rows)}.pt")
             rows.append({"separator": name, **sed_info, "query": query, "steps": steps, "lr": lr,
-                         "final_l1": final_l1, **validation_scores(separator, out),
+                         "final_l1": final_l1, **validation_scores(candidate, out),
+                         "checkpoint": candidate.separator_checkpoint_uri.split("#")[0],
                          "train_seconds": round(trained_s, 1),
                          "score_seconds": round(time.monotonic() - t0 - trained_s, 1)})
             log.info("queries: %s (%.0f s so far)", rows[-1], time.monotonic() - started)

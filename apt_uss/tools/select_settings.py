@@ -64,12 +64,13 @@ def validation_median_sdr(dataset_dir: Path, mixtures_dir: Path, prompts_path: P
 
 def prepare_validation(out: Path, dataset: str = "synthetic", n_classes: int = DEMO["n_classes"], n_shot: str = "5",
                        validation_clips: int = 4, selection_seed: int = SELECTION_SEED,
-                       dataset_root: Path | None = None) -> tuple[Path, Path, Path, dict]:
+                       dataset_root: Path | None = None,
+                       backbone: BackboneSpec | None = None) -> tuple[Path, Path, Path, dict]:
     """The dataset (under ``dataset_root``, default ``out``), the split (``n_shot`` shots with the selection seed,
     ``validation_clips`` held out of the training folds) and the initial prompts under ``out``, and the demo
     profile's tuning settings: (dataset folder, splits file, prompts file, settings). The dataset is made once and
     reused; the split and the prompts are made again on every call (seconds), so they always match the dataset and
-    the installed SED."""
+    the SED of ``backbone`` (default: the demo profile's, the installed weights)."""
     out.mkdir(parents=True, exist_ok=True)
     data = (dataset_root or out) / (f"dataset-{n_classes}-classes" if dataset == "synthetic" else f"dataset-{dataset}")
     if not (data / "dataset.json").is_file():
@@ -78,7 +79,8 @@ def prepare_validation(out: Path, dataset: str = "synthetic", n_classes: int = D
     split_folds_step(str(data), str(splits), n_shot=n_shot, shot_seed=selection_seed,
                      validation_clips=validation_clips)
     prompts = out / "prompts_initial.npz"
-    init_prompts_step(str(data), str(splits), str(prompts), str(out / "embeddings.npz"))
+    init_prompts_step(str(data), str(splits), str(prompts), str(out / "embeddings.npz"),
+                      backbone=backbone if backbone is not None else DEMO["backbone"])
     settings = {k: DEMO[k] for k in ("lr", "loss_function", "crop_rule", "epochs", "lr_schedule")}
     return data, splits, prompts, settings
 
@@ -86,6 +88,23 @@ def prepare_validation(out: Path, dataset: str = "synthetic", n_classes: int = D
 def validation_mixtures_dir(out: Path, data: Path, splits: Path, selection_seed: int = SELECTION_SEED) -> Path:
     """A mixtures folder whose validation mixtures the baseline is scored on (the same in every folder of a draw)."""
     return _mixtures(out, data, splits, "random", 1, selection_seed)
+
+
+def validation_scores(out: Path, backbone: BackboneSpec, selection_seed: int = SELECTION_SEED,
+                      dataset: str = "debian_sounds", dataset_root: Path | None = None) -> dict:
+    """Baseline and APT (the demo profile's settings) pooled median SDR of ``backbone`` on one validation draw: its
+    own SED embeds the shots (the initial prompts), its separator is tuned and scored, as the pipeline would run it."""
+    data, splits, prompts, settings = prepare_validation(out, dataset=dataset, selection_seed=selection_seed,
+                                                         dataset_root=dataset_root, backbone=backbone)
+    separator = backbone.load().separator
+    base = validation_median_sdr(data, validation_mixtures_dir(out, data, splits, selection_seed), prompts,
+                                 DEMO["mix_rule"], separator=separator)
+    mixtures = _mixtures(out, data, splits, settings["crop_rule"], settings["epochs"], selection_seed)
+    tuned = out / "tuned.npz"
+    _tune(data, mixtures, prompts, tuned, settings["lr"], settings["loss_function"], separator=separator,
+          lr_schedule=settings["lr_schedule"])
+    apt = validation_median_sdr(data, mixtures, tuned, DEMO["mix_rule"], separator=separator)
+    return {"validation_sdr_baseline": base, "validation_sdr_apt": apt}
 
 
 def check_other_lr_schedules(other_lr_schedules: tuple[str, ...]) -> None:
