@@ -17,7 +17,7 @@ from apt_uss.errors import AptUssError
 from apt_uss.models import load_backbone
 from apt_uss.models.backbone import PACKAGED_WEIGHTS, WEIGHTS_DIR
 from apt_uss.models.checkpoints import export_backbone, is_computed
-from apt_uss.models.pretrain import seen_class_recipe, seen_corpus
+from apt_uss.models.pretrain import loud_crops, seen_class_recipe, seen_corpus
 from apt_uss.steps.backbone import SEEN_CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,6 +118,8 @@ def test_an_unknown_separator_query_stops_before_any_training(tmp_path):
     ({"separator_query": "mean"}, "separator_query 'mean' is unknown: known are own, other_clip, class_mean"),
     ({"separator_loss": "sdr"}, "separator_loss 'sdr' is unknown: known are l1, snr"),
     ({"separator_augment": "pitch"}, "separator_augment 'pitch' is unknown: known are none, speed"),
+    ({"separator_augment": "speed", "separator_query": "class_mean"},
+     "separator_augment 'speed' needs separator_query 'own'"),
     ({"corpus": "esc50"}, "corpus='esc50' is unknown"),
     ({"val_clips": 0}, "val_clips=0 is not valid"),
     ({"n_classes": 1000}, "n_classes=1000 is more than the 128 outputs of the 'demo' SED head"),
@@ -141,7 +143,7 @@ def test_the_compiled_backbone_pipeline_checks_its_recipe_before_the_sed_trains(
     tasks = dag_tasks(backbone_pipeline, tmp_path)
     assert "dependentTasks" not in tasks["check-backbone-recipe"]
     assert "check-backbone-recipe" in tasks["pretrain-sed"]["dependentTasks"]
-    assert {"separator_query", "separator_loss", "val_clips", "config"} <= set(
+    assert {"separator_query", "separator_loss", "separator_augment", "val_clips", "config"} <= set(
         tasks["check-backbone-recipe"]["inputs"]["parameters"])
     assert {"loss", "augment"} <= set(tasks["pretrain-separator"]["inputs"]["parameters"])  # a UI rerun can change them
 
@@ -298,10 +300,13 @@ def test_the_recipe_comparison_trains_one_sed_per_seen_class_count_and_step_coun
 
     calls = []
     monkeypatch.setattr(compare, "load_backbone", lambda name: type("B", (), {"sed": "shipped SED"})())
-    monkeypatch.setattr(compare, "validation_scores", lambda backbone, out: {"validation_sdr_baseline": 1.0,
-                                                                            "validation_sdr_apt": 2.0})
+    scored = []  # the backbone each row was scored with
+    monkeypatch.setattr(compare, "validation_scores", lambda backbone, out: scored.append(backbone) or {
+        "validation_sdr_baseline": 1.0, "validation_sdr_apt": 2.0})
+    candidates = []
     monkeypatch.setattr(compare, "candidate_backbone", lambda sed, separator, path: (
-        calls.append(("scored under", sed)) or compare.BackboneSpec(separator_checkpoint_uri=str(path))))
+        calls.append(("scored under", sed))
+        or candidates.append(compare.BackboneSpec(separator_checkpoint_uri=str(path))) or candidates[-1]))
     monkeypatch.setattr(compare, "trained_sed", lambda steps, seed, classes: (calls.append(("sed", steps, classes))
                                                                               or (f"sed{steps}/{classes}", 0.5)))
     monkeypatch.setattr(compare, "trained_separator",
@@ -312,6 +317,8 @@ def test_the_recipe_comparison_trains_one_sed_per_seen_class_count_and_step_coun
                      ("sed", 20, 64), ("separator", "own", "sed20/64", 64), ("scored under", "sed20/64"),
                      ("sed", 10, 128), ("separator", "own", "sed10/128", 128), ("scored under", "sed10/128"),
                      ("sed", 20, 128), ("separator", "own", "sed20/128", 128), ("scored under", "sed20/128")]
+    assert scored == [compare.BackboneSpec(name="demo"), *candidates]  # each candidate with its own SED
+    assert list(table["checkpoint"])[1:] == [c.separator_checkpoint_uri for c in candidates]
     assert list(table["sed"]) == ["shipped", "10 steps", "20 steps", "10 steps", "20 steps"]
     assert list(table["seen_classes"]) == [128, 64, 64, 128, 128]
     assert (tmp_path / "separator_queries.csv").is_file()
@@ -346,6 +353,21 @@ def test_a_candidate_is_scored_with_prompts_its_own_sed_embeds(monkeypatch, tmp_
     with pytest.raises(RuntimeError, match="stop after"):
         compare.validation_scores(spec, tmp_path / "validation")
     assert embedded_by == [spec]
+
+
+def test_the_validation_prompts_are_embedded_by_the_backbone_given(monkeypatch, tmp_path):
+    from apt_uss.tools import select_settings as selection
+
+    given = []
+    monkeypatch.setattr(selection, "fetch_dataset_step", lambda *a, **k: None)
+    monkeypatch.setattr(selection, "split_folds_step", lambda *a, **k: None)
+    monkeypatch.setattr(selection, "init_prompts_step", lambda *a, backbone: given.append(backbone))
+    (tmp_path / "dataset-debian_sounds").mkdir()
+    (tmp_path / "dataset-debian_sounds" / "dataset.json").write_text("{}")
+    spec = selection.BackboneSpec(name="demo", separator_checkpoint_uri="/some/candidate.pt")
+    selection.prepare_validation(tmp_path, dataset="debian_sounds", backbone=spec)
+    selection.prepare_validation(tmp_path, dataset="debian_sounds")
+    assert given == [spec, selection.DEMO["backbone"]]
 
 
 def test_a_compared_separator_trains_under_the_sed_it_is_given(monkeypatch):
@@ -407,9 +429,9 @@ def test_the_card_records_the_separator_loss(tmp_path):
     pretrain_sed_step(str(tmp_path / "sed"), steps=1, **common)
     card = pretrain_separator_step(str(tmp_path / "sed"), str(tmp_path / "backbone"), steps=1, batch_size=2,
                                    compiled=False, loss="snr", augment="speed", **common)
-    assert card["separator_loss"] == "snr" and np.isfinite(card["separator_final_snr"])
+    assert card["separator_loss"] == "snr" and np.isfinite(card["separator_final_loss"])
     assert card["separator_augment"] == "speed"
-    assert "separator_final_l1" not in card
+    assert "separator_final_l1" not in card  # older cards' key: an L1 loss only
     assert json.loads((tmp_path / "backbone" / "backbone.json").read_text())["separator_loss"] == "snr"
 
 
@@ -439,11 +461,16 @@ def test_the_speed_augment_changes_the_crops_not_which_clips_are_mixed():
     clips, labels = seen_corpus(4, 3)
     crop = 8000
     plain = training_mixtures(clips, labels, stream("pretrain_separator", 0), 6, crop, return_indices=True)
-    again = training_mixtures(clips, labels, stream("pretrain_separator", 0), 6, crop, return_indices=True,
-                              speed_rng=None)
     sped = training_mixtures(clips, labels, stream("pretrain_separator", 0), 6, crop, return_indices=True,
                              speed_rng=stream("pretrain_speed", 0))
-    np.testing.assert_array_equal(plain[0], again[0])  # no speed stream: the recipe's draws, bit for bit
+    # No speed stream: the recipe's draws, built here as the recipe always drew them (clips, then loud crops).
+    rng = stream("pretrain_separator", 0)
+    first, other = rng.integers(0, len(clips), 6), rng.integers(0, len(clips), 6)
+    same = labels[first] == labels[other]
+    while same.any():
+        other[same] = rng.integers(0, len(clips), int(same.sum()))
+        same = labels[first] == labels[other]
+    np.testing.assert_array_equal(plain[1], loud_crops(clips[first], rng, crop))
     np.testing.assert_array_equal(plain[3], sped[3])  # the same target clips
     np.testing.assert_array_equal(plain[2], sped[2])
     assert sped[1].shape == plain[1].shape and not np.allclose(sped[1], plain[1])

@@ -226,6 +226,9 @@ def train_separator(separator: torch.nn.Module, sed: torch.nn.Module, clips: np.
         raise AptUssError(f"separator query {query!r} is unknown: known are {', '.join(SEPARATOR_QUERIES)}")
     if augment not in SEPARATOR_AUGMENTS:
         raise AptUssError(f"separator augment {augment!r} is unknown: known are {', '.join(SEPARATOR_AUGMENTS)}")
+    if augment != "none" and query != "own":
+        raise AptUssError(f"separator augment {augment!r} needs the query 'own' (the SED embeds the crop as played); "
+                          f"the query {query!r} embeds other recordings as recorded")
     if query == "class_mean" and (clip_embeddings is None or len(clip_embeddings) != len(clips)):
         raise AptUssError("separator query 'class_mean' needs clip_embeddings: one embedding per training clip "
                           f"({len(clips)}), got {None if clip_embeddings is None else len(clip_embeddings)}")

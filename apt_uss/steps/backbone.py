@@ -87,6 +87,11 @@ def check_backbone_recipe(config: str = "demo", corpus: str = CORPUS, n_classes:
     check_positive("sed_lr", sed_lr)
     check_positive("separator_lr", separator_lr)
     _check_sed_heads(config, n_classes)
+    _check_separator_choices(separator_query, separator_loss, separator_augment)
+
+
+def _check_separator_choices(separator_query: str, separator_loss: str, separator_augment: str) -> None:
+    """The separator's query, loss and augment: known names, and a combination the training can run."""
     if separator_query not in pretrain.SEPARATOR_QUERIES:
         raise AptUssError(f"separator_query {separator_query!r} is unknown: "
                           f"known are {', '.join(pretrain.SEPARATOR_QUERIES)}")
@@ -95,6 +100,9 @@ def check_backbone_recipe(config: str = "demo", corpus: str = CORPUS, n_classes:
     if separator_augment not in pretrain.SEPARATOR_AUGMENTS:
         raise AptUssError(f"separator_augment {separator_augment!r} is unknown: "
                           f"known are {', '.join(pretrain.SEPARATOR_AUGMENTS)}")
+    if separator_augment != "none" and separator_query != "own":
+        raise AptUssError(f"separator_augment {separator_augment!r} needs separator_query 'own' (the SED embeds the "
+                          f"crop as played); {separator_query!r} embeds other recordings as recorded")
 
 
 def _corpus(corpus: str, n_classes: int, clips_per_class: int, val_clips: int, seed: int, corpus_uri: str = ""):
@@ -171,6 +179,7 @@ def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", co
                             query: str = SEPARATOR_QUERY, loss: str = SEPARATOR_LOSS,
                             augment: str = SEPARATOR_AUGMENT) -> dict:
     """Train the separator under the frozen SED from ``sed_dir``; write ``backbone.pt`` and its card to ``out_dir``."""
+    _check_separator_choices(query, loss, augment)  # before the corpus and the SED are read
     use_available_cores()
     started = time.monotonic()
     train_x, train_y, val_x, val_y = _corpus(corpus, n_classes, clips_per_class, val_clips, seed, corpus_uri)
@@ -198,7 +207,9 @@ def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", co
                        "seen_classes": n_classes, "clips_per_class": clips_per_class, "val_clips": val_clips,
                        "seed": seed, "separator_steps": steps, "separator_batch_size": batch_size,
                        "separator_lr": lr, "separator_compiled": compiled, "separator_query": query,
-                       "separator_loss": loss, "separator_augment": augment, f"separator_final_{loss}": float(np.mean(losses[-50:])),
+                       "separator_loss": loss, "separator_augment": augment,
+                       "separator_final_loss": float(np.mean(losses[-50:])),
+                       **({"separator_final_l1": float(np.mean(losses[-50:]))} if loss == "l1" else {}),
                        "separator_seconds": time.monotonic() - started, "torch": torch.__version__,
                        "threads": torch.get_num_threads(), **cpu_description(), **checks})
         (tmp / CARD).write_text(json.dumps(record, indent=2))

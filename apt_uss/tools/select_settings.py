@@ -201,7 +201,7 @@ def _tune(data: Path, mixtures_dir: Path, prompts_path: Path, out_prompts: Path,
 
 
 def _mixtures(out: Path, data: Path, splits: Path, crop: str, n_epochs: int, mix_seed: int = SELECTION_SEED) -> Path:
-    folder = out / "mixtures" / f"{data.name}-{splits.stem}-{crop}-e{n_epochs}"  # each set-up its own
+    folder = out / "mixtures" / f"{data.name}-{splits.stem}-{crop}-e{n_epochs}-seed{mix_seed}"  # each set-up its own
     if not (folder / "mixing.json").is_file():
         simulate_mixtures_step(str(data), str(splits), str(folder), epochs=n_epochs, crop_rule=crop,
                                mix_seed=mix_seed)
