@@ -301,7 +301,7 @@ def test_the_recipe_comparison_trains_one_sed_per_seen_class_count_and_step_coun
     calls = []
     monkeypatch.setattr(compare, "load_backbone", lambda name: type("B", (), {"sed": "shipped SED"})())
     scored = []  # the backbone each row was scored with
-    monkeypatch.setattr(compare, "validation_scores", lambda backbone, out: scored.append(backbone) or {
+    monkeypatch.setattr(compare.selection, "validation_scores", lambda out, backbone: scored.append(backbone) or {
         "validation_sdr_baseline": 1.0, "validation_sdr_apt": 2.0})
     candidates = []
     monkeypatch.setattr(compare, "candidate_backbone", lambda sed, separator, path: (
@@ -351,7 +351,7 @@ def test_a_candidate_is_scored_with_prompts_its_own_sed_embeds(monkeypatch, tmp_
 
     monkeypatch.setattr(selection, "prepare_validation", prepare_validation)
     with pytest.raises(RuntimeError, match="stop after"):
-        compare.validation_scores(spec, tmp_path / "validation")
+        selection.validation_scores(tmp_path / "validation", spec)
     assert embedded_by == [spec]
 
 

@@ -74,12 +74,6 @@ def _seen_corpus(seed: int, seen_classes: int = recipe.SEEN_CLASSES):
     return backbone_steps._corpus(recipe.CORPUS, seen_classes, recipe.CLIPS_PER_CLASS, recipe.VAL_CLIPS, seed)
 
 
-def validation_scores(backbone: BackboneSpec, out: Path) -> dict:
-    """Baseline and APT pooled median SDR of ``backbone`` on the validation mixtures (selection seed 0): its own SED
-    embeds the shots, its separator separates."""
-    return selection.validation_scores(out, backbone)
-
-
 def candidate_backbone(sed: torch.nn.Module, separator: torch.nn.Module, path: Path) -> BackboneSpec:
     """A trained candidate as a backbone the pipeline's steps can load: its SED and separator in one checkpoint at
     ``path`` (the shipped checkpoint's layout), pinned by sha256."""
@@ -109,7 +103,7 @@ def compare(out: Path, queries: list[str], steps: int, seed: int = 0, compiled: 
     rows.append({"separator": f"shipped ({recipe.SEPARATOR_STEPS} steps, query own)", "sed": "shipped",
                  "seen_classes": recipe.SEEN_CLASSES, "query": "own", "steps": recipe.SEPARATOR_STEPS,
                  "lr": recipe.SEPARATOR_LR,
-                 **validation_scores(BackboneSpec(name="demo"), out)})
+                 **selection.validation_scores(out, BackboneSpec(name="demo"))})
     log.info("queries: %s", rows[-1])
     for n_classes, n_sed in [(c, n) for c in seen_classes for n in sed_steps or (None,)]:
         sed, sed_info = None, {"sed": "shipped", "seen_classes": n_classes}
@@ -129,7 +123,7 @@ def compare(out: Path, queries: list[str], steps: int, seed: int = 0, compiled: 
             candidate = candidate_backbone(sed if sed is not None else shipped_sed, separator,
                                            out / "candidates" / f"candidate{len(rows)}.pt")
             rows.append({"separator": name, **sed_info, "query": query, "steps": steps, "lr": lr,
-                         "final_l1": final_l1, **validation_scores(candidate, out),
+                         "final_l1": final_l1, **selection.validation_scores(out, candidate),
                          "checkpoint": candidate.separator_checkpoint_uri.split("#")[0],
                          "train_seconds": round(trained_s, 1),
                          "score_seconds": round(time.monotonic() - t0 - trained_s, 1)})
