@@ -1,13 +1,27 @@
 """Scratch (validation-only experiment): the shipped SED, a separator trained by the recipe on the real seen classes
-plus the 128 synthetic seen classes (labels 128..255), same steps/batch/lr/query/loss."""
-import json, sys, time
+plus the 128 synthetic seen classes (labels 128..255), same steps/batch/lr/query/loss.
+
+Run from the repository root (it reads apt_uss/models/weights/demo.json), corpus built (`make corpus`):
+  /usr/bin/time -v .venv/bin/python docs/measurements/extra_synthetic_classes-2026-12-06/train_separator_with_synthetic_classes.py OUT
+writes OUT/sed (the shipped SED) and OUT/sep/backbone.pt with its card backbone.json. Then, as for this directory's
+files:
+  .venv/bin/python docs/measurements/separator_loss-2026-12-06/validate_backbones.py VAL 0,100,101 union=OUT/sep/backbone.pt
+      (validation_rows.json is VAL/rows.json)
+  .venv/bin/python docs/measurements/separator_diagnosis-2026-12-06/diagnose_queries.py VAL union OUT/sep/backbone.pt rows_union.csv
+"""
+import json
+import sys
+import time
 from pathlib import Path
-import numpy as np, torch
-from apt_uss.logs import configure_logging
-from apt_uss.models.backbone import BackboneSpec
-from apt_uss.models import pretrain
-from apt_uss.steps import backbone as steps_backbone
+
+import numpy as np
+import torch
+
 from apt_uss.data import debian_sounds
+from apt_uss.logs import configure_logging
+from apt_uss.models import pretrain
+from apt_uss.models.backbone import BackboneSpec
+from apt_uss.steps import backbone as steps_backbone
 
 configure_logging()
 out = Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,15 @@
-"""What a demo separator does with each query on the real recordings' validation mixtures (folds 1-3 only).
+"""What a demo separator does with each query on the real recordings' validation mixtures (those validate_backbones.py
+drew from folds 1-3; this script reads nothing else).
 
 python diagnose_queries.py VAL_ROOT TAG CHECKPOINT OUT_CSV      (CHECKPOINT "" : the shipped weights)
 
 VAL_ROOT is the OUT of ../separator_loss-2026-12-06/validate_backbones.py, already run for TAG with CHECKPOINT on
-selection seeds 0, 100, 101: each VAL_ROOT/TAG/seed{S} holds that draw's initial prompts, tuned prompts and validation
+selection seeds 0, 100, 101 (e.g. `validate_backbones.py VAL_ROOT 0,100,101 shipped=`; run from the repository root
+with .venv/bin/python): each VAL_ROOT/TAG/seed{S} holds that draw's initial prompts, tuned prompts and validation
 mixtures. For every validation mixture m = s + n (target s, energy-matched interferer n) it scores the estimate of
   mean             the initial prompt (the baseline: mean embedding of the class's 5 shots)
   tuned            the tuned prompt (APT at the demo settings)
-  own              the test target clip's own embedding (the SED on that very clip: the best case of a mean prompt)
+  own              the test target clip's own embedding (the SED on that very clip, as its prompt would embed it)
   interferer_mean  the interferer's class's initial prompt (scored against the target: how much of s it keeps)
 and of half the mixture, 0.5 m (no separator: 3.01 dB when s and n have equal energy and are uncorrelated).
 For each estimate e it also fits e ~ a s + b n by least squares: a is how much of the target it keeps, b how much
