@@ -205,6 +205,19 @@ def compiled_for_training(module: torch.nn.Module) -> torch.nn.Module:
     return torch.compile(module)
 
 
+def check_separator_choices(query: str, augment: str, query_name: str = "separator query",
+                            augment_name: str = "separator augment") -> None:
+    """``query`` and ``augment`` are known and a combination the training can run; the errors name them
+    ``query_name`` and ``augment_name`` (the pipeline's steps pass their parameters' names)."""
+    if query not in SEPARATOR_QUERIES:
+        raise AptUssError(f"{query_name} {query!r} is unknown: known are {', '.join(SEPARATOR_QUERIES)}")
+    if augment not in SEPARATOR_AUGMENTS:
+        raise AptUssError(f"{augment_name} {augment!r} is unknown: known are {', '.join(SEPARATOR_AUGMENTS)}")
+    if augment != "none" and query != "own":
+        raise AptUssError(f"{augment_name} {augment!r} needs {query_name} 'own' (the SED embeds the crop as played); "
+                          f"{query!r} embeds other recordings as recorded")
+
+
 def train_separator(separator: torch.nn.Module, sed: torch.nn.Module, clips: np.ndarray, labels: np.ndarray,
                     steps: int, batch_size: int = 8, lr: float = 1e-3, seed: int = 0,
                     sample_rate: int = synthetic.SAMPLE_RATE, compiled: bool = False,
@@ -222,13 +235,7 @@ def train_separator(separator: torch.nn.Module, sed: torch.nn.Module, clips: np.
     recipe by default (the steps pass the tuning losses of ``apt_uss.method.losses``). ``augment``: how the
     training crops are varied (``SEPARATOR_AUGMENTS``; the speeds come from a stream of their own).
     """
-    if query not in SEPARATOR_QUERIES:
-        raise AptUssError(f"separator query {query!r} is unknown: known are {', '.join(SEPARATOR_QUERIES)}")
-    if augment not in SEPARATOR_AUGMENTS:
-        raise AptUssError(f"separator augment {augment!r} is unknown: known are {', '.join(SEPARATOR_AUGMENTS)}")
-    if augment != "none" and query != "own":
-        raise AptUssError(f"separator augment {augment!r} needs the query 'own' (the SED embeds the crop as played); "
-                          f"the query {query!r} embeds other recordings as recorded")
+    check_separator_choices(query, augment)
     if query == "class_mean" and (clip_embeddings is None or len(clip_embeddings) != len(clips)):
         raise AptUssError("separator query 'class_mean' needs clip_embeddings: one embedding per training clip "
                           f"({len(clips)}), got {None if clip_embeddings is None else len(clip_embeddings)}")

@@ -92,17 +92,9 @@ def check_backbone_recipe(config: str = "demo", corpus: str = CORPUS, n_classes:
 
 def _check_separator_choices(separator_query: str, separator_loss: str, separator_augment: str) -> None:
     """The separator's query, loss and augment: known names, and a combination the training can run."""
-    if separator_query not in pretrain.SEPARATOR_QUERIES:
-        raise AptUssError(f"separator_query {separator_query!r} is unknown: "
-                          f"known are {', '.join(pretrain.SEPARATOR_QUERIES)}")
+    pretrain.check_separator_choices(separator_query, separator_augment, "separator_query", "separator_augment")
     if separator_loss not in LOSS_FUNCTIONS:
         raise AptUssError(f"separator_loss {separator_loss!r} is unknown: known are {', '.join(LOSS_FUNCTIONS)}")
-    if separator_augment not in pretrain.SEPARATOR_AUGMENTS:
-        raise AptUssError(f"separator_augment {separator_augment!r} is unknown: "
-                          f"known are {', '.join(pretrain.SEPARATOR_AUGMENTS)}")
-    if separator_augment != "none" and separator_query != "own":
-        raise AptUssError(f"separator_augment {separator_augment!r} needs separator_query 'own' (the SED embeds the "
-                          f"crop as played); {separator_query!r} embeds other recordings as recorded")
 
 
 def _corpus(corpus: str, n_classes: int, clips_per_class: int, val_clips: int, seed: int, corpus_uri: str = ""):
