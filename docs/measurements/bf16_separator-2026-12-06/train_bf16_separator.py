@@ -1,8 +1,9 @@
 """Scratch (validation-only experiments): the shipped SED and a separator trained by the recipe (batch 8, lr 2e-3
 with its cosine decay, own query, L1, compiled) with its forward under bfloat16 autocast, which on this CPU (AVX-512
-BF16) makes a step about 1.5x faster than float32. Two questions: does the separator's capacity (U-Net channels
-12..192 instead of demo's 8..128, 2.2x the parameters, 4,000 steps) or its training length (demo's width, 8,000
-steps) move the unseen classes' baseline?
+BF16) makes the separator's forward and backward about 1.5x faster than float32 (a whole step, with its mixtures and
+SED queries, about 1.2x). Two questions: does the separator's capacity (U-Net channels 12..192 instead of demo's
+8..128, 2.2x the parameters, 4,000 steps; that run used train_wider_separator.py, which this script generalises) or
+its training length (demo's width, 8,000 steps) move the unseen classes' baseline?
 
 Run from the repository root (it reads apt_uss/models/weights/demo.json), corpus built (`make corpus`):
   /usr/bin/time -v .venv/bin/python docs/measurements/bf16_separator-2026-12-06/train_bf16_separator.py OUT CHANNELS STEPS
