@@ -42,7 +42,6 @@ torch.save({k: v.cpu() for k, v in bb.sed.state_dict().items()}, sed_dir / steps
 card = json.loads(Path("apt_uss/models/weights/demo.json").read_text())
 (sed_dir / steps_backbone.SED_CARD).write_text(json.dumps({k: card[k] for k in card if k.startswith("sed_")}))
 
-recipe_mixtures = pretrain.training_mixtures
 partner_rng = np.random.default_rng(PARTNER_SEED)
 counts = {"items": 0, "composite": 0}
 
