@@ -8,7 +8,8 @@ nylon/latin guitars, organs) is left out by the pattern EXCLUDED below. None of 
 The extra classes' clips are 5-s phrases at 32 kHz: the sound struck at random onsets and gains, played at one
 random speed per clip (+-3 semitones), or for sounds longer than a clip a random excerpt; scaled to a 0.9 peak.
 CLIPS_PER_EXTRA clips each, all for training: the held-out check stays the 128 recorded classes' (comparable
-with the shipped card's 6.05 / 5.17 dB).
+with the shipped card's 6.05 / 5.17 dB). The recorded classes' split is the recipe's own `_corpus` (the run at
+f6adb13 rebuilt that split inline; the arrays are the same, checked).
 
   mkdir -p DEBS && cd DEBS && apt-get download sonic-pi-samples=3.2.2~repack-8 lmms-common=1.2.2+dfsg1-6 \
       hydrogen-data=1.2.0~beta1+dfsg-1
@@ -154,13 +155,14 @@ def main() -> None:
     (out / "extra_sources.json").write_text(json.dumps(sources, indent=1))
     print("extra corpus", ex.shape, "classes", len(rows), json.dumps(sources), flush=True)
 
+    recipe_corpus = steps_backbone._corpus
+
     def with_extra(corpus, n_classes, clips_per_class, val_clips, seed, corpus_uri=""):
-        rx, ry = debian_sounds.load_seen_clips(n_classes, clips_per_class, corpus_uri)
-        held = (np.arange(len(rx)) % clips_per_class) >= clips_per_class - val_clips
-        train_x = np.concatenate([rx[~held], ex])
-        train_y = np.concatenate([ry[~held], ey + n_classes])
-        print("training clips", train_x.shape, "recorded seen", int((~held).sum()), "extra", len(ex), flush=True)
-        return train_x, train_y, rx[held], ry[held]
+        rx, ry, val_x, val_y = recipe_corpus(corpus, n_classes, clips_per_class, val_clips, seed, corpus_uri)
+        train_x = np.concatenate([rx, ex])
+        train_y = np.concatenate([ry, ey + n_classes])
+        print("training clips", train_x.shape, "recorded seen", len(rx), "extra", len(ex), flush=True)
+        return train_x, train_y, val_x, val_y
 
     steps_backbone._corpus = with_extra
     t = time.monotonic()
