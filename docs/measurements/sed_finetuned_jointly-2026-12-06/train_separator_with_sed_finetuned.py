@@ -3,7 +3,7 @@ baseline? The recipe's separator training (4,000 steps, batch 8, lr 2e-3 with it
 compiled separator, float32, the recipe's draws) with one change: the shipped SED is not frozen. Its parameters get
 the separator's L1 gradient through the query (Adam, lr SED_LR below, on the same cosine decay to 5%), so the
 embedding the separator is queried by, and that the pipeline's prompts are made of, learns what the separator needs
-to follow, as query encoders trained jointly with their separators do in query-by-example separation. The SED starts
+to follow, as some query-by-example separators train their query encoders with them. The SED starts
 from the shipped classifier and runs in eval mode (its batch-norm statistics stay those of its classifier training);
 there is no classification loss. The written checkpoint holds the fine-tuned SED under ``at_model.``, so the
 validation embeds its prompts with it. ``SED_LR`` was set once, before any result (a tenth of the SED's own lr).
