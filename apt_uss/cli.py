@@ -263,8 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (sed.pt, sed.json)")
     _pretrain_args(p, "sed")
 
+    p = sub.add_parser("shipped-sed", help="demo backbone: the shipped SED as a pretrain-sed output folder "
+                                           "(to train a separator only)")
+    p.add_argument("--out", required=True, help="output folder (sed.pt, sed.json)")
+    p.add_argument("--config", default="demo", help="a config with shipped weights (default: %(default)s)")
+
     p = sub.add_parser("pretrain-separator", help="demo backbone, stage 2: the separator queried by SED embeddings")
-    p.add_argument("--sed-dir", required=True, help="output folder of pretrain-sed")
+    p.add_argument("--sed-dir", required=True, help="output folder of pretrain-sed or shipped-sed")
     p.add_argument("--out", required=True, help="output folder (backbone.pt, backbone.json)")
     _pretrain_args(p, "separator")
     p.add_argument("--eager", action="store_true", help="train without torch.compile (slower steps, no compile wait)")
@@ -466,6 +471,10 @@ def run(argv: list[str]) -> None:
         from apt_uss.steps.backbone import pretrain_sed_step
 
         print(json.dumps(pretrain_sed_step(a.out, **_pretrain(a)), indent=2))
+    elif a.command == "shipped-sed":
+        from apt_uss.steps.backbone import shipped_sed_step
+
+        print(json.dumps(shipped_sed_step(a.out, a.config), indent=2))
     elif a.command == "pretrain-separator":
         from apt_uss.steps.backbone import pretrain_separator_step
 

@@ -474,3 +474,31 @@ def test_the_speed_augment_changes_the_crops_not_which_clips_are_mixed():
     np.testing.assert_array_equal(plain[3], sped[3])  # the same target clips
     np.testing.assert_array_equal(plain[2], sped[2])
     assert sped[1].shape == plain[1].shape and not np.allclose(sped[1], plain[1])
+
+
+def test_the_shipped_sed_folder_holds_the_shipped_sed_as_pretrain_separator_loads_it(tmp_path):
+    from apt_uss.models.backbone import seeded_backbone
+    from apt_uss.models.checkpoints import load_strict
+    from apt_uss.models.config import get_config
+    from apt_uss.steps.backbone import SED_CARD, SED_CHECKPOINT, shipped_sed_step
+
+    info = shipped_sed_step(str(tmp_path / "sed"))
+    card = json.loads((WEIGHTS_DIR / "demo.json").read_text())
+    assert info["sed_val_accuracy"] == card["sed_val_accuracy"] and info["sed_steps"] == card["sed_steps"]
+    assert info["sed_weights_sha256"] == card["sha256"]
+    assert json.loads((tmp_path / "sed" / SED_CARD).read_text()) == info
+    stored = torch.load(tmp_path / "sed" / SED_CHECKPOINT, weights_only=True)
+    shipped = load_backbone("demo").sed.state_dict()
+    assert stored.keys() == shipped.keys() and all(torch.equal(stored[k], shipped[k]) for k in stored)
+    fresh = seeded_backbone(get_config("demo"), 0).sed  # as pretrain_separator_step reads an SED folder
+    load_strict(fresh, stored, "sed", "shipped-sed")
+    assert all(torch.equal(fresh.state_dict()[k], shipped[k]) for k in shipped)
+
+
+def test_shipped_sed_names_a_config_without_shipped_weights(tmp_path, capsys):
+    from apt_uss import cli
+    from tests.cli_runner import call_main
+
+    code, _, err = call_main(cli.main, ["shipped-sed", "--out", str(tmp_path / "sed"), "--config", "small"], capsys)
+    assert code != 0 and "config='small' ships no weights: shipped are demo" in err.strip().splitlines()[-1]
+    assert not (tmp_path / "sed").exists()
