@@ -485,7 +485,7 @@ def test_the_shipped_sed_folder_holds_the_shipped_sed_as_pretrain_separator_load
     info = shipped_sed_step(str(tmp_path / "sed"))
     card = json.loads((WEIGHTS_DIR / "demo.json").read_text())
     assert info["sed_val_accuracy"] == card["sed_val_accuracy"] and info["sed_steps"] == card["sed_steps"]
-    assert info["sed_weights_sha256"] == card["sha256"]
+    assert info["sed_from_sha256"] == card["sha256"]
     assert json.loads((tmp_path / "sed" / SED_CARD).read_text()) == info
     stored = torch.load(tmp_path / "sed" / SED_CHECKPOINT, weights_only=True)
     shipped = load_backbone("demo").sed.state_dict()
@@ -502,3 +502,22 @@ def test_shipped_sed_names_a_config_without_shipped_weights(tmp_path, capsys):
     code, _, err = call_main(cli.main, ["shipped-sed", "--out", str(tmp_path / "sed"), "--config", "small"], capsys)
     assert code != 0 and "config='small' ships no weights: shipped are demo" in err.strip().splitlines()[-1]
     assert not (tmp_path / "sed").exists()
+
+
+def test_a_backbone_step_refuses_an_output_folder_holding_other_files(tmp_path, capsys):
+    from apt_uss import cli
+    from tests.cli_runner import call_main
+
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    code, _, err = call_main(cli.main, ["shipped-sed", "--out", str(out)], capsys)
+    assert code != 0 and "holds other files (notes.txt), which writing it would delete" in err.strip().splitlines()[-1]
+    code, _, err = call_main(cli.main, ["pretrain-sed", "--out", str(out), "--config", "tiny", "--corpus", "synthetic",
+                                        "--n-classes", "3", "--clips-per-class", "4", "--val-clips", "1", "--steps", "1"],
+                             capsys)
+    assert code != 0 and "out_sed" in err.strip().splitlines()[-1]
+    assert (out / "notes.txt").read_text() == "keep me" and sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    shipped = tmp_path / "sed"
+    assert call_main(cli.main, ["shipped-sed", "--out", str(shipped)], capsys)[0] == 0
+    assert call_main(cli.main, ["shipped-sed", "--out", str(shipped)], capsys)[0] == 0  # its own files: replaced

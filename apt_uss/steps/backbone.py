@@ -21,7 +21,14 @@ from apt_uss.io.atomic import atomic_path
 from apt_uss.method.losses import separation_loss
 from apt_uss.method.prompts import embed_clips
 from apt_uss.models import pretrain
-from apt_uss.models.backbone import PACKAGED_WEIGHTS, Backbone, load_backbone, packaged_checkpoint_uri, seeded_backbone
+from apt_uss.models.backbone import (
+    PACKAGED_WEIGHTS,
+    WEIGHTS_DIR,
+    Backbone,
+    load_backbone,
+    packaged_checkpoint_uri,
+    seeded_backbone,
+)
 from apt_uss.models.checkpoints import export_backbone, load_strict
 from apt_uss.models.config import get_config
 from apt_uss.models.device import cpu_description, use_available_cores
@@ -53,6 +60,19 @@ SED_CHECKPOINT = "sed.pt"
 SED_CARD = "sed.json"
 
 # The recipe's defaults (CORPUS, SEEN_CLASSES, SED_STEPS, ...) live in apt_uss.params.backbone_recipe.
+
+
+def _check_replaceable(out: str, own_files: tuple[str, ...], name: str) -> None:
+    """``out`` is new, empty, or holds only the files this step writes there: the step replaces the whole folder, so
+    anything else in it would be lost. The error names ``name`` and the first other files."""
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise AptUssError(f"{name} {out} is a file, not a folder: give a new or empty folder")
+    others = sorted(p.name for p in folder.iterdir() if p.name not in own_files) if folder.is_dir() else []
+    if others:
+        raise AptUssError(f"{name} {out} holds other files ({', '.join(others[:3])}"
+                          f"{', ...' if len(others) > 3 else ''}), which writing it would delete: "
+                          f"give a new or empty folder")
 
 
 def _check_held_out_split(n_classes: int, clips_per_class: int, val_clips: int) -> None:
@@ -114,6 +134,7 @@ def pretrain_sed_step(out_sed: str, config: str = "demo", corpus: str = CORPUS, 
                       n_classes: int = SEEN_CLASSES,
                       clips_per_class: int = CLIPS_PER_CLASS, val_clips: int = VAL_CLIPS, seed: int = 0,
                       steps: int = SED_STEPS, batch_size: int = SED_BATCH_SIZE, lr: float = SED_LR) -> dict:
+    _check_replaceable(out_sed, (SED_CHECKPOINT, SED_CARD), "out_sed")  # before minutes of training
     use_available_cores()
     started = time.monotonic()
     _check_sed_heads(config, n_classes)
@@ -134,13 +155,15 @@ def pretrain_sed_step(out_sed: str, config: str = "demo", corpus: str = CORPUS, 
 def shipped_sed_step(out_sed: str, config: str = "demo") -> dict:
     """Write the SED of ``config``'s shipped weights as ``pretrain_sed_step`` writes its output (``sed.pt`` and a card
     of the shipped card's ``sed_*`` figures), so ``pretrain_separator_step`` can train a separator under it without
-    training an SED again (about 10 minutes of the recipe on 2 cores)."""
+    training an SED again (10-13 minutes of the recipe on 2 cores)."""
     if config not in PACKAGED_WEIGHTS:
         raise AptUssError(f"config={config!r} ships no weights: shipped are {', '.join(sorted(PACKAGED_WEIGHTS))}")
-    card_path = Path(packaged_checkpoint_uri(config).split("#", 1)[0]).with_suffix(".json")
-    card = json.loads(card_path.read_text())
+    _check_replaceable(out_sed, (SED_CHECKPOINT, SED_CARD), "out_sed")
+    packaged_checkpoint_uri(config)  # a clear error if the weights or their card are missing
+    card = json.loads((WEIGHTS_DIR / PACKAGED_WEIGHTS[config]).with_suffix(".json").read_text())
+    # sed_from_sha256: the sha256 of the shipped checkpoint the SED was taken from (it holds the separator too)
     info = {**{k: v for k, v in card.items() if k.startswith("sed_")}, "sed_from": f"shipped {config} weights",
-            "sed_weights_sha256": card["sha256"]}
+            "sed_from_sha256": card["sha256"]}
     sed = load_backbone(config).sed
     with atomic_path(out_sed) as tmp:
         tmp.mkdir()
@@ -191,6 +214,7 @@ def pretrain_separator_step(sed_dir: str, out_dir: str, config: str = "demo", co
                             augment: str = SEPARATOR_AUGMENT) -> dict:
     """Train the separator under the frozen SED from ``sed_dir``; write ``backbone.pt`` and its card to ``out_dir``."""
     _check_separator_choices(query, loss, augment)  # before the corpus and the SED are read
+    _check_replaceable(out_dir, (CHECKPOINT, CARD), "out_dir")
     use_available_cores()
     started = time.monotonic()
     train_x, train_y, val_x, val_y = _corpus(corpus, n_classes, clips_per_class, val_clips, seed, corpus_uri)
