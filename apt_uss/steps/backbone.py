@@ -26,7 +26,6 @@ from apt_uss.models.backbone import (
     WEIGHTS_DIR,
     Backbone,
     load_backbone,
-    packaged_checkpoint_uri,
     seeded_backbone,
 )
 from apt_uss.models.checkpoints import export_backbone, load_strict
@@ -130,6 +129,14 @@ def _corpus(corpus: str, n_classes: int, clips_per_class: int, val_clips: int, s
     return clips[~held_out], labels[~held_out], clips[held_out], labels[held_out]
 
 
+def _write_sed_folder(out_sed: str, sed: torch.nn.Module, info: dict) -> None:
+    """The SED folder ``pretrain_separator_step`` reads: ``sed.pt`` (the state dict on CPU) and its card ``info``."""
+    with atomic_path(out_sed) as tmp:
+        tmp.mkdir()
+        torch.save({k: v.cpu() for k, v in sed.state_dict().items()}, tmp / SED_CHECKPOINT)
+        (tmp / SED_CARD).write_text(json.dumps(info, indent=2))
+
+
 def pretrain_sed_step(out_sed: str, config: str = "demo", corpus: str = CORPUS, corpus_uri: str = "",
                       n_classes: int = SEEN_CLASSES,
                       clips_per_class: int = CLIPS_PER_CLASS, val_clips: int = VAL_CLIPS, seed: int = 0,
@@ -144,10 +151,7 @@ def pretrain_sed_step(out_sed: str, config: str = "demo", corpus: str = CORPUS, 
     accuracy = pretrain.sed_accuracy(sed, val_x, val_y, seed)
     info = {"sed_steps": steps, "sed_batch_size": batch_size, "sed_lr": lr, "sed_val_accuracy": accuracy,
             "sed_final_ce": float(np.mean(losses[-50:])), "sed_seconds": time.monotonic() - started}
-    with atomic_path(out_sed) as tmp:
-        tmp.mkdir()
-        torch.save({k: v.cpu() for k, v in sed.state_dict().items()}, tmp / SED_CHECKPOINT)
-        (tmp / SED_CARD).write_text(json.dumps(info, indent=2))
+    _write_sed_folder(out_sed, sed, info)
     log.info("SED: held-out accuracy %.3f on %d seen classes (chance %.3f)", accuracy, n_classes, 1 / n_classes)
     return info
 
@@ -159,16 +163,12 @@ def shipped_sed_step(out_sed: str, config: str = "demo") -> dict:
     if config not in PACKAGED_WEIGHTS:
         raise AptUssError(f"config={config!r} ships no weights: shipped are {', '.join(sorted(PACKAGED_WEIGHTS))}")
     _check_replaceable(out_sed, (SED_CHECKPOINT, SED_CARD), "out_sed")
-    packaged_checkpoint_uri(config)  # a clear error if the weights or their card are missing
+    sed = load_backbone(config).sed  # a clear error if the weights or their card are missing
     card = json.loads((WEIGHTS_DIR / PACKAGED_WEIGHTS[config]).with_suffix(".json").read_text())
     # sed_from_sha256: the sha256 of the shipped checkpoint the SED was taken from (it holds the separator too)
     info = {**{k: v for k, v in card.items() if k.startswith("sed_")}, "sed_from": f"shipped {config} weights",
             "sed_from_sha256": card["sha256"]}
-    sed = load_backbone(config).sed
-    with atomic_path(out_sed) as tmp:
-        tmp.mkdir()
-        torch.save({k: v.cpu() for k, v in sed.state_dict().items()}, tmp / SED_CHECKPOINT)
-        (tmp / SED_CARD).write_text(json.dumps(info, indent=2))
+    _write_sed_folder(out_sed, sed, info)
     log.info("SED of the shipped %s weights (sha256 %s...) written to %s", config, card["sha256"][:12], out_sed)
     return info
 
