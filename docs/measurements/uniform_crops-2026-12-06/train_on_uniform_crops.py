@@ -15,6 +15,7 @@ Run from the repository root, corpus built (`make corpus`):
 writes OUT/sep/backbone.pt with its card backbone.json. Then:
   .venv/bin/python docs/measurements/separator_loss-2026-12-06/validate_backbones.py VAL 0,100,101 uniform=OUT/sep/backbone.pt
   .venv/bin/python docs/measurements/separator_diagnosis-2026-12-06/diagnose_queries.py VAL uniform OUT/sep/backbone.pt rows_uniform.csv
+  .venv/bin/python docs/measurements/separator_generalisation-2026-12-06/seen_classes_like_unseen.py OUT/sep/backbone.pt
 """
 import json
 import sys
