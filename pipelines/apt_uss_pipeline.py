@@ -26,10 +26,23 @@ from components.apt_uss_components import (
 PIPELINE_NAME = "apt-uss"
 
 
-def _for_cluster(task, kind: str, credentials_secret, config_map, retries: int = 2):
+# How often a step that touches the network (or holds a GPU that may be pre-empted) is retried on a cluster.
+NETWORK_RETRIES = 2
+
+
+def cluster_settings(p: dict, retries: bool = True) -> dict:
+    """What every task's cluster settings take: the Secret and ConfigMap the pods read, and how often a step that
+    touches the network is retried. ``retries=False`` for the local runners: KFP's local runner honours the retry
+    policy, so a bad ``dataset_uri`` would wait out 90 s of backoff before its one error line."""
+    return dict(credentials_secret=p["credentials_secret"], config_map=p["config_map"],
+                network_retries=NETWORK_RETRIES if retries else 0)
+
+
+def _for_cluster(task, kind: str, credentials_secret, config_map, network_retries: int, retried: bool = True):
     """Requests and limits, the S3 keys (Secret) and endpoints (ConfigMap) as environment
-    variables, and retries with backoff for steps that touch the network. On a cluster only:
-    the local runners ignore them."""
+    variables, and, where ``retried``, ``network_retries`` retries with backoff (steps that touch the
+    network or hold a GPU). Requests, limits, Secret and ConfigMap apply on a cluster only: the local runners
+    ignore them."""
     cpu, memory, memory_limit = RESOURCES[kind]
     task.set_cpu_request(cpu).set_memory_request(memory).set_memory_limit(memory_limit)
     # Optional: a run without S3 (artifact_uri empty) or with tracking_uri given needs neither.
@@ -37,8 +50,9 @@ def _for_cluster(task, kind: str, credentials_secret, config_map, retries: int =
                                  secret_key_to_env={k: k for k in SECRET_KEYS}, optional=True)
     kubernetes.use_config_map_as_env(task, config_map_name=config_map,
                                      config_map_key_to_env={k: k for k in CONFIG_KEYS}, optional=True)
-    if retries:
-        task.set_retry(num_retries=retries, backoff_duration="30s", backoff_factor=2.0, backoff_max_duration="600s")
+    if retried and network_retries:
+        task.set_retry(num_retries=network_retries, backoff_duration="30s", backoff_factor=2.0,
+                       backoff_max_duration="600s")
     return task
 
 
@@ -51,31 +65,32 @@ def on_model_gpus(task, p: dict):
     return task
 
 
-def _apt_uss_dag(p: dict) -> dsl.Dataset:
+def _apt_uss_dag(p: dict, retries: bool = True) -> dsl.Dataset:
     """The DAG over the pipeline's parameters ``p`` (name -> the run's value; KFP channels at compile time).
 
     On a cluster the tuning pod asks for ``tune_gpus`` of ``nvidia.com/gpu``, tolerates
     ``gpu_tolerations`` and, when ``gpu_node_selector`` is non-empty, runs on matching nodes;
     ``credentials_secret`` and ``config_map`` name the Secret (S3 keys) and ConfigMap (S3
-    endpoint, region, MLflow URI) that every pod reads (charts/apt-uss creates both)."""
-    cluster = dict(credentials_secret=p["credentials_secret"], config_map=p["config_map"])
+    endpoint, region, MLflow URI) that every pod reads (charts/apt-uss creates both). ``retries=False`` builds it
+    for the local runners (``cluster_settings``)."""
+    cluster = cluster_settings(p, retries)
     run_params = {name: p[name] for name in spec.RESULT_PARAMETERS}  # what the report and MLflow record
     backbone = {name: p[name] for name in spec.BACKBONE_PARAMETERS}  # one parameter for every step that runs the model
     # First, so a run started or edited in the Kubeflow UI is checked before data moves or a GPU is asked for.
     validated = validate_parameters(params={name: p[name] for name in spec.CHECKED_PARAMETERS})
     validated.set_display_name("parameter check")
-    _for_cluster(validated, "light", retries=0, **cluster)
+    _for_cluster(validated, "light", retried=False, **cluster)
     fetched = dataset_task(p, validated, cluster)
     split = split_folds(dataset_dir=fetched.output, n_shot=p["n_shot"], seed=p["seed"], shot_seed=p["shot_seed"],
                         train_folds=p["train_folds"], validation_clips=p["validation_clips"],
                         test_folds=p["test_folds"])
     split.set_display_name("fold split")
-    _for_cluster(split, "light", retries=0, **cluster)
+    _for_cluster(split, "light", retried=False, **cluster)
     mixed = simulate_mixtures(dataset_dir=fetched.output, splits=split.output, seed=p["seed"], mix_seed=p["mix_seed"],
                               epochs=p["epochs"],
                               crop_seconds=p["crop_seconds"], mix_rule=p["mix_rule"], crop_rule=p["crop_rule"])
     mixed.set_display_name("mixture simulation")
-    _for_cluster(mixed, "light", retries=0, **cluster)
+    _for_cluster(mixed, "light", retried=False, **cluster)
     initial = init_prompts(dataset_dir=fetched.output, splits=split.output, backbone=backbone)
     initial.set_display_name("embedding initialization")
     _for_cluster(initial, "model", **cluster)  # checkpoint URIs may be https:// or s3://
@@ -168,8 +183,9 @@ def docstring_of(parameters, summary: str) -> str:
     return summary + "\n\nArgs:\n" + "".join(f"    {q.name}: {q.help.replace('`', '')}\n" for q in parameters)
 
 
-def build_pipeline(profile: str = spec.DEFAULT_PROFILE):
-    """The pipeline with one parameter per spec entry (``apt_uss.params.spec``), defaulting to ``profile``'s values.
+def build_pipeline(profile: str = spec.DEFAULT_PROFILE, retries: bool = True):
+    """The pipeline with one parameter per spec entry (``apt_uss.params.spec``), defaulting to ``profile``'s values;
+    ``retries=False`` leaves out the network steps' retries (for the local runners).
 
     KFP reads a pipeline's parameters from its function's signature and their descriptions from its
     docstring; both are made here from the spec, so a Kubeflow UI run shows and can change each one.
@@ -177,7 +193,7 @@ def build_pipeline(profile: str = spec.DEFAULT_PROFILE):
     names = [q.name for q in spec.PARAMETERS]
 
     def apt_uss_pipeline(*values) -> dsl.Dataset:
-        return _apt_uss_dag(dict(zip(names, values)))
+        return _apt_uss_dag(dict(zip(names, values)), retries)
 
     apt_uss_pipeline.__signature__ = signature_of(spec.PARAMETERS, profile, dsl.Dataset)
     apt_uss_pipeline.__doc__ = docstring_of(

@@ -28,11 +28,14 @@ from apt_uss.io import storage, tracking
 from apt_uss.logs import configure_logging
 from apt_uss.params import spec
 from apt_uss.steps.validation import check_pipeline_params
-from pipelines.apt_uss_pipeline import apt_uss_pipeline
+from pipelines.apt_uss_pipeline import build_pipeline
 from pipelines.local_cli import add_pipeline_flags, profile_of, report_failure
 
 log = logging.getLogger("apt_uss.run_local")
 RUNNERS = ("subprocess", "docker")
+# Every parameter is passed, so the profile's defaults do not matter here. Without the cluster's retries: KFP's local
+# runner honours them, and a bad input would first wait out their backoff (30 s, then 60 s).
+LOCAL_PIPELINE = build_pipeline(retries=False)
 
 
 def build_parser(profile: str = spec.DEFAULT_PROFILE) -> argparse.ArgumentParser:
@@ -56,7 +59,7 @@ def check_services(params: dict) -> dict:
 def run_pipeline(params: dict, pipeline_root: Path, runner: str = "subprocess") -> Path:
     """Run the DAG (in this interpreter's environment, or each step in its container); return the report directory."""
     start_local_runner(pipeline_root, runner)
-    task = apt_uss_pipeline(**params)
+    task = LOCAL_PIPELINE(**params)
     return Path(task.output.path)
 
 
@@ -185,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Input first (seconds), then for containers the engine, images and servers, then the probes.
         params, root = prepare_run(check_pipeline_params(args), runner)
-        log.info("running pipeline %s locally (%s runner), outputs under %s", apt_uss_pipeline.name, runner, root)
+        log.info("running pipeline %s locally (%s runner), outputs under %s", LOCAL_PIPELINE.name, runner, root)
         report = run_pipeline(params, root, runner)
     except (AptUssError, RuntimeError) as exc:  # RuntimeError: kfp.local's failed task
         return report_failure(exc, "the pipeline")

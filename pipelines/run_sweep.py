@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         params, root = prepare_run(check_sweep_params(args), runner)
-        pipeline = build_sweep_pipeline(profile, parallelism)
+        pipeline = build_sweep_pipeline(profile, parallelism, retries=False)  # a failure is reported at once
         log.info("running pipeline %s locally (%s runner, %d cell(s) at once), outputs under %s", pipeline.name,
                  runner, parallelism, root)
         # The cells at once share the cores: each step's torch gets its part, not every core.

@@ -24,6 +24,7 @@ from components.sweep_components import (
 )
 from pipelines.apt_uss_pipeline import (
     _for_cluster,
+    cluster_settings,
     dataset_task,
     docstring_of,
     evaluation_tasks,
@@ -37,17 +38,17 @@ SWEEP_PIPELINE_NAME = "apt-uss-sweep"
 DEFAULT_PARALLELISM = 4
 
 
-def _sweep_dag(p: dict, parallelism: int) -> dsl.Dataset:
-    cluster = dict(credentials_secret=p["credentials_secret"], config_map=p["config_map"])
+def _sweep_dag(p: dict, parallelism: int, retries: bool = True) -> dsl.Dataset:
+    cluster = cluster_settings(p, retries)
     backbone = {name: p[name] for name in spec.BACKBONE_PARAMETERS}
     validated = validate_sweep_parameters(params={name: p[name] for name in spec.SWEEP_CHECKED_PARAMETERS})
     validated.set_display_name("parameter check")
-    _for_cluster(validated, "light", retries=0, **cluster)
+    _for_cluster(validated, "light", retried=False, **cluster)
     # The cells' MLflow run names are made here, outside the loop: inside it kfp.local names the job per iteration.
     planned = plan_sweep(sweep_shots=p["sweep_shots"], seeds=p["seeds"], run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)
     planned.set_display_name("sweep cells")
     planned.after(validated)
-    _for_cluster(planned, "light", retries=0, **cluster)
+    _for_cluster(planned, "light", retried=False, **cluster)
     fetched = dataset_task(p, validated, cluster, "dataset fetch (once)")
     embedded = embed_training_clips(dataset_dir=fetched.output, backbone=backbone, train_folds=p["train_folds"],
                                     test_folds=p["test_folds"])
@@ -59,15 +60,15 @@ def _sweep_dag(p: dict, parallelism: int) -> dsl.Dataset:
                             train_folds=p["train_folds"], validation_clips=p["validation_clips"],
                             test_folds=p["test_folds"])
         split.set_display_name("fold split")
-        _for_cluster(split, "light", retries=0, **cluster)
+        _for_cluster(split, "light", retried=False, **cluster)
         mixed = simulate_mixtures(dataset_dir=fetched.output, splits=split.output, seed=p["seed"], mix_seed=cell.seed,
                                   epochs=p["epochs"], crop_seconds=p["crop_seconds"], mix_rule=p["mix_rule"],
                                   crop_rule=p["crop_rule"])
         mixed.set_display_name("mixture simulation")
-        _for_cluster(mixed, "light", retries=0, **cluster)
+        _for_cluster(mixed, "light", retried=False, **cluster)
         initial = prompts_from_embeddings(embeddings=embedded.output, splits=split.output)
         initial.set_display_name("initial prompts (mean of the cell's clips)")
-        _for_cluster(initial, "light", retries=0, **cluster)
+        _for_cluster(initial, "light", retried=False, **cluster)
         tuned = tuning_task(p, fetched.output, mixed.output, initial.output, backbone, cluster, run_name=cell.run_name,
                             nested_run=True)
         baseline, apt = evaluation_tasks(p, initial.output, tuned, dict(dataset_dir=fetched.output, mixtures=mixed.output,
@@ -76,7 +77,7 @@ def _sweep_dag(p: dict, parallelism: int) -> dsl.Dataset:
                             tuned_prompts=tuned.outputs["tuned_prompts"], loss=tuned.outputs["loss"],
                             n_shot=cell.n_shot, seed=cell.seed)
         scored.set_display_name("cell scores")
-        _for_cluster(scored, "light", retries=0, **cluster)
+        _for_cluster(scored, "light", retried=False, **cluster)
     aggregated = aggregate_sweep(cells=dsl.Collected(scored.output),
                                  run_params={name: p[name] for name in spec.SWEEP_RESULT_PARAMETERS},
                                  run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=p["tracking_uri"],
@@ -87,13 +88,15 @@ def _sweep_dag(p: dict, parallelism: int) -> dsl.Dataset:
     return aggregated.outputs["sweep"]
 
 
-def build_sweep_pipeline(profile: str = spec.DEFAULT_PROFILE, parallelism: int = DEFAULT_PARALLELISM):
+def build_sweep_pipeline(profile: str = spec.DEFAULT_PROFILE, parallelism: int = DEFAULT_PARALLELISM,
+                         retries: bool = True):
     """The sweep pipeline with one parameter per entry of ``spec.SWEEP_PARAMETERS``, defaulting to ``profile``'s
-    values; ``parallelism`` cells run at once (0: all)."""
+    values; ``parallelism`` cells run at once (0: all); ``retries=False`` leaves out the network steps' retries
+    (for the local runner)."""
     names = [q.name for q in spec.SWEEP_PARAMETERS]
 
     def apt_uss_sweep(*values) -> dsl.Dataset:
-        return _sweep_dag(dict(zip(names, values)), parallelism)
+        return _sweep_dag(dict(zip(names, values)), parallelism, retries)
 
     apt_uss_sweep.__signature__ = signature_of(spec.SWEEP_PARAMETERS, profile, dsl.Dataset)
     apt_uss_sweep.__doc__ = docstring_of(spec.SWEEP_PARAMETERS, f"APT few-shot sweep, Table 2 ({profile} profile).")

@@ -119,6 +119,23 @@ def test_network_steps_retry_with_backoff_and_pure_steps_do_not(tmp_path):
         assert "retryPolicy" not in tasks[name]
 
 
+def test_the_local_runners_pipelines_have_no_retries(tmp_path):
+    """KFP's local runner honours a retry policy: with one, a bad input there would wait out its backoff first."""
+    from kfp import compiler
+
+    from pipelines.run_local import LOCAL_PIPELINE
+    from pipelines.sweep_pipeline import build_sweep_pipeline
+
+    for name, pipeline in [("run", LOCAL_PIPELINE), ("sweep", build_sweep_pipeline(retries=False))]:
+        out = tmp_path / f"{name}.yaml"
+        compiler.Compiler().compile(pipeline, str(out))
+        text = out.read_text()
+        assert "retryPolicy" not in text and "tune-prompts" in text, name
+    sweep = tmp_path / "sweep-cluster.yaml"
+    compile_pipeline(sweep, pipeline="sweep")
+    assert sweep.read_text().count("retryPolicy") >= 4  # the cluster's sweep keeps them (fetch, embed, tune, evals)
+
+
 def test_image_names_and_tag_are_compile_time_settings(tmp_path):
     import subprocess
     import sys
