@@ -21,12 +21,13 @@ import pytest
 from apt_uss.errors import AptUssError
 from apt_uss.io import storage
 from apt_uss.tools import container_runner, local_mlflow
+from tests.tiny_pipeline import TINY_PIPELINE
 
 # One xdist worker runs them all: they share the images the module fixture builds.
 pytestmark = pytest.mark.xdist_group("containers")
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--backbone", "tiny", "--random-weights", "--n-classes", "3", "--epochs", "2", "--n-shot", "5", "--seed", "0"]
+TINY = TINY_PIPELINE + ["--seed", "0"]  # the seed the in-process run (tiny_pipeline_run) takes by default
 OFFICIAL_BASE = "python:3.11-slim-bookworm"
 LOCAL_BASE = "apt-uss-base:bookworm-py3.11"
 LOCAL_CA_DIR = "/usr/local/share/ca-certificates"
@@ -204,7 +205,8 @@ def _table(stdout: str) -> str:
 
 
 @pytest.mark.slow
-def test_the_tiny_pipeline_runs_in_containers_like_in_process(images, docker_run_env, s3_env, tmp_path, monkeypatch):
+def test_the_tiny_pipeline_runs_in_containers_like_in_process(images, docker_run_env, s3_env, tiny_pipeline_run,
+                                                               monkeypatch):
     bucket_args = ["--artifact-uri", "s3://apt-docker-test/runs"]
     in_containers = _run_local(TINY + bucket_args + ["--runner", "docker"], docker_run_env)
     assert in_containers.returncode == 0, in_containers.stdout[-3000:] + in_containers.stderr[-3000:]
@@ -238,9 +240,7 @@ def test_the_tiny_pipeline_runs_in_containers_like_in_process(images, docker_run
     stored = s3.list_objects_v2(Bucket="apt-docker-test", Prefix="mlflow-artifacts/")
     assert any(o["Key"].endswith("prompts_tuned.npz") for o in stored.get("Contents", []))
 
-    # The same seed in this interpreter prints the same table.
-    in_process_env = {k: v for k, v in docker_run_env.items() if k != "MLFLOW_PORT"}
-    in_process_env["APT_USS_HOME"] = str(tmp_path / "state-in-process")
-    in_process = _run_local(TINY + bucket_args, in_process_env)
+    # The same configuration in this interpreter's environment (the subprocess runner) prints the same table.
+    in_process, _ = tiny_pipeline_run
     assert in_process.returncode == 0, in_process.stderr[-3000:]
     assert _table(in_process.stdout) == _table(out)

@@ -14,9 +14,10 @@ import pytest
 from apt_uss.io import storage
 from apt_uss.method.prompts import load_prompts
 from tests.cli_runner import call_main
+from tests.tiny_pipeline import TINY_PIPELINE
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--backbone", "tiny", "--random-weights", "--n-classes", "3", "--epochs", "2", "--n-shot", "5"]
+TINY = TINY_PIPELINE
 
 
 def _run(args, env, timeout=600):
@@ -32,8 +33,9 @@ def run_env(s3_env, tmp_path):
 
 
 @pytest.mark.slow
-def test_whole_pipeline_runs_tracks_and_uploads(run_env, s3_env, tmp_path, monkeypatch):
-    result = _run(TINY + ["--artifact-uri", "s3://apt-pipeline-test/runs"], run_env)
+@pytest.mark.xdist_group("containers")  # the container test compares its table with this same run's
+def test_whole_pipeline_runs_tracks_and_uploads(tiny_pipeline_run, s3_env, tmp_path, monkeypatch):
+    result, state = tiny_pipeline_run  # TINY with --artifact-uri s3://apt-pipeline-test/runs, run once per process
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "Per-class median SDR" in out
@@ -44,7 +46,7 @@ def test_whole_pipeline_runs_tracks_and_uploads(run_env, s3_env, tmp_path, monke
     for cls in ("tonal_00", "noise_01", "pulses_02"):
         assert sum(line.split()[:1] == [cls] for line in out.splitlines()) == 1
     # the MLflow run holds params, the stable headline metrics and the tables
-    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'state' / 'mlflow.db'}")
+    client = mlflow.MlflowClient(f"sqlite:///{state / 'mlflow.db'}")
     mlrun = client.get_run(run["mlflow_run_id"])
     assert mlrun.data.params["n_shot"] == "5" and mlrun.data.params["dataset"] == "synthetic"
     for name in ("sdr_baseline_pooled_median", "sdr_apt_pooled_median", "sdr_gain_pooled_median",
@@ -80,10 +82,10 @@ def test_whole_pipeline_runs_tracks_and_uploads(run_env, s3_env, tmp_path, monke
     assert back.shape == (3, 16) and list(names) == ["tonal_00", "noise_01", "pulses_02"]
     assert not np.array_equal(back, initial)  # tuning moved the prompts
     # the per-epoch tuning state sits beside the run's artifacts, where a retried task finds it
-    state = storage.download(run["s3"]["summary.json"].rsplit("/", 1)[0] + "/tune-state/tune_state.pt",
-                             tmp_path / "state.pt")
+    tune_state = storage.download(run["s3"]["summary.json"].rsplit("/", 1)[0] + "/tune-state/tune_state.pt",
+                                  tmp_path / "state.pt")
     import torch
-    saved = torch.load(state, weights_only=True)
+    saved = torch.load(tune_state, weights_only=True)
     np.testing.assert_array_equal(saved["prompts"].numpy(), local)
     # results people can see: per-class metrics under stable names, figures, audio examples, the HTML page
     for cls in ("tonal_00", "noise_01", "pulses_02"):
@@ -109,7 +111,7 @@ def test_whole_pipeline_runs_tracks_and_uploads(run_env, s3_env, tmp_path, monke
     assert run["model"]["registered_uri"] == "models:/apt-uss-synthetic/1"
     assert client.get_model_version("apt-uss-synthetic", "1").run_id == mlrun.info.run_id
     from apt_uss.serving import load_separator
-    registered = load_separator("models:/apt-uss-synthetic/1", tracking_uri=f"sqlite:///{tmp_path / 'state' / 'mlflow.db'}")
+    registered = load_separator("models:/apt-uss-synthetic/1", tracking_uri=f"sqlite:///{state / 'mlflow.db'}")
     assert registered.backbone.name == "tiny" and registered.classes == ["tonal_00", "noise_01", "pulses_02"]
     np.testing.assert_array_equal(registered.prompts, local)
     assert "Open the HTML report" in mlrun.data.tags["mlflow.note.content"]
