@@ -372,6 +372,7 @@ def _write_csv(table, path: str) -> None:
 def run(argv: list[str]) -> None:
     a = build_parser().parse_args(argv)
     # Deferred until a command runs (torch and pandas take seconds to import); help needs none of them.
+    from apt_uss.steps import data as data_steps
     from apt_uss.steps import pipeline as steps
     from apt_uss.steps import sweep as sweep_steps
     from apt_uss.steps.validation import validate_parameters_step
@@ -379,15 +380,15 @@ def run(argv: list[str]) -> None:
     if a.command == "validate-parameters":
         print(json.dumps(validate_parameters_step(_json_object("--params", a.params), pipeline=a.pipeline)))
     elif a.command == "fetch-dataset":
-        manifest = steps.fetch_dataset_step(dataset=a.dataset, out_dataset=a.out, dataset_uri=a.dataset_uri,
-                                            n_classes=a.n_classes, seed=a.seed, dataset_sha256=a.dataset_sha256)
+        manifest = data_steps.fetch_dataset_step(dataset=a.dataset, out_dataset=a.out, dataset_uri=a.dataset_uri,
+                                                 n_classes=a.n_classes, seed=a.seed, dataset_sha256=a.dataset_sha256)
         print(json.dumps({k: manifest[k] for k in ("dataset", "n_clips", "n_classes")}))
     elif a.command == "split-folds":
-        steps.split_folds_step(dataset_dir=a.dataset_dir, out_splits=a.out, n_shot=a.n_shot, seed=a.seed,
-                               shot_seed=a.shot_seed, train_folds=a.train_folds, test_folds=a.test_folds,
-                               validation_clips=a.validation_clips)
+        data_steps.split_folds_step(dataset_dir=a.dataset_dir, out_splits=a.out, n_shot=a.n_shot, seed=a.seed,
+                                    shot_seed=a.shot_seed, train_folds=a.train_folds, test_folds=a.test_folds,
+                                    validation_clips=a.validation_clips)
     elif a.command == "simulate-mixtures":
-        print(json.dumps(steps.simulate_mixtures_step(
+        print(json.dumps(data_steps.simulate_mixtures_step(
             dataset_dir=a.dataset_dir, splits_path=a.splits, out_mixtures=a.out, seed=a.seed, mix_seed=a.mix_seed, epochs=a.epochs,
             crop_seconds=a.crop_seconds, mix_rule=a.mix_rule, crop_rule=a.crop_rule)))
     elif a.command == "init-prompts":

@@ -38,7 +38,7 @@ def validate_parameters(params: dict):
 def fetch_dataset(dataset: str, dataset_uri: str, dataset_sha256: str, n_classes: int, seed: int,
                   dataset_dir: Output[Dataset]):
     from apt_uss.logs import configure_logging
-    from apt_uss.steps.pipeline import fetch_dataset_step
+    from apt_uss.steps.data import fetch_dataset_step
 
     configure_logging()
     manifest = fetch_dataset_step(dataset=dataset, out_dataset=dataset_dir.path, dataset_uri=dataset_uri,
@@ -51,7 +51,7 @@ def fetch_dataset(dataset: str, dataset_uri: str, dataset_sha256: str, n_classes
 def split_folds(dataset_dir: Input[Dataset], n_shot: str, seed: int, shot_seed: int, train_folds: str,
                 test_folds: str, validation_clips: int, splits: Output[Dataset]):
     from apt_uss.logs import configure_logging
-    from apt_uss.steps.pipeline import split_folds_step
+    from apt_uss.steps.data import split_folds_step
 
     configure_logging()
     table = split_folds_step(dataset_dir=dataset_dir.path, out_splits=splits.path, n_shot=n_shot, seed=seed,
@@ -64,7 +64,7 @@ def split_folds(dataset_dir: Input[Dataset], n_shot: str, seed: int, shot_seed: 
 def simulate_mixtures(dataset_dir: Input[Dataset], splits: Input[Dataset], seed: int, mix_seed: int, epochs: int,
                       crop_seconds: float, mix_rule: str, crop_rule: str, mixtures: Output[Dataset]):
     from apt_uss.logs import configure_logging
-    from apt_uss.steps.pipeline import simulate_mixtures_step
+    from apt_uss.steps.data import simulate_mixtures_step
 
     configure_logging()
     info = simulate_mixtures_step(dataset_dir=dataset_dir.path, splits_path=splits.path, out_mixtures=mixtures.path,

@@ -111,3 +111,16 @@ def test_the_tree_groups_modules_by_concern():
     assert top_level == ["__init__.py", "__main__.py", "cli.py", "errors.py", "logs.py"]
     layers = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists())
     assert layers == ["data", "evaluation", "io", "method", "models", "params", "results", "serving", "steps", "tools"]
+
+
+def test_the_data_steps_and_their_components_import_no_torch():
+    """The fetch, split and mixture pods are light (0.5 CPU, 1 GiB on a cluster): importing torch there would cost
+    seconds and hundreds of MB before any work."""
+    probe = ("import sys; import apt_uss.steps.data, apt_uss.logs, kfp.dsl; "
+             "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]", done.stdout[:500]
+    source = (ROOT / "components" / "apt_uss_components.py").read_text()
+    for step in ("fetch_dataset_step", "split_folds_step", "simulate_mixtures_step"):
+        assert f"from apt_uss.steps.data import {step}" in source, step

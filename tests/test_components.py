@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from apt_uss.steps import backbone as backbone_steps
+from apt_uss.steps import data as data_steps
 from apt_uss.steps import pipeline as steps
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = {name: fn for module in (steps, backbone_steps) for name, fn in vars(module).items()
+STEPS = {name: fn for module in (data_steps, steps, backbone_steps) for name, fn in vars(module).items()
          if name.endswith("_step") and callable(fn)}
 
 

@@ -4,14 +4,15 @@ embedded), so the APT evaluation loads it with the run's backbone spec."""
 import json
 
 from apt_uss.models.backbone import BackboneSpec
+from apt_uss.steps import data as data_steps
 from apt_uss.steps import pipeline as steps
 
 
 def test_a_jointly_tuned_separator_is_evaluated_with_the_demo_backbone(tmp_path):
     ds, mix = str(tmp_path / "ds"), str(tmp_path / "mix")
-    steps.fetch_dataset_step("synthetic", ds, n_classes=2, seed=0)
-    steps.split_folds_step(ds, str(tmp_path / "splits.csv"), n_shot="1", test_folds="5")
-    steps.simulate_mixtures_step(ds, str(tmp_path / "splits.csv"), mix, epochs=1, crop_seconds=1.0)
+    data_steps.fetch_dataset_step("synthetic", ds, n_classes=2, seed=0)
+    data_steps.split_folds_step(ds, str(tmp_path / "splits.csv"), n_shot="1", test_folds="5")
+    data_steps.simulate_mixtures_step(ds, str(tmp_path / "splits.csv"), mix, epochs=1, crop_seconds=1.0)
     demo = BackboneSpec("demo", device="cpu")
     steps.init_prompts_step(ds, str(tmp_path / "splits.csv"), str(tmp_path / "p0.npz"), str(tmp_path / "e.npz"),
                             backbone=demo)

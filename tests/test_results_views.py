@@ -283,10 +283,11 @@ def test_compare_and_the_few_shot_table_refuse_runs_of_other_weights_naming_what
 def test_a_prompt_file_records_the_backbone_weights_and_the_dataset_it_came_from(tmp_path):
     from apt_uss.method.prompts import load_prompt_provenance
     from apt_uss.models.backbone import BackboneSpec
+    from apt_uss.steps import data as data_steps
     from apt_uss.steps import pipeline as steps
 
-    steps.fetch_dataset_step("synthetic", str(tmp_path / "ds"), n_classes=2, seed=0)
-    steps.split_folds_step(str(tmp_path / "ds"), str(tmp_path / "splits.csv"), n_shot="1")
+    data_steps.fetch_dataset_step("synthetic", str(tmp_path / "ds"), n_classes=2, seed=0)
+    data_steps.split_folds_step(str(tmp_path / "ds"), str(tmp_path / "splits.csv"), n_shot="1")
     steps.init_prompts_step(str(tmp_path / "ds"), str(tmp_path / "splits.csv"), str(tmp_path / "p.npz"),
                             str(tmp_path / "emb.npz"), backbone=BackboneSpec("tiny", seed=3, random_weights=True))
     recorded = load_prompt_provenance(tmp_path / "p.npz")

@@ -59,13 +59,13 @@ def test_the_shot_draw_and_the_mixtures_can_vary_apart_from_the_dataset(tmp_path
     """shot_seed and mix_seed (-1: seed) change their draws and nothing else."""
     import pandas as pd
 
-    from apt_uss.steps import pipeline as steps
+    from apt_uss.steps import data as data_steps
 
-    steps.fetch_dataset_step("synthetic", str(tmp_path / "ds"), n_classes=3, seed=0)
+    data_steps.fetch_dataset_step("synthetic", str(tmp_path / "ds"), n_classes=3, seed=0)
     tables = {}
     for name, shot_seed in (("same", -1), ("zero", 0), ("other", 5)):
-        tables[name] = steps.split_folds_step(str(tmp_path / "ds"), str(tmp_path / f"{name}.csv"), n_shot="2", seed=0,
-                                              shot_seed=shot_seed)
+        tables[name] = data_steps.split_folds_step(str(tmp_path / "ds"), str(tmp_path / f"{name}.csv"), n_shot="2",
+                                                   seed=0, shot_seed=shot_seed)
     assert tables["same"].equals(tables["zero"])
     train = {k: set(t.loc[t["split"] == "train", "filename"]) for k, t in tables.items()}
     assert train["other"] != train["same"]
@@ -73,8 +73,9 @@ def test_the_shot_draw_and_the_mixtures_can_vary_apart_from_the_dataset(tmp_path
         tables["same"][tables["same"]["split"] == "test"].reset_index(drop=True))
     mixes = {}
     for name, mix_seed in (("same", -1), ("other", 5)):
-        steps.simulate_mixtures_step(str(tmp_path / "ds"), str(tmp_path / "same.csv"), str(tmp_path / f"mix-{name}"),
-                                     seed=0, epochs=1, crop_seconds=1.0, mix_seed=mix_seed)
+        data_steps.simulate_mixtures_step(str(tmp_path / "ds"), str(tmp_path / "same.csv"),
+                                          str(tmp_path / f"mix-{name}"), seed=0, epochs=1, crop_seconds=1.0,
+                                          mix_seed=mix_seed)
         mixes[name] = pd.read_csv(tmp_path / f"mix-{name}" / "test_mixtures.csv")
     assert set(mixes["same"]["target_file"]) == set(mixes["other"]["target_file"])
     assert not mixes["same"]["interferer_file"].equals(mixes["other"]["interferer_file"])

@@ -22,7 +22,8 @@ from apt_uss.params import spec
 from apt_uss.params.checks import parse_seeds, parse_sweep_shots
 from apt_uss.results.statistics import mean_interval, paired_bootstrap, signed_rank_p
 from apt_uss.results.sweep_report import check_targets, few_shot_table, gain_tests, read_cells
-from apt_uss.steps.pipeline import init_prompts_step, split_folds_step
+from apt_uss.steps.data import split_folds_step
+from apt_uss.steps.pipeline import init_prompts_step
 from apt_uss.steps.sweep import (
     aggregate_sweep_step,
     embed_training_clips_step,

@@ -61,12 +61,13 @@ def test_tuning_keeps_the_epoch_with_the_lowest_validation_loss(tmp_path):
     """A tiny run with validation mixtures: the history has a validation loss per epoch, and the prompts
     returned are the kept epoch's (the last epoch's differ from them unless the last is the best)."""
     from apt_uss.models.backbone import BackboneSpec
+    from apt_uss.steps import data as data_steps
     from apt_uss.steps import pipeline as steps
 
     ds, mix = str(tmp_path / "ds"), str(tmp_path / "mix")
-    steps.fetch_dataset_step("synthetic", ds, n_classes=3, seed=0)
-    steps.split_folds_step(ds, str(tmp_path / "splits.csv"), n_shot="2", validation_clips=1)
-    info = steps.simulate_mixtures_step(ds, str(tmp_path / "splits.csv"), mix, epochs=4, crop_seconds=1.0,
+    data_steps.fetch_dataset_step("synthetic", ds, n_classes=3, seed=0)
+    data_steps.split_folds_step(ds, str(tmp_path / "splits.csv"), n_shot="2", validation_clips=1)
+    info = data_steps.simulate_mixtures_step(ds, str(tmp_path / "splits.csv"), mix, epochs=4, crop_seconds=1.0,
                                         crop_rule="random")
     assert info["n_validation"] == 3
     backbone = BackboneSpec("tiny", device="cpu", random_weights=True)
@@ -83,7 +84,7 @@ def test_tuning_keeps_the_epoch_with_the_lowest_validation_loss(tmp_path):
                                       str(tmp_path / "loss2.csv"), backbone=backbone, lr=0.05, loss_function="l1")
     assert np.array_equal(kept, last) == (best == int(history["epoch"].max()))
     with pytest.raises(AptUssError, match="keep_best_epoch=true needs validation mixtures"):
-        steps.simulate_mixtures_step(ds, str(tmp_path / "splits.csv"), str(tmp_path / "mix0"), epochs=1,
+        data_steps.simulate_mixtures_step(ds, str(tmp_path / "splits.csv"), str(tmp_path / "mix0"), epochs=1,
                                      crop_seconds=1.0)
         (tmp_path / "mix0" / "validation_mixtures.csv").unlink()
         steps.tune_prompts_step(ds, str(tmp_path / "mix0"), str(tmp_path / "p0.npz"), str(tmp_path / "p3.npz"),

@@ -653,6 +653,7 @@ def pipeline_section(check: Check, section: dict, deadline: float, hard: float) 
     from apt_uss.evaluation.evaluate import compare_systems
     from apt_uss.evaluation.metrics import median_sdr_by_class, per_track_medians, summarise
     from apt_uss.models.backbone import BackboneSpec
+    from apt_uss.steps import data as data_steps
     from apt_uss.steps import pipeline as steps
 
     s = check.sizes
@@ -677,13 +678,14 @@ def pipeline_section(check: Check, section: dict, deadline: float, hard: float) 
     })
     results: dict = {}
     stages = [
-        ("fetch_dataset", lambda: steps.fetch_dataset_step("synthetic", f["dataset"], n_classes=s.pipe_classes,
-                                                           seed=0)),
-        ("split_folds", lambda: steps.split_folds_step(f["dataset"], f["splits"], n_shot=str(s.pipe_n_shot), seed=0,
-                                                       test_folds=s.pipe_test_folds)),
-        ("simulate_mixtures", lambda: steps.simulate_mixtures_step(f["dataset"], f["splits"], f["mixtures"], seed=0,
-                                                                   epochs=s.pipe_epochs, crop_seconds=CROP_SECONDS,
-                                                                   mix_rule=MIX_RULE, crop_rule="random")),
+        ("fetch_dataset", lambda: data_steps.fetch_dataset_step("synthetic", f["dataset"],
+                                                                n_classes=s.pipe_classes, seed=0)),
+        ("split_folds", lambda: data_steps.split_folds_step(f["dataset"], f["splits"], n_shot=str(s.pipe_n_shot),
+                                                            seed=0, test_folds=s.pipe_test_folds)),
+        ("simulate_mixtures", lambda: data_steps.simulate_mixtures_step(f["dataset"], f["splits"], f["mixtures"], seed=0,
+                                                                        epochs=s.pipe_epochs,
+                                                                        crop_seconds=CROP_SECONDS,
+                                                                        mix_rule=MIX_RULE, crop_rule="random")),
         ("init_prompts", lambda: steps.init_prompts_step(f["dataset"], f["splits"], f["prompts"], f["embeddings"],
                                                          backbone=spec)),
         ("evaluate_baseline", lambda: steps.evaluate_step(f["dataset"], f["mixtures"], f["prompts"], f["baseline"],

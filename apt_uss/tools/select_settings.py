@@ -35,14 +35,14 @@ from apt_uss.method.prompts import load_prompts, save_prompts
 from apt_uss.method.tuning import tune_prompts
 from apt_uss.models.backbone import BackboneSpec
 from apt_uss.params.spec import LR_SCHEDULES, defaults
-from apt_uss.steps.pipeline import (
+from apt_uss.steps.data import (
     MIXING,
     VALIDATION_MIXTURES,
     fetch_dataset_step,
-    init_prompts_step,
     simulate_mixtures_step,
     split_folds_step,
 )
+from apt_uss.steps.pipeline import init_prompts_step
 
 log = logging.getLogger("apt_uss.select_settings")
 DEMO = defaults("demo")
