@@ -1,4 +1,4 @@
-"""Thin KFP adapters: each reads its artifact paths, calls one ``apt_uss.steps.pipeline`` function, writes its outputs.
+"""Thin KFP adapters: each reads its artifact paths, calls one ``apt_uss.steps`` function, writes its outputs.
 
 The project is installed in the image (``install_kfp_package=False``, no
 ``packages_to_install``), so imports live inside each function body, where they run

@@ -202,6 +202,6 @@ def build_pipeline(profile: str = spec.DEFAULT_PROFILE, retries: bool = True):
                         f"separation ({profile} profile)")(apt_uss_pipeline)
 
 
-# What `make pipeline-compile` compiles and the local runners run: the demo profile's defaults, which the
-# shipped weights need (make pipeline-compile PROFILE=paper compiles the paper's).
+# What `make pipeline-compile` compiles: the demo profile's defaults, which the shipped weights need
+# (make pipeline-compile PROFILE=paper compiles the paper's). The local runners build theirs without the retries.
 apt_uss_pipeline = build_pipeline()

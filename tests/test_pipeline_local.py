@@ -126,7 +126,7 @@ def test_a_failing_step_fails_the_run_with_one_line(run_env, tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith("error: the pipeline failed")
     assert "Inner task failed: 'fetch-dataset'" in result.stderr.splitlines()[-1]
     assert "no meta/esc50.csv found in" in result.stdout + result.stderr  # the task's own log
-    assert "Retrying" not in result.stdout + result.stderr  # at once: no cluster retry's backoff locally
+    assert "Retrying in" not in result.stdout + result.stderr  # at once: no cluster retry's backoff locally
     assert "Per-class" not in result.stdout
 
 

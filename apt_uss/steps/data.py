@@ -1,7 +1,8 @@
 """The pipeline's data steps: dataset fetch, fold split and mixture simulation.
 
 They read and write tables and audio and never run a model, so this module imports no torch: their pods (0.5 CPU,
-1 GiB on a cluster) start in about a second where the model steps' imports take two or more.
+1 GiB on a cluster) start in about a second where the model steps' imports take two or more. Only the fetch of a
+real dataset loads torch and torchaudio, to convert its audio to the model's format.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from apt_uss.params.checks import (
 )
 from apt_uss.params.spec import defaults, seed_of
 
-log = logging.getLogger("apt_uss.steps.pipeline")
+log = logging.getLogger(__name__)
 
 MIXING = "mixing.json"
 VALIDATION_MIXTURES = "validation_mixtures.csv"
