@@ -47,9 +47,7 @@ from apt_uss.method.tuning_state import EpochState, check_state_uri, fingerprint
 from apt_uss.models.backbone import BackboneSpec
 from apt_uss.models.checkpoints import export_backbone
 from apt_uss.models.device import resolve_device, use_available_cores
-from apt_uss.params.checks import (
-    check_positive,
-)
+from apt_uss.params.checks import check_positive
 from apt_uss.params.spec import registered_model_name
 from apt_uss.results import plots
 from apt_uss.results.compare import PROVENANCE_PREFIX
@@ -60,7 +58,6 @@ from apt_uss.serving.separator import load_separator, separate_file
 from apt_uss.steps.data import DEMO, MIXING, VALIDATION_MIXTURES  # the data steps live there (no torch)
 
 log = logging.getLogger(__name__)
-
 
 
 def _clip_store(dataset_dir: str, mixtures: pd.DataFrame) -> ClipStore:
