@@ -1,18 +1,14 @@
 import os
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from apt_uss.data.dataset import fetch_dataset
 from apt_uss.tools import local_s3
-from tests.tiny_pipeline import TINY_PIPELINE
+from tests.local_runs import TINY_PIPELINE, run_environment, run_local
 
 # One SeaweedFS server per test process: under pytest-xdist (make test runs two workers) each
 # worker's server moves all its listeners by 100 ports (local_s3 shifts them together).
-ROOT = Path(__file__).resolve().parents[1]
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 TEST_S3_PORT = int(os.environ.get("APT_USS_TEST_S3_PORT", "8633")) + 100 * int(_WORKER.removeprefix("gw") or 0)
 
@@ -53,9 +49,6 @@ def tiny_pipeline_run(s3_server, tmp_path_factory):
     wrote and the container test compares the containers' table with its; both are in the ``containers`` xdist
     group, so one worker runs it once."""
     state = tmp_path_factory.mktemp("tiny-pipeline") / "state"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
-    env.update(s3_server, APT_USS_HOME=str(state))
-    result = subprocess.run([sys.executable, "-m", "pipelines.run_local", *TINY_PIPELINE,
-                             "--artifact-uri", "s3://apt-pipeline-test/runs"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    result = run_local(TINY_PIPELINE + ["--artifact-uri", "s3://apt-pipeline-test/runs"],
+                       run_environment(s3_server, state), timeout=900)
     return result, state

@@ -11,7 +11,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 from apt_uss.errors import AptUssError
 from apt_uss.io import storage
 from apt_uss.tools import container_runner, local_mlflow
-from tests.tiny_pipeline import TINY_PIPELINE
+from tests.local_runs import TINY_PIPELINE, run_environment, run_local
 
 # One xdist worker runs them all: they share the images the module fixture builds.
 pytestmark = pytest.mark.xdist_group("containers")
@@ -187,16 +186,12 @@ def docker_run_env(s3_env, tmp_path):
     if shutil.which("initdb") is None and not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
         pytest.skip("the local MLflow server needs PostgreSQL's server programs (initdb, pg_ctl): "
                     "apt-get install postgresql-15")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
-    env.update(s3_env, APT_USS_HOME=str(tmp_path / "state"), MLFLOW_PORT=str(_free_port()),
-               MLFLOW_DB_PORT=str(_free_port()))
-    yield env
+    yield run_environment(s3_env, tmp_path / "state", MLFLOW_PORT=str(_free_port()), MLFLOW_DB_PORT=str(_free_port()))
     local_mlflow.down(tmp_path / "state" / "mlflow-server", purge=True)  # its database may live outside tmp_path
 
 
 def _run_local(args, env):
-    return subprocess.run([sys.executable, "-m", "pipelines.run_local", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=1200)
+    return run_local(args, env, timeout=1200)
 
 
 def _table(stdout: str) -> str:

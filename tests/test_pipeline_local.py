@@ -14,22 +14,15 @@ import pytest
 from apt_uss.io import storage
 from apt_uss.method.prompts import load_prompts
 from tests.cli_runner import call_main
-from tests.tiny_pipeline import TINY_PIPELINE
+from tests.local_runs import TINY_PIPELINE, run_environment, run_local
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = TINY_PIPELINE
 
 
-def _run(args, env, timeout=600):
-    return subprocess.run([sys.executable, "-m", "pipelines.run_local", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.fixture
 def run_env(s3_env, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
-    env.update(s3_env, APT_USS_HOME=str(tmp_path / "state"))
-    return env
+    return run_environment(s3_env, tmp_path / "state")
 
 
 @pytest.mark.slow
@@ -121,7 +114,7 @@ def test_whole_pipeline_runs_tracks_and_uploads(tiny_pipeline_run, s3_env, tmp_p
 def test_a_failing_step_fails_the_run_with_one_line(run_env, tmp_path):
     empty = tmp_path / "not-esc50"
     empty.mkdir()
-    result = _run(TINY + ["--dataset", "esc50", "--dataset-uri", str(empty)], run_env)
+    result = run_local(TINY + ["--dataset", "esc50", "--dataset-uri", str(empty)], run_env)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith("error: the pipeline failed")
     assert "Inner task failed: 'fetch-dataset'" in result.stderr.splitlines()[-1]
@@ -171,7 +164,7 @@ def test_bad_input_is_one_error_line_and_nonzero_exit(run_env, args, message, mo
 def test_bad_input_through_the_command_line_is_one_error_line_and_exit_code_2(run_env):
     """The same refusal as above, through the real entry point (the probes run main() in-process)."""
     args, message = BAD_INPUT[0]
-    result = _run(args, run_env, timeout=120)
+    result = run_local(args, run_env, timeout=120)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and message in lines[-1] and "Traceback" not in result.stderr
@@ -219,9 +212,9 @@ def test_pipeline_on_an_esc50_archive_served_over_https_like_url(run_env, tmp_pa
         uri = f"http://127.0.0.1:{server.server_address[1]}/ESC-50-master.zip"
         digest = hashlib.sha256(archive.read_bytes()).hexdigest()
         # the mini archive's clips are 0.5 s: a longer training crop is refused at the mixture step
-        result = _run(["--backbone", "tiny", "--random-weights", "--epochs", "2", "--n-shot", "1", "--dataset", "esc50",
-                       "--dataset-uri", uri, "--dataset-sha256", digest, "--artifact-uri", "",
-                       "--crop-seconds", "0.5"], env)
+        result = run_local(["--backbone", "tiny", "--random-weights", "--epochs", "2", "--n-shot", "1",
+                            "--dataset", "esc50", "--dataset-uri", uri, "--dataset-sha256", digest,
+                            "--artifact-uri", "", "--crop-seconds", "0.5"], env)
     finally:
         server.shutdown()
     assert result.returncode == 0, result.stderr[-3000:]
@@ -244,8 +237,8 @@ def test_pipeline_on_a_musdb18_hq_archive(run_env, tmp_path):
     with tarfile.open(archive, "w:gz") as tf:
         tf.add(root, arcname="musdb18hq")
     env = dict(run_env, APT_USS_CACHE=str(tmp_path / "cache"))
-    result = _run(["--backbone", "tiny", "--random-weights", "--epochs", "1", "--n-shot", "2", "--dataset", "musdb18",
-                   "--dataset-uri", archive.as_uri(), "--artifact-uri", ""], env)
+    result = run_local(["--backbone", "tiny", "--random-weights", "--epochs", "1", "--n-shot", "2",
+                        "--dataset", "musdb18", "--dataset-uri", archive.as_uri(), "--artifact-uri", ""], env)
     assert result.returncode == 0, result.stderr[-3000:]
     report = Path(result.stdout.split("Report:", 1)[1].split()[0])
     per_class = pd.read_csv(report / "per_class.csv")

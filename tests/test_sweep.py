@@ -2,7 +2,6 @@
 
 import json
 import math
-import os
 import re
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from apt_uss.steps.sweep import (
     prompts_from_embeddings_step,
 )
 from apt_uss.steps.validation import check_sweep_params
+from tests.local_runs import run_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -337,8 +337,7 @@ def test_every_parameter_a_loop_task_reads_reaches_the_loop(compiled_sweep):
 
 @pytest.mark.slow
 def test_make_sweep_runs_the_cells_and_reports_table_2(s3_env, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
-    env.update(s3_env, APT_USS_HOME=str(tmp_path / "state"))
+    env = run_environment(s3_env, tmp_path / "state")
     args = ["--backbone", "tiny", "--random-weights", "--n-classes", "2", "--epochs", "1", "--sweep-shots", "1",
             "--seeds", "2", "--artifact-uri", "s3://apt-sweep-test/runs", "--parallelism", "2"]
     result = subprocess.run([sys.executable, "-m", "pipelines.run_sweep", *args], cwd=ROOT, env=env,
