@@ -118,7 +118,7 @@ def _json_record(path, key: str) -> dict:
     try:
         with np.load(Path(path), allow_pickle=False) as data:
             return json.loads(str(data[key])) if key in data.files else {}
-    except (OSError, ValueError) as exc:
+    except (OSError, EOFError, ValueError) as exc:
         raise AptUssError(f"{path} is not a prompt or embeddings file: {exc}") from None
 
 
@@ -152,7 +152,7 @@ def load_prompts(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     try:
         with np.load(Path(path), allow_pickle=False) as data:
             prompts, targets, names = data["prompts"], data["targets"], data["class_names"]
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, EOFError, KeyError, ValueError) as exc:  # EOFError: an empty file
         raise AptUssError(f"{path} is not a prompt file (prompts, targets, class_names): {exc}") from None
     if prompts.ndim != 2 or len(prompts) != len(targets) or len(targets) != len(names):
         raise AptUssError(f"{path}: prompts {prompts.shape}, targets {targets.shape} and names {names.shape} disagree")
@@ -178,7 +178,7 @@ def load_clip_embeddings(path) -> dict[str, np.ndarray]:
     try:
         with np.load(Path(path), allow_pickle=False) as data:
             return dict(zip(data["filenames"].tolist(), data["embeddings"]))
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, EOFError, KeyError, ValueError) as exc:  # EOFError: an empty file
         raise AptUssError(f"{path} is not an embeddings file (embeddings, filenames, targets): {exc}") from None
 
 
@@ -197,7 +197,7 @@ def load_embeddings(path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(Path(path), allow_pickle=False) as data:
             embeddings, targets = data["embeddings"], data["targets"]
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, EOFError, KeyError, ValueError) as exc:  # EOFError: an empty file
         raise AptUssError(f"{path} is not an embeddings file (embeddings, filenames, targets): {exc}") from None
     if embeddings.ndim != 2 or len(embeddings) != len(targets):
         raise AptUssError(f"{path}: embeddings {embeddings.shape} and targets {targets.shape} disagree")

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import pandas as pd
-import soundfile as sf
 
 from apt_uss.data.audio import SAMPLE_RATE
-from apt_uss.data.clips import ClipStore
+from apt_uss.data.clips import ClipStore, clip_frames
 from apt_uss.data.dataset import fetch_dataset, is_musdb, load_metadata
 from apt_uss.data.folds import split_folds
 from apt_uss.data.mixtures import simulate_mixtures, simulate_validation_mixtures
 from apt_uss.data.musdb import simulate_stem_mixtures, split_tracks
 from apt_uss.errors import AptUssError
 from apt_uss.io.atomic import atomic_path
+from apt_uss.io.tables import read_table
 from apt_uss.params.checks import (
     check_crop_fits,
     check_crop_rule,
@@ -39,6 +38,8 @@ log = logging.getLogger(__name__)
 
 MIXING = "mixing.json"
 VALIDATION_MIXTURES = "validation_mixtures.csv"
+SPLITS_COLUMNS = ("filename", "target", "split")  # what every step reading the splits table needs
+MIXTURE_COLUMNS = ("target_file", "target")  # and every step reading a mixture table
 # Step defaults are the demo profile's (what the shipped backbone needs), as the pipeline's are.
 DEMO = defaults("demo")
 
@@ -89,7 +90,7 @@ def simulate_mixtures_step(dataset_dir: str, splits_path: str, out_mixtures: str
     check_positive("crop_seconds", crop_seconds)
     check_seed("seed", seed)
     seed = seed_of(seed, mix_seed)
-    splits = pd.read_csv(splits_path, keep_default_na=False)
+    splits = read_table(splits_path, "the splits table", SPLITS_COLUMNS)
     crop = int(round(crop_seconds * SAMPLE_RATE))
     clips = ClipStore(dataset_dir)  # read only by crop_rule="loud"
     train = splits["split"] == "train"
@@ -98,7 +99,7 @@ def simulate_mixtures_step(dataset_dir: str, splits_path: str, out_mixtures: str
                         SAMPLE_RATE, "training track")
         train_mix, test_mix = simulate_stem_mixtures(splits, int(seed), int(epochs), crop, crop_rule, clips)
     else:
-        lengths = {f: sf.info(Path(dataset_dir) / "audio" / f).frames for f in splits["filename"]}
+        lengths = {f: clip_frames(dataset_dir, f) for f in splits["filename"]}
         check_crop_fits(crop_seconds, {f: lengths[f] for f in splits.loc[train, "filename"]}, SAMPLE_RATE)
         if crop_rule == "loud":
             clips.preload(splits.loc[splits["split"] == "train", "filename"])

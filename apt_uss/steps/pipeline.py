@@ -32,6 +32,7 @@ from apt_uss.io import storage, tracking
 from apt_uss.io.atomic import atomic_path
 from apt_uss.io.paths import state_dir
 from apt_uss.io.provenance import code_provenance
+from apt_uss.io.tables import read_record, read_table
 from apt_uss.io.uris import safe_name
 from apt_uss.method.prompts import (
     embed_clips,
@@ -55,9 +56,16 @@ from apt_uss.results.examples import EXAMPLES_TABLE, pick_examples, render_examp
 from apt_uss.results.html_report import write_html_report
 from apt_uss.serving.mlflow_model import log_prompt_model
 from apt_uss.serving.separator import load_separator, separate_file
-from apt_uss.steps.data import DEMO, MIXING, VALIDATION_MIXTURES  # the data steps live there (no torch)
+from apt_uss.steps.data import (  # the data steps live there (no torch)
+    DEMO,
+    MIXING,
+    MIXTURE_COLUMNS,
+    SPLITS_COLUMNS,
+    VALIDATION_MIXTURES,
+)
 
 log = logging.getLogger(__name__)
+LOSS_COLUMNS = ("epoch", "loss")  # the tuning loss table: one row per epoch
 
 
 def _clip_store(dataset_dir: str, mixtures: pd.DataFrame) -> ClipStore:
@@ -74,7 +82,7 @@ def init_prompts_step(dataset_dir: str, splits_path: str, out_prompts: str, out_
     use_available_cores()
     dev = resolve_device(spec.device)
     model = spec.load().to(dev)
-    splits = pd.read_csv(splits_path, keep_default_na=False)
+    splits = read_table(splits_path, "the splits table", SPLITS_COLUMNS)
     train = splits[splits["split"] == "train"]
     clips = ((name, read_clip(dataset_dir, name)) for name in train["filename"])
     embeddings = embed_clips(model.sed, clips, len(train), SAMPLE_RATE, dev)
@@ -134,13 +142,14 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
         tracking.check_tracking(uri)  # fail now, not after hours of tuning
         run_id = tracking.open_run(uri, experiment, run_name, tags={"stage": "tuning"}, nested=nested_run)
         on_epoch = tracking.EpochLossLogger(uri, run_id)
-    info = json.loads((Path(mixtures_dir) / MIXING).read_text())
-    train_mix = pd.read_csv(Path(mixtures_dir) / "train_mixtures.csv", keep_default_na=False)
+    info = _mixing_record(mixtures_dir)
+    train_mix = read_table(Path(mixtures_dir) / "train_mixtures.csv", "the training mixture table", MIXTURE_COLUMNS)
     initial, targets, names = load_prompts(prompts_path)
     model = spec.load()
     clips = _clip_store(dataset_dir, train_mix)
     validation_path = Path(mixtures_dir) / VALIDATION_MIXTURES
-    validation_mix = pd.read_csv(validation_path, keep_default_na=False) if validation_path.is_file() else None
+    validation_mix = read_table(validation_path, "the validation mixture table", MIXTURE_COLUMNS) \
+        if validation_path.is_file() else None
     if keep_best_epoch and validation_mix is None:
         raise AptUssError("keep_best_epoch=true needs validation mixtures: set validation_clips to 1 or more")
     if validation_mix is not None:
@@ -190,12 +199,17 @@ def _tuned_separator(separator_weights: str) -> str:
     return separator_weights if separator_weights and Path(separator_weights).stat().st_size > 0 else ""
 
 
+def _mixing_record(mixtures_dir: str) -> dict:
+    """The mixture step's record (``mixing.json``): how its mixtures are made."""
+    return read_record(Path(mixtures_dir) / MIXING, "the mixtures' record", ("mix_rule", "crop_samples"))
+
+
 def _test_side(backbone, mixtures_dir: str) -> tuple[BackboneSpec, torch.device, dict, pd.DataFrame]:
     """What the steps on test mixtures share: the backbone spec and its device, the mixing info, the test table."""
     spec = BackboneSpec.of(backbone)
     use_available_cores()
-    info = json.loads((Path(mixtures_dir) / MIXING).read_text())
-    test_mix = pd.read_csv(Path(mixtures_dir) / "test_mixtures.csv", keep_default_na=False)
+    info = _mixing_record(mixtures_dir)
+    test_mix = read_table(Path(mixtures_dir) / "test_mixtures.csv", "the test mixture table", MIXTURE_COLUMNS)
     return spec, resolve_device(spec.device), info, test_mix
 
 
@@ -350,12 +364,17 @@ def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tune
     ``artifact_uri`` empty skips the S3 upload; ``tracking_uri`` empty means
     ``$MLFLOW_TRACKING_URI`` or the local sqlite store.
     """
+    per_mixture, per_class, summary = score_systems(baseline_dir, apt_dir)
+    loss = read_table(loss_path, "the tuning loss table", LOSS_COLUMNS, keep_default_na=True)
+    for path in (initial_prompts_path, tuned_prompts_path):  # every input is read before MLflow and S3 are
+        load_prompts(path)
+    if embeddings_path:
+        load_embeddings(embeddings_path)
+    examples = read_table(Path(examples_dir) / EXAMPLES_TABLE, "the audio examples table") if examples_dir else None
     uri = tracking.resolve_tracking_uri(tracking_uri)
     tracking.check_tracking(uri)
     if artifact_uri:
         storage.ensure_bucket(artifact_uri)
-    per_mixture, per_class, summary = score_systems(baseline_dir, apt_dir)
-    loss = pd.read_csv(loss_path)
     with atomic_path(out_report) as tmp:
         tmp.mkdir()
         per_mixture.to_csv(tmp / "per_mixture.csv", index=False)
@@ -364,9 +383,7 @@ def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tune
         shutil.copyfile(initial_prompts_path, tmp / "prompts_initial.npz")
         shutil.copyfile(tuned_prompts_path, tmp / "prompts_tuned.npz")
         shutil.copyfile(loss_path, tmp / "tune_loss.csv")
-        examples = None
         if examples_dir:
-            examples = pd.read_csv(Path(examples_dir) / EXAMPLES_TABLE, keep_default_na=False)
             shutil.copytree(examples_dir, tmp / "examples")
         figures = _report_figures(tmp, per_class, loss, initial_prompts_path, tuned_prompts_path, embeddings_path,
                                   str((run_params or {}).get("loss_function", "l1")), examples, str(tmp / "examples"))

@@ -22,11 +22,13 @@ from apt_uss.errors import AptUssError
 from apt_uss.io import storage, tracking
 from apt_uss.io.atomic import atomic_path
 from apt_uss.io.provenance import code_provenance
+from apt_uss.io.tables import read_table
 from apt_uss.method.prompts import (
     embed_clips,
     load_clip_embeddings,
     load_prompt_backbone,
     load_prompt_provenance,
+    load_prompts,
     prompts_from_embeddings,
     save_embeddings,
     save_prompts,
@@ -49,7 +51,8 @@ from apt_uss.results.sweep_report import (
     read_cells,
     score_rows,
 )
-from apt_uss.steps.pipeline import DEMO, _run_provenance, score_systems
+from apt_uss.steps.data import SPLITS_COLUMNS
+from apt_uss.steps.pipeline import DEMO, LOSS_COLUMNS, _run_provenance, score_systems
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +110,7 @@ def embed_training_clips_step(dataset_dir: str, out_embeddings: str,
 def prompts_from_embeddings_step(embeddings_path: str, splits_path: str, out_prompts: str):
     """A cell's initial prompts: the mean embedding of its training clips (equal to ``init_prompts_step``
     on the same split, without running the model again)."""
-    splits = pd.read_csv(splits_path, keep_default_na=False)
+    splits = read_table(splits_path, "the splits table", SPLITS_COLUMNS)
     train = splits[splits["split"] == "train"]
     prompts, targets, names = prompts_from_embeddings(train, load_clip_embeddings(embeddings_path),
                                                       source=embeddings_path)
@@ -121,6 +124,9 @@ def score_cell_step(baseline_dir: str, apt_dir: str, tuned_prompts_path: str, lo
                     n_shot: str, seed: int) -> dict:
     """One cell's scores (per mixture, per class, summary), its tuned prompts, loss and provenance in one folder."""
     per_mixture, per_class, summary = score_systems(baseline_dir, apt_dir)
+    # Both are copied into the cell, which aggregate-sweep reads: checked here.
+    read_table(loss_path, "the tuning loss table", LOSS_COLUMNS, keep_default_na=True)
+    load_prompts(tuned_prompts_path)
     info = {"n_shot": str(n_shot), "seed": int(seed), "name": cell_name(str(n_shot), int(seed)),
             "provenance": {**load_prompt_provenance(tuned_prompts_path), **code_provenance()}}
     with atomic_path(out_cell) as tmp:
@@ -182,7 +188,8 @@ def aggregate_sweep_step(cell_dirs: list[str], out_dir: str, run_params: dict | 
                         "n_shot": cell.n_shot, "shot_seed": cell.seed, "mix_seed": cell.seed,
                         "audio_examples_per_class": 0,
                         **{f"{PROVENANCE_PREFIX}{k}": v for k, v in provenance.items()}}
-        loss = pd.read_csv(cell.folder / "tune_loss.csv")
+        loss = read_table(cell.folder / "tune_loss.csv", f"cell {cell.name}'s tuning loss table", LOSS_COLUMNS,
+                          keep_default_na=True)
         child_ids[cell.name] = tracking.log_run(
             uri, experiment, cell_run_name(run_name, cell.name), child_params,
             {**cell.summary, **tracking.per_class_metrics(cell.per_class)}, loss_history=loss,

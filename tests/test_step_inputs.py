@@ -1,0 +1,130 @@
+"""Every step given a missing, empty or wrong input artifact stops with one error naming it, and writes nothing.
+
+A user rerunning a step by hand (``python -m apt_uss <step> ...``) types these paths; a traceback from pandas,
+soundfile or numpy would not say which of five arguments was wrong.
+"""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from apt_uss.errors import AptUssError
+from apt_uss.models.backbone import BackboneSpec
+from apt_uss.steps import data as data_steps
+from apt_uss.steps import pipeline as steps
+from apt_uss.steps import sweep as sweep_steps
+
+TINY = BackboneSpec("tiny", random_weights=True, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    """One tiny run's artifacts, each step's output where the next step reads it (2 classes, 1 shot, one test fold,
+    one epoch, the tiny backbone with seeded weights)."""
+    root = tmp_path_factory.mktemp("run")
+    a = {name: str(root / name) for name in ("dataset", "splits.csv", "mixtures", "initial.npz", "embeddings.npz",
+                                             "tuned.npz", "loss.csv", "baseline", "apt", "examples")}
+    data_steps.fetch_dataset_step("synthetic", a["dataset"], n_classes=2, seed=0)
+    data_steps.split_folds_step(a["dataset"], a["splits.csv"], n_shot="1", test_folds="5")
+    data_steps.simulate_mixtures_step(a["dataset"], a["splits.csv"], a["mixtures"], epochs=1, crop_seconds=1.0)
+    steps.init_prompts_step(a["dataset"], a["splits.csv"], a["initial.npz"], a["embeddings.npz"], backbone=TINY)
+    steps.tune_prompts_step(a["dataset"], a["mixtures"], a["initial.npz"], a["tuned.npz"], a["loss.csv"],
+                            backbone=TINY)
+    steps.evaluate_step(a["dataset"], a["mixtures"], a["initial.npz"], a["baseline"], "baseline", backbone=TINY)
+    steps.evaluate_step(a["dataset"], a["mixtures"], a["tuned.npz"], a["apt"], "apt", backbone=TINY)
+    steps.audio_examples_step(a["dataset"], a["mixtures"], a["initial.npz"], a["tuned.npz"], a["baseline"], a["apt"],
+                              a["examples"], per_class=1, backbone=TINY)
+    return a
+
+
+def _simulate(a, out):
+    data_steps.simulate_mixtures_step(a["dataset"], a["splits.csv"], out, epochs=1, crop_seconds=1.0)
+
+
+def _init(a, out):
+    steps.init_prompts_step(a["dataset"], a["splits.csv"], out, out + ".embeddings", backbone=TINY)
+
+
+def _tune(a, out):
+    steps.tune_prompts_step(a["dataset"], a["mixtures"], a["initial.npz"], out, out + ".loss", backbone=TINY)
+
+
+def _evaluate(a, out):
+    steps.evaluate_step(a["dataset"], a["mixtures"], a["initial.npz"], out, "baseline", backbone=TINY)
+
+
+def _examples(a, out):
+    steps.audio_examples_step(a["dataset"], a["mixtures"], a["initial.npz"], a["tuned.npz"], a["baseline"], a["apt"],
+                              out, per_class=1, backbone=TINY)
+
+
+def _report(a, out):
+    steps.report_step(a["baseline"], a["apt"], a["initial.npz"], a["tuned.npz"], a["loss.csv"], out,
+                      tracking_uri=f"sqlite:///{out}.db", artifact_uri="", embeddings_path=a["embeddings.npz"],
+                      examples_dir=a["examples"], model_name="none")
+
+
+def _score_cell(a, out):
+    sweep_steps.score_cell_step(a["baseline"], a["apt"], a["tuned.npz"], a["loss.csv"], out, n_shot="1", seed=0)
+
+
+def _prompts_from_embeddings(a, out):
+    sweep_steps.prompts_from_embeddings_step(a["embeddings.npz"], a["splits.csv"], out)
+
+
+STEP_INPUTS = {
+    _simulate: ("dataset", "splits.csv"),
+    _init: ("dataset", "splits.csv"),
+    _tune: ("dataset", "mixtures", "initial.npz"),
+    _evaluate: ("dataset", "mixtures", "initial.npz"),
+    _examples: ("dataset", "mixtures", "initial.npz", "tuned.npz", "baseline", "apt"),
+    _report: ("baseline", "apt", "initial.npz", "tuned.npz", "loss.csv", "embeddings.npz", "examples"),
+    _score_cell: ("baseline", "apt", "tuned.npz", "loss.csv"),
+    _prompts_from_embeddings: ("embeddings.npz", "splits.csv"),
+}
+CASES = [(step, name, kind) for step, names in STEP_INPUTS.items() for name in names
+         for kind in ("missing", "empty", "another artifact")]
+
+
+def _bad_input(a, name, kind, folder: Path) -> str:
+    """``a[name]`` replaced: a path that does not exist, an empty file or folder of the same kind, or the
+    artifact another input takes (a folder where a file is expected and the other way round)."""
+    if kind == "missing":
+        return str(folder / "no-such-artifact")
+    if kind == "empty":
+        bad = folder / "empty"
+        if Path(a[name]).is_dir():
+            bad.mkdir()
+        else:
+            bad.write_bytes(b"")
+        return str(bad)
+    return a["mixtures"] if Path(a[name]).is_file() else a["loss.csv"]
+
+
+@pytest.mark.parametrize("step, name, kind", CASES,
+                         ids=[f"{step.__name__.lstrip('_')}-{name}-{kind.replace(' ', '_')}" for step, name, kind in CASES])
+def test_a_bad_input_artifact_is_named_and_nothing_is_written(artifacts, step, name, kind, tmp_path):
+    bad = _bad_input(artifacts, name, kind, tmp_path)
+    out = str(tmp_path / "out")
+    with pytest.raises(AptUssError) as raised:
+        step({**artifacts, name: bad}, out)
+    message = str(raised.value)
+    assert bad in message and "\n" not in message
+    assert not Path(out).exists()
+
+
+def test_a_splits_table_without_the_columns_steps_read_names_them(artifacts, tmp_path):
+    wrong = tmp_path / "splits.csv"
+    shutil.copyfile(Path(artifacts["mixtures"]) / "test_mixtures.csv", wrong)  # a CSV, but another table
+    with pytest.raises(AptUssError, match=r"the splits table .* lacks the column\(s\) filename, split"):
+        _simulate({**artifacts, "splits.csv": str(wrong)}, str(tmp_path / "out"))
+
+
+def test_mixtures_of_another_dataset_name_the_missing_clip(artifacts, tmp_path):
+    other = tmp_path / "other"
+    data_steps.fetch_dataset_step("synthetic", str(other), n_classes=2, seed=0)
+    clip = next((other / "audio").glob("5-*.wav"))
+    clip.unlink()
+    with pytest.raises(AptUssError, match=f"has no clip {clip.name}: the splits and mixture tables must come"):
+        _evaluate({**artifacts, "dataset": str(other)}, str(tmp_path / "out"))
