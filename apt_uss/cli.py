@@ -371,11 +371,17 @@ def _write_csv(table, path: str) -> None:
 
 def run(argv: list[str]) -> None:
     a = build_parser().parse_args(argv)
-    # Deferred until a command runs (torch and pandas take seconds to import); help needs none of them.
-    from apt_uss.steps import data as data_steps
-    from apt_uss.steps import pipeline as steps
-    from apt_uss.steps import sweep as sweep_steps
-    from apt_uss.steps.validation import validate_parameters_step
+    # Deferred until a command runs, and only the module it needs: torch, pandas and scipy take seconds to import
+    # (the data steps need no torch, the run's steps no scipy); help needs none of them.
+    if a.command in ("fetch-dataset", "split-folds", "simulate-mixtures"):
+        from apt_uss.steps import data as data_steps
+    elif a.command in ("init-prompts", "tune-prompts", "evaluate", "report", "audio-examples", "separate"):
+        from apt_uss.steps import pipeline as steps
+    elif a.command in ("plan-sweep", "embed-training-clips", "prompts-from-embeddings", "score-cell",
+                       "aggregate-sweep"):
+        from apt_uss.steps import sweep as sweep_steps
+    elif a.command == "validate-parameters":
+        from apt_uss.steps.validation import validate_parameters_step
 
     if a.command == "validate-parameters":
         print(json.dumps(validate_parameters_step(_json_object("--params", a.params), pipeline=a.pipeline)))
