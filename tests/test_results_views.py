@@ -257,6 +257,24 @@ def test_html_report_plays_every_example_and_links_past_its_size_budget(tmp_path
     assert small.count("<audio ") == 1 and small.count("href='examples/audio/") == 12
 
 
+def test_a_preview_is_encoded_once_per_version_of_its_file(tmp_path, monkeypatch):
+    """The report writes its page twice (its folder's and the KFP UI's): the second reuses the MP3s, unless a WAV
+    changed in between."""
+    from apt_uss.results import html_report
+
+    encoded = []
+    encode = sf.write
+    monkeypatch.setattr(html_report.sf, "write", lambda *args, **kwargs: (encoded.append(1), encode(*args, **kwargs)))
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, np.full(3200, 0.1), 32000, subtype="PCM_16")
+    encoded.clear()
+    first = html_report._preview(wav)
+    assert html_report._preview(wav) == first and len(encoded) == 1
+    sf.write(wav, np.full(6400, 0.1), 32000, subtype="PCM_16")
+    encoded.clear()
+    assert html_report._preview(wav) != first and len(encoded) == 1
+
+
 def test_compare_and_the_few_shot_table_refuse_runs_of_other_weights_naming_what_differs(tmp_path, caplog):
     import logging
 
