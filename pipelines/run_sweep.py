@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from apt_uss.errors import AptUssError
+from apt_uss.io.cpus import THREADS_ENV, available_cores
 from apt_uss.logs import configure_logging
-from apt_uss.models.device import THREADS_ENV, available_cores
 from apt_uss.steps.validation import check_sweep_params
 from pipelines.local_cli import add_pipeline_flags, profile_of, report_failure
 from pipelines.run_local import RUNNERS, prepare_run, start_local_runner

@@ -7,6 +7,7 @@ import soundfile as sf
 from apt_uss.data.dataset import fetch_dataset, load_metadata
 from apt_uss.data.synthetic import write_synthetic_dataset
 from apt_uss.errors import AptUssError
+from apt_uss.io.cpus import THREADS_ENV
 
 
 def _digest(folder):
@@ -28,10 +29,14 @@ def test_layout_and_metadata_match_esc50(tiny_dataset):
     assert (info.samplerate, info.channels, info.frames) == (32000, 1, 160000)
 
 
-def test_same_seed_same_audio_other_seed_other_audio(tmp_path, tiny_dataset):
-    write_synthetic_dataset(tmp_path / "a", n_classes=3, seed=0)
+def test_same_seed_same_audio_in_one_process_or_several_other_seed_other_audio(tmp_path, tiny_dataset, monkeypatch):
+    monkeypatch.setenv(THREADS_ENV, "1")
+    one = write_synthetic_dataset(tmp_path / "a", n_classes=3, seed=0)
+    monkeypatch.setenv(THREADS_ENV, "3")  # one process per class
+    several = write_synthetic_dataset(tmp_path / "c", n_classes=3, seed=0)
     write_synthetic_dataset(tmp_path / "b", n_classes=3, seed=1)
-    assert _digest(tmp_path / "a") == _digest(tiny_dataset)
+    assert _digest(tmp_path / "a") == _digest(tiny_dataset) == _digest(tmp_path / "c")
+    assert one.equals(several) and (tmp_path / "a/meta/esc50.csv").read_bytes() == (tmp_path / "c/meta/esc50.csv").read_bytes()
     assert _digest(tmp_path / "b") != _digest(tiny_dataset)
 
 

@@ -10,7 +10,10 @@ separator cannot solve the task with a fixed filter.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ import soundfile as sf
 
 from apt_uss.data.streams import stream
 from apt_uss.errors import AptUssError
+from apt_uss.io.cpus import step_cores
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +32,7 @@ CLIP_SECONDS = 5.0
 FOLDS = 5
 CLIPS_PER_FOLD = 8
 MAX_CLASSES = 50
+MAX_WORKERS = 4  # processes writing a synthetic set at once: each holds about 130 MB (a fetch pod has 1 GiB)
 
 
 def _class_recipe(rng: np.random.Generator, index: int) -> dict:
@@ -122,6 +127,24 @@ def synth_clip(recipe: dict, rng: np.random.Generator, sr: int, seconds: float) 
     return clip.astype(np.float32)
 
 
+def _write_class(job: tuple) -> list[dict]:
+    """Write the clips of one class (``job``: out folder, dataset seed, class, sample rate, clip seconds); their
+    metadata rows."""
+    out, seed, target, sample_rate, clip_seconds = job
+    recipe = class_recipe(seed, target)
+    category = f"{recipe['kind']}_{target:02d}"
+    rows = []
+    for k in range(FOLDS * CLIPS_PER_FOLD):
+        fold = k // CLIPS_PER_FOLD + 1
+        audio = synth_clip(recipe, stream("dataset_clip", seed, target, k), sample_rate, clip_seconds)
+        clip_id = 100000 + target * 1000 + k
+        name = f"{fold}-{clip_id}-A-{target}.wav"
+        sf.write(Path(out) / "audio" / name, audio, sample_rate, subtype="PCM_16")
+        rows.append({"filename": name, "fold": fold, "target": target, "category": category,
+                     "esc10": False, "src_file": clip_id, "take": "A"})
+    return rows
+
+
 def write_synthetic_dataset(
     out_dir: str | Path,
     n_classes: int = 10,
@@ -141,26 +164,19 @@ def write_synthetic_dataset(
     out = Path(out_dir)
     (out / "audio").mkdir(parents=True, exist_ok=True)
     (out / "meta").mkdir(parents=True, exist_ok=True)
-    rows = []
     total = n_classes * FOLDS * CLIPS_PER_FOLD
+    workers = min(step_cores(), MAX_WORKERS, int(n_classes))
     started = time.monotonic()
-    for target in range(n_classes):
-        recipe = class_recipe(seed, target)
-        category = f"{recipe['kind']}_{target:02d}"
-        for k in range(FOLDS * CLIPS_PER_FOLD):
-            fold = k // CLIPS_PER_FOLD + 1
-            clip_rng = stream("dataset_clip", seed, target, k)
-            audio = synth_clip(recipe, clip_rng, sample_rate, clip_seconds)
-            clip_id = 100000 + target * 1000 + k
-            name = f"{fold}-{clip_id}-A-{target}.wav"
-            sf.write(out / "audio" / name, audio, sample_rate, subtype="PCM_16")
-            rows.append(
-                {"filename": name, "fold": fold, "target": target, "category": category,
-                 "esc10": False, "src_file": clip_id, "take": "A"}
-            )
-        done = (target + 1) * FOLDS * CLIPS_PER_FOLD
-        rate = done / max(time.monotonic() - started, 1e-6)
-        log.info("synthetic dataset: %d/%d clips (%.0f clips/s)", done, total, rate)
+    jobs = [(out, seed, target, sample_rate, clip_seconds) for target in range(n_classes)]
+    rows = []
+    # Every clip draws from its own stream: the files are the same however many processes write them.
+    with (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1
+          else nullcontext()) as pool:
+        for done, class_rows in enumerate(pool.map(_write_class, jobs) if pool else map(_write_class, jobs), 1):
+            rows += class_rows
+            clips = done * FOLDS * CLIPS_PER_FOLD
+            log.info("synthetic dataset: %d/%d clips (%.0f clips/s, %d process%s)", clips, total,
+                     clips / max(time.monotonic() - started, 1e-6), workers, "es" if workers > 1 else "")
     meta = pd.DataFrame(rows)
     meta.to_csv(out / "meta" / "esc50.csv", index=False)
     return meta

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from apt_uss.errors import AptUssError
+from apt_uss.io.cpus import step_cores
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -19,22 +18,10 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-THREADS_ENV = "APT_USS_THREADS"  # set by a runner that starts several steps at once (make sweep)
-
-
-def available_cores() -> int:
-    """The CPUs this process may use (containers often allow fewer than the machine has)."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def use_available_cores() -> None:
-    """Match torch's thread count to the CPUs this process may use, or to ``$APT_USS_THREADS`` where a runner
-    shares them among steps running at once."""
-    given = os.environ.get(THREADS_ENV, "")
-    torch.set_num_threads(int(given) if given.isdigit() and int(given) > 0 else available_cores())
+    """Match torch's thread count to the CPUs this step may use (``apt_uss.io.cpus.step_cores``: the affinity capped
+    by the container's CPU quota, or ``$APT_USS_THREADS`` where a runner shares the CPUs among steps)."""
+    torch.set_num_threads(step_cores())
 
 
 def cpu_description() -> dict:
