@@ -8,6 +8,7 @@ answers at once."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 
@@ -369,22 +370,29 @@ def _write_csv(table, path: str) -> None:
             table.to_csv(tmp, index=False)
 
 
+class _Lazy:
+    """A module imported when one of its names is first read: torch, pandas and scipy take seconds to import, the
+    data steps need no torch, the run's steps no scipy, and ``--help`` none of them."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+data_steps = _Lazy("apt_uss.steps.data")
+steps = _Lazy("apt_uss.steps.pipeline")
+sweep_steps = _Lazy("apt_uss.steps.sweep")
+validation_steps = _Lazy("apt_uss.steps.validation")
+
+
 def run(argv: list[str]) -> None:
     a = build_parser().parse_args(argv)
-    # Deferred until a command runs, and only the module it needs: torch, pandas and scipy take seconds to import
-    # (the data steps need no torch, the run's steps no scipy); help needs none of them.
-    if a.command in ("fetch-dataset", "split-folds", "simulate-mixtures"):
-        from apt_uss.steps import data as data_steps
-    elif a.command in ("init-prompts", "tune-prompts", "evaluate", "report", "audio-examples", "separate"):
-        from apt_uss.steps import pipeline as steps
-    elif a.command in ("plan-sweep", "embed-training-clips", "prompts-from-embeddings", "score-cell",
-                       "aggregate-sweep"):
-        from apt_uss.steps import sweep as sweep_steps
-    elif a.command == "validate-parameters":
-        from apt_uss.steps.validation import validate_parameters_step
-
+    # The steps' modules load on first use (see _Lazy): a command imports only the one it runs.
     if a.command == "validate-parameters":
-        print(json.dumps(validate_parameters_step(_json_object("--params", a.params), pipeline=a.pipeline)))
+        print(json.dumps(validation_steps.validate_parameters_step(_json_object("--params", a.params),
+                                                                   pipeline=a.pipeline)))
     elif a.command == "fetch-dataset":
         manifest = data_steps.fetch_dataset_step(dataset=a.dataset, out_dataset=a.out, dataset_uri=a.dataset_uri,
                                                  n_classes=a.n_classes, seed=a.seed, dataset_sha256=a.dataset_sha256)

@@ -35,7 +35,8 @@ def test_a_v1_quota_is_read_from_the_cpu_controller_as_a_container_sees_it(tmp_p
 
 @pytest.mark.parametrize("files", [{}, {"cpu.max": "max 100000"},
                                    {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"},
-                                   {"cpu.max": "garbage"}])
+                                   {"cpu.max": "garbage"}, {"cpu.max": "100000 0"}, {"cpu.max": "-1 100000"},
+                                   {"cpu/cpu.cfs_quota_us": "50000", "cpu/cpu.cfs_period_us": "0"}])
 def test_no_quota_when_none_is_set_or_it_cannot_be_read(tmp_path, files):
     assert cpus.cpu_quota(tmp_path, _tree(tmp_path, files, "1:cpu:/\n0::/\n")) is None
 

@@ -7,7 +7,6 @@ import soundfile as sf
 from apt_uss.data.dataset import fetch_dataset, load_metadata
 from apt_uss.data.synthetic import write_synthetic_dataset
 from apt_uss.errors import AptUssError
-from apt_uss.io.cpus import THREADS_ENV
 
 
 def _digest(folder):
@@ -29,15 +28,38 @@ def test_layout_and_metadata_match_esc50(tiny_dataset):
     assert (info.samplerate, info.channels, info.frames) == (32000, 1, 160000)
 
 
-def test_same_seed_same_audio_in_one_process_or_several_other_seed_other_audio(tmp_path, tiny_dataset, monkeypatch):
-    monkeypatch.setenv(THREADS_ENV, "1")
+def test_same_seed_same_audio_in_one_process_or_several_other_seed_other_audio(tmp_path, tiny_dataset):
     one = write_synthetic_dataset(tmp_path / "a", n_classes=3, seed=0)
-    monkeypatch.setenv(THREADS_ENV, "3")  # one process per class
-    several = write_synthetic_dataset(tmp_path / "c", n_classes=3, seed=0)
+    several = write_synthetic_dataset(tmp_path / "c", n_classes=3, seed=0, processes=3)  # one process per class
     write_synthetic_dataset(tmp_path / "b", n_classes=3, seed=1)
     assert _digest(tmp_path / "a") == _digest(tiny_dataset) == _digest(tmp_path / "c")
     assert one.equals(several) and (tmp_path / "a/meta/esc50.csv").read_bytes() == (tmp_path / "c/meta/esc50.csv").read_bytes()
     assert _digest(tmp_path / "b") != _digest(tiny_dataset)
+
+
+def test_a_failed_worker_process_leaves_the_set_to_this_process(tmp_path, tiny_dataset, monkeypatch, caplog):
+    from concurrent.futures.process import BrokenProcessPool
+
+    from apt_uss.data import synthetic
+
+    class DeadPool:  # as a pool whose workers cannot start (a script without a main guard) or are killed
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def map(self, *args):
+            raise BrokenProcessPool("a child process terminated abruptly")
+
+    monkeypatch.setattr(synthetic, "ProcessPoolExecutor", DeadPool)
+    with caplog.at_level("WARNING", logger="apt_uss.data.synthetic"):
+        meta = write_synthetic_dataset(tmp_path / "a", n_classes=3, seed=0, processes=2)
+    assert "writing the set in this process" in caplog.text
+    assert len(meta) == 120 and _digest(tmp_path / "a") == _digest(tiny_dataset)
 
 
 def _band(audio, sr=32000):

@@ -120,21 +120,22 @@ def content_fingerprint(folder: Path) -> str:
 
 
 def fetch_dataset(dataset: str, out_dir: str | Path, dataset_uri: str = "", n_classes: int = 10,
-                  seed: int = 0, dataset_sha256: str = "") -> dict:
+                  seed: int = 0, dataset_sha256: str = "", processes: int = 1) -> dict:
     """Produce the dataset artifact at ``out_dir`` and return its manifest.
 
     ``synthetic`` generates the seeded ESC-50-shaped set. ``debian_sounds`` ingests the real-audio
     corpus ``make corpus`` built (or ``dataset_uri``: a copy of its archive). ``esc50`` ingests ESC-50 (by
     default the official archive; else ``dataset_uri``: an https/s3/file archive or a
     local directory in ESC-50's layout). ``musdb18`` ingests MUSDB18 (.stem.mp4) or
-    MUSDB18-HQ (wav) from ``dataset_uri``. Audio is converted once to 32 kHz mono float.
+    MUSDB18-HQ (wav) from ``dataset_uri``. Audio is converted once to 32 kHz mono float. ``processes``: how many
+    write the synthetic set (``write_synthetic_dataset``).
     """
     check_dataset(dataset)
     dataset_sha256 = check_sha256(dataset_sha256)
     with atomic_path(out_dir) as staged:
         if dataset == "synthetic":
             staged.mkdir(parents=True)
-            meta = synthetic.write_synthetic_dataset(staged, n_classes=n_classes, seed=seed)
+            meta = synthetic.write_synthetic_dataset(staged, n_classes=n_classes, seed=seed, processes=processes)
             source = f"synthetic://?n_classes={n_classes}&seed={seed}"
             info = {"sha256": None, "source_formats": {f"{SAMPLE_RATE} Hz x 1 ch": len(meta)}, "silent_clips": [],
                     "fingerprint": content_fingerprint(staged)}  # numpy synthesis, 16-bit files: reproducible

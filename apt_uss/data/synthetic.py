@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,6 @@ import soundfile as sf
 
 from apt_uss.data.streams import stream
 from apt_uss.errors import AptUssError
-from apt_uss.io.cpus import step_cores
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ CLIP_SECONDS = 5.0
 FOLDS = 5
 CLIPS_PER_FOLD = 8
 MAX_CLASSES = 50
-MAX_WORKERS = 4  # processes writing a synthetic set at once: each holds about 130 MB (a fetch pod has 1 GiB)
+MAX_WORKERS = 4  # processes writing a synthetic set at once: each holds about 130 MB (a fetch pod requests 1 GiB)
 
 
 def _class_recipe(rng: np.random.Generator, index: int) -> dict:
@@ -151,11 +150,15 @@ def write_synthetic_dataset(
     seed: int = 0,
     sample_rate: int = SAMPLE_RATE,
     clip_seconds: float = CLIP_SECONDS,
+    processes: int = 1,
 ) -> pd.DataFrame:
     """Write ``audio/*.wav`` and ``meta/esc50.csv`` in ESC-50's layout and return the metadata.
 
     40 clips per class (5 folds x 8), filenames ``{fold}-{clip}-A-{target}.wav``.
-    The same seed gives byte-identical audio.
+    The same seed gives byte-identical audio, however many ``processes`` write it (up to ``MAX_WORKERS``, one class
+    each at a time). More than one starts worker processes by ``spawn``, which imports the caller's main module
+    again: a script calling this at its top level needs an ``if __name__ == "__main__"`` guard; where a worker
+    cannot start or dies, the set is written in this process instead.
     """
     if not 2 <= int(n_classes) <= MAX_CLASSES:
         raise AptUssError(
@@ -165,18 +168,31 @@ def write_synthetic_dataset(
     (out / "audio").mkdir(parents=True, exist_ok=True)
     (out / "meta").mkdir(parents=True, exist_ok=True)
     total = n_classes * FOLDS * CLIPS_PER_FOLD
-    workers = min(step_cores(), MAX_WORKERS, int(n_classes))
-    started = time.monotonic()
+    workers = max(1, min(int(processes), MAX_WORKERS, int(n_classes)))
     jobs = [(out, seed, target, sample_rate, clip_seconds) for target in range(n_classes)]
+    if workers > 1:
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                return _write_meta(out, _write_classes(pool.map(_write_class, jobs), total, workers))
+        except BrokenProcessPool as exc:  # a worker could not start (no main guard) or was killed (memory)
+            log.warning("synthetic dataset: a worker process failed (%s); writing the set in this process", exc)
+    return _write_meta(out, _write_classes(map(_write_class, jobs), total, 1))
+
+
+def _write_classes(class_rows, total: int, workers: int) -> list[dict]:
+    """The rows of every class as they are written, with a progress line per class."""
     rows = []
+    started = time.monotonic()
     # Every clip draws from its own stream: the files are the same however many processes write them.
-    with (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers > 1
-          else nullcontext()) as pool:
-        for done, class_rows in enumerate(pool.map(_write_class, jobs) if pool else map(_write_class, jobs), 1):
-            rows += class_rows
-            clips = done * FOLDS * CLIPS_PER_FOLD
-            log.info("synthetic dataset: %d/%d clips (%.0f clips/s, %d process%s)", clips, total,
-                     clips / max(time.monotonic() - started, 1e-6), workers, "es" if workers > 1 else "")
+    for done, written in enumerate(class_rows, 1):
+        rows += written
+        clips = done * FOLDS * CLIPS_PER_FOLD
+        log.info("synthetic dataset: %d/%d clips (%.0f clips/s, %d process%s)", clips, total,
+                 clips / max(time.monotonic() - started, 1e-6), workers, "es" if workers > 1 else "")
+    return rows
+
+
+def _write_meta(out: Path, rows: list[dict]) -> pd.DataFrame:
     meta = pd.DataFrame(rows)
     meta.to_csv(out / "meta" / "esc50.csv", index=False)
     return meta

@@ -17,9 +17,12 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 def _v2_quota(folder: Path) -> float | None:
     try:
         quota, period = (folder / "cpu.max").read_text().split()[:2]
-        return None if quota == "max" else int(quota) / int(period)
+        if quota == "max":
+            return None
+        quota, period = int(quota), int(period)
     except (OSError, ValueError):
         return None
+    return quota / period if quota > 0 and period > 0 else None
 
 
 def _v1_quota(folder: Path) -> float | None:

@@ -20,6 +20,7 @@ from apt_uss.data.mixtures import simulate_mixtures, simulate_validation_mixture
 from apt_uss.data.musdb import simulate_stem_mixtures, split_tracks
 from apt_uss.errors import AptUssError
 from apt_uss.io.atomic import atomic_path
+from apt_uss.io.cpus import step_cores
 from apt_uss.io.tables import read_table
 from apt_uss.params.checks import (
     check_crop_fits,
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 MIXING = "mixing.json"
 VALIDATION_MIXTURES = "validation_mixtures.csv"
-SPLITS_COLUMNS = ("filename", "target", "split")  # what every step reading the splits table needs
+SPLITS_COLUMNS = ("filename", "target", "category", "split")  # what every step reading the splits table needs
 MIXTURE_COLUMNS = ("target_file", "target")  # and every step reading a mixture table
 # Step defaults are the demo profile's (what the shipped backbone needs), as the pipeline's are.
 DEMO = defaults("demo")
@@ -46,9 +47,11 @@ DEMO = defaults("demo")
 
 def fetch_dataset_step(dataset: str, out_dataset: str, dataset_uri: str = "", n_classes: int = DEMO["n_classes"],
                        seed: int = DEMO["seed"], dataset_sha256: str = "") -> dict:
+    """The dataset artifact (``apt_uss.data.dataset.fetch_dataset``); a synthetic set is written by as many
+    processes as the step has CPUs (at most one per class, and 4)."""
     check_seed("seed", seed)
     return fetch_dataset(dataset, out_dataset, dataset_uri=dataset_uri, n_classes=n_classes, seed=seed,
-                         dataset_sha256=dataset_sha256)
+                         dataset_sha256=dataset_sha256, processes=step_cores())
 
 
 def split_folds_step(dataset_dir: str, out_splits: str, n_shot=DEMO["n_shot"], seed: int = DEMO["seed"],

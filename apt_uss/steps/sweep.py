@@ -167,11 +167,14 @@ def aggregate_sweep_step(cell_dirs: list[str], out_dir: str, run_params: dict | 
     """Table 2 from the cells: the CSVs, the text table, the few-shot curve with bands, one HTML page, an MLflow
     parent run ``run_name`` with a nested child run per cell (the cell's tuning run, now with its results),
     and the files on S3 (``artifact_uri``; empty skips the upload)."""
+    cells = read_cells(cell_dirs)
+    # Every cell's loss table is read before MLflow: a bad one must not leave the runs of the cells before it.
+    losses = {cell.name: read_table(cell.folder / "tune_loss.csv", f"cell {cell.name}'s tuning loss table",
+                                    LOSS_COLUMNS, keep_default_na=True) for cell in cells}
     uri = tracking.resolve_tracking_uri(tracking_uri)
     tracking.check_tracking(uri)
     if artifact_uri:
         storage.ensure_bucket(artifact_uri)
-    cells = read_cells(cell_dirs)
     table, tests = few_shot_table(cells), gain_tests(cells, int(resamples))
     targets = check_targets(table, tests)
     provenance = cells[0].provenance  # the same in every cell (read_cells): weights, data, code
@@ -188,11 +191,9 @@ def aggregate_sweep_step(cell_dirs: list[str], out_dir: str, run_params: dict | 
                         "n_shot": cell.n_shot, "shot_seed": cell.seed, "mix_seed": cell.seed,
                         "audio_examples_per_class": 0,
                         **{f"{PROVENANCE_PREFIX}{k}": v for k, v in provenance.items()}}
-        loss = read_table(cell.folder / "tune_loss.csv", f"cell {cell.name}'s tuning loss table", LOSS_COLUMNS,
-                          keep_default_na=True)
         child_ids[cell.name] = tracking.log_run(
             uri, experiment, cell_run_name(run_name, cell.name), child_params,
-            {**cell.summary, **tracking.per_class_metrics(cell.per_class)}, loss_history=loss,
+            {**cell.summary, **tracking.per_class_metrics(cell.per_class)}, loss_history=losses[cell.name],
             artifacts_dir=cell.folder, tags={tracking.PARENT_TAG: parent_id, KIND_TAG: CELL_KIND,
                                               "n_shot": cell.n_shot, "sweep": run_name})
     per_cell = cells_table(cells, child_ids)
