@@ -208,6 +208,15 @@ def test_aggregate_writes_the_table_page_and_nests_a_child_run_per_cell(tmp_path
         assert child.data.params["shot_seed"] == child.data.params["mix_seed"] == name[-1]
 
 
+def test_a_cell_with_a_bad_loss_table_stops_the_aggregate_before_any_mlflow_run(tmp_path):
+    folders = [_write_cell(tmp_path / f"5-{d}", "5", d, 1.0) for d in (1, 2)]
+    (folders[1] / "tune_loss.csv").write_text("")  # the second cell's: the first's child run must not be logged
+    with pytest.raises(AptUssError, match=r"cell 5shot-seed2's tuning loss table .* is not a CSV table"):
+        aggregate_sweep_step([str(f) for f in folders], str(tmp_path / "sweep"),
+                             tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="sweep-test")
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "sweep").exists()
+
+
 def test_every_score_and_statistic_reaches_table2_its_text_and_its_page(tmp_path):
     """SDR, SDRi, SI-SDR and SI-SDRi, each as pooled median, pooled mean and class mean, baseline, APT and gain:
     from the evaluation's own summary through Table 2 to the text table and the HTML page."""
