@@ -18,7 +18,7 @@ from pathlib import Path
 from apt_uss.errors import AptUssError
 from apt_uss.io.paths import state_dir
 from apt_uss.logs import configure_logging
-from apt_uss.models.backbone import PACKAGED_WEIGHTS, WEIGHTS_DIR
+from apt_uss.models.choice import PACKAGED_WEIGHTS, WEIGHTS_DIR
 from apt_uss.steps.backbone import CARD, CHECKPOINT, check_backbone_recipe
 from pipelines.backbone_pipeline import backbone_pipeline
 from pipelines.local_cli import add_signature_flags, report_failure

@@ -113,10 +113,12 @@ def test_the_tree_groups_modules_by_concern():
     assert layers == ["data", "evaluation", "io", "method", "models", "params", "results", "serving", "steps", "tools"]
 
 
-def test_the_data_steps_and_their_components_import_no_torch():
-    """The fetch, split and mixture pods are light (0.5 CPU, 1 GiB on a cluster): importing torch there would cost
-    seconds and hundreds of MB before any work."""
-    probe = ("import sys; import apt_uss.steps.data, apt_uss.logs, kfp.dsl; "
+def test_the_data_steps_the_parameter_check_and_their_components_import_no_torch():
+    """The fetch, split and mixture pods are light (0.5 CPU, 1 GiB on a cluster), and the parameter check runs first
+    in every run and before every local run or submission: importing torch there would cost seconds and hundreds of
+    MB before any work."""
+    probe = ("import sys; import apt_uss.steps.data, apt_uss.steps.validation, apt_uss.logs, kfp.dsl, "
+             "pipelines.run_local, pipelines.submit; "
              "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -124,3 +126,4 @@ def test_the_data_steps_and_their_components_import_no_torch():
     source = (ROOT / "components" / "apt_uss_components.py").read_text()
     for step in ("fetch_dataset_step", "split_folds_step", "simulate_mixtures_step"):
         assert f"from apt_uss.steps.data import {step}" in source, step
+    assert "from apt_uss.steps.validation import validate_parameters_step" in source

@@ -14,9 +14,9 @@ import torch
 
 from apt_uss.data import synthetic
 from apt_uss.errors import AptUssError
-from apt_uss.models import load_backbone
-from apt_uss.models.backbone import PACKAGED_WEIGHTS, WEIGHTS_DIR
+from apt_uss.models.backbone import load_backbone
 from apt_uss.models.checkpoints import export_backbone, is_computed
+from apt_uss.models.choice import PACKAGED_WEIGHTS, WEIGHTS_DIR
 from apt_uss.models.pretrain import loud_crops, seen_class_recipe, seen_corpus
 from apt_uss.steps.backbone import SEEN_CLASSES
 

@@ -292,7 +292,7 @@ def _nan_loss(estimate, target, kind):
 
 @pytest.fixture(scope="module")
 def tiny_separator():
-    from apt_uss.models import load_backbone
+    from apt_uss.models.backbone import load_backbone
 
     return load_backbone("tiny").separator
 
@@ -374,7 +374,7 @@ class _Payload:
 
 @pytest.mark.parametrize("how", ["torch.save", "pickle.dump"])
 def test_a_pickle_that_would_run_code_is_refused_and_never_run(tmp_path, how):
-    from apt_uss.models import load_backbone
+    from apt_uss.models.backbone import load_backbone
 
     marker, path = tmp_path / "marker", tmp_path / "evil.pt"
     if how == "torch.save":
@@ -393,7 +393,7 @@ def test_a_pickle_that_would_run_code_is_refused_and_never_run(tmp_path, how):
 
 @pytest.mark.parametrize("content", [os.urandom(4096), b"", b"hello\n"], ids=["random", "empty", "text"])
 def test_a_file_that_is_not_a_checkpoint_is_refused_without_torchs_advice(tmp_path, content):
-    from apt_uss.models import load_backbone
+    from apt_uss.models.backbone import load_backbone
 
     path = tmp_path / "sep.pt"
     path.write_bytes(content)
@@ -405,7 +405,7 @@ def test_a_file_that_is_not_a_checkpoint_is_refused_without_torchs_advice(tmp_pa
 
 
 def test_a_whole_pickled_module_is_named_and_refused(tmp_path):
-    from apt_uss.models import load_backbone
+    from apt_uss.models.backbone import load_backbone
 
     torch.save(torch.nn.Linear(2, 2), tmp_path / "model.pt")
     with pytest.raises(AptUssError, match=r"is not a plain state dict of tensors.*torch\.nn\.modules\.linear\.Linear"):

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from apt_uss.evaluation.evaluate import compare_systems, evaluate_prompts
-from apt_uss.models import load_backbone
+from apt_uss.models.backbone import load_backbone
 
 
 def _test_mixtures():

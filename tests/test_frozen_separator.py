@@ -3,7 +3,7 @@ import copy
 import pytest
 import torch
 
-from apt_uss.models import load_backbone
+from apt_uss.models.backbone import load_backbone
 from apt_uss.models.frozen_separator import frozen_separator
 from apt_uss.models.separator import CondConvBlock, DecoderBlock
 

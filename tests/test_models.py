@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from apt_uss.errors import AptUssError
-from apt_uss.models import load_backbone
+from apt_uss.models.backbone import load_backbone
 
 
 @pytest.fixture(scope="module")

@@ -177,7 +177,7 @@ def test_separate_long_keeps_length_and_unit_gain_across_chunk_seams(length):
 
 
 def test_separate_command_on_a_long_stereo_file_returns_its_length_rate_and_channels(tmp_path):
-    from apt_uss.models import get_config
+    from apt_uss.models.config import get_config
 
     dim = get_config("tiny").embed_dim
     save_prompts(tmp_path / "prompts.npz", np.random.default_rng(0).normal(size=(2, dim)).astype(np.float32),

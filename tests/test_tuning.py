@@ -206,7 +206,7 @@ def test_embedding_several_clips_a_batch_gives_each_clip_the_embedding_it_gets_a
     # The CUDA path batches segments across clips; on CPU the same code runs when asked, and a clip's
     # embedding must not depend on which clips share its batch (eval-mode SED: float rounding only).
     from apt_uss.method.prompts import embed_clips
-    from apt_uss.models import load_backbone
+    from apt_uss.models.backbone import load_backbone
 
     sed = load_backbone("tiny").sed.eval()
     sr = 32000

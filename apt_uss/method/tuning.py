@@ -14,9 +14,10 @@ import torch
 
 from apt_uss.data.mixtures import render_mixture
 from apt_uss.errors import AptUssError
-from apt_uss.method.losses import check_loss, separation_loss
+from apt_uss.method.losses import separation_loss
 from apt_uss.method.tuning_state import EpochState
 from apt_uss.models.frozen_separator import frozen_separator
+from apt_uss.params.checks import check_tune_options
 from apt_uss.params.spec import check_choice
 
 log = logging.getLogger(__name__)
@@ -24,13 +25,6 @@ log = logging.getLogger(__name__)
 # lr_schedule "constant" is the paper's Adam; "cosine" decays lr to 0 over the run's steps, so a high lr
 # for a short run still ends with small steps.
 PROGRESS_SECONDS = 30.0
-
-
-def check_tune_options(mode: str, precision: str, lr_schedule: str = "constant", loss_function: str = "l1") -> None:
-    check_choice("tune", mode)
-    check_choice("precision", precision)
-    check_choice("lr_schedule", lr_schedule)
-    check_loss(loss_function)
 
 
 def scheduled_lr(lr: float, lr_schedule: str, step: int, total_steps: int) -> float:

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from apt_uss.errors import AptUssError
 from apt_uss.io.atomic import atomic_path
 from apt_uss.io.storage import explain_s3_error, parse_s3_uri, s3_client
 
@@ -90,8 +89,3 @@ class EpochState:
             s3_client().put_object(Bucket=bucket, Key=f"{prefix}/{STATE_FILE}", Body=buffer.getvalue())
         except (ClientError, BotoCoreError) as exc:
             raise explain_s3_error(exc, bucket) from None
-
-
-def check_state_uri(uri: str) -> None:
-    if uri and not (uri.startswith(("s3://", "file://", "/")) or "://" not in uri):
-        raise AptUssError(f"checkpoint_uri={uri!r} is not valid: use a folder path, file:// or s3://<bucket>/<prefix>")

@@ -1,4 +1,5 @@
-from apt_uss.models.backbone import Backbone, load_backbone
-from apt_uss.models.config import BACKBONE_CONFIGS, BackboneConfig, get_config
+"""The backbone: configs, the choice of a backbone (no torch), HTS-AT, the separator, checkpoints, pretraining.
 
-__all__ = ["Backbone", "load_backbone", "BACKBONE_CONFIGS", "BackboneConfig", "get_config"]
+Import from the modules (``apt_uss.models.backbone``, ``.config``, ``.choice``): the package itself loads no torch,
+so the parameter check that reads ``.choice`` and ``.config`` starts without it.
+"""

@@ -184,3 +184,16 @@ def parse_seeds(value: object) -> list[int]:
     if repeated:
         raise AptUssError(f"seeds={value!r} is not valid: seed {', '.join(map(str, repeated))} given twice")
     return seeds
+
+
+def check_tune_options(mode: str, precision: str, lr_schedule: str = "constant", loss_function: str = "l1") -> None:
+    """What tunes (``tune``), in which precision, on which lr schedule and loss: each one of the spec's choices."""
+    for name, value in (("tune", mode), ("precision", precision), ("lr_schedule", lr_schedule),
+                        ("loss_function", loss_function)):
+        check_choice(name, value)
+
+
+def check_state_uri(uri: str) -> None:
+    """Where tuning keeps its per-epoch state: empty, a folder path, file:// or s3://."""
+    if uri and not (uri.startswith(("s3://", "file://", "/")) or "://" not in uri):
+        raise AptUssError(f"checkpoint_uri={uri!r} is not valid: use a folder path, file:// or s3://<bucket>/<prefix>")

@@ -21,14 +21,9 @@ from apt_uss.io.atomic import atomic_path
 from apt_uss.method.losses import separation_loss
 from apt_uss.method.prompts import embed_clips
 from apt_uss.models import pretrain
-from apt_uss.models.backbone import (
-    PACKAGED_WEIGHTS,
-    WEIGHTS_DIR,
-    Backbone,
-    load_backbone,
-    seeded_backbone,
-)
+from apt_uss.models.backbone import Backbone, load_backbone, seeded_backbone
 from apt_uss.models.checkpoints import export_backbone, load_strict
+from apt_uss.models.choice import PACKAGED_WEIGHTS, WEIGHTS_DIR
 from apt_uss.models.config import get_config
 from apt_uss.models.device import cpu_description, use_available_cores
 from apt_uss.params.backbone_recipe import (

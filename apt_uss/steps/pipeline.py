@@ -43,12 +43,12 @@ from apt_uss.method.prompts import (
     save_embeddings,
     save_prompts,
 )
-from apt_uss.method.tuning import check_tune_options, tune_prompts
-from apt_uss.method.tuning_state import EpochState, check_state_uri, fingerprint
+from apt_uss.method.tuning import tune_prompts
+from apt_uss.method.tuning_state import EpochState, fingerprint
 from apt_uss.models.backbone import BackboneSpec
 from apt_uss.models.checkpoints import export_backbone
 from apt_uss.models.device import resolve_device, use_available_cores
-from apt_uss.params.checks import check_positive
+from apt_uss.params.checks import check_positive, check_state_uri, check_tune_options
 from apt_uss.params.spec import registered_model_name
 from apt_uss.results import plots
 from apt_uss.results.compare import PROVENANCE_PREFIX

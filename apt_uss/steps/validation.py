@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from apt_uss.data import debian_sounds, musdb, synthetic
 from apt_uss.data.audio import SAMPLE_RATE
 from apt_uss.errors import AptUssError
-from apt_uss.method.tuning import check_tune_options
-from apt_uss.method.tuning_state import check_state_uri
-from apt_uss.models.backbone import BackboneSpec
+from apt_uss.models.choice import BackboneChoice
 from apt_uss.params.checks import (
     check_crop_rule,
     check_dataset,
@@ -23,6 +21,8 @@ from apt_uss.params.checks import (
     check_positive,
     check_seed,
     check_sha256,
+    check_state_uri,
+    check_tune_options,
     check_validation_clips,
     crop_samples,
     parse_folds,
@@ -88,7 +88,7 @@ def check_pipeline_params(params: dict) -> dict:
     check_sha256(params["dataset_sha256"])
     if params["dataset"] == "musdb18" and not params["dataset_uri"]:
         raise AptUssError("dataset=musdb18 needs dataset_uri: a MUSDB18 or MUSDB18-HQ root folder or archive")
-    BackboneSpec.of({k: params[k] for k in BACKBONE_PARAMETERS}).check_weights()
+    BackboneChoice.of({k: params[k] for k in BACKBONE_PARAMETERS}).check_weights()
     for name in ("epochs", "batch_size"):
         check_positive(name, params[name], integer=True)
     for name in ("lr", "crop_seconds"):

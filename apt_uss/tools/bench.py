@@ -42,7 +42,7 @@ import torch
 from apt_uss.data.mixtures import render_mixture
 from apt_uss.evaluation.metrics import bss_sdr
 from apt_uss.method.tuning import tune_prompts
-from apt_uss.models import load_backbone
+from apt_uss.models.backbone import load_backbone
 from apt_uss.models.device import use_available_cores
 from apt_uss.tools.cost_growth import measure_growth, print_growth, say, tone_clips
 

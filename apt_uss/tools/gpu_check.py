@@ -388,7 +388,7 @@ def environment(check: Check) -> dict:
 # --- setup: the backbone the timed sections share --------------------------------------------------
 
 def setup_section(check: Check, section: dict, deadline: float, hard: float) -> None:
-    from apt_uss.models import load_backbone
+    from apt_uss.models.backbone import load_backbone
 
     if check.gpu:
         start = time.perf_counter()
