@@ -20,7 +20,7 @@ class _RangeHandler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         type(self).requests.append(self.headers.get("Range"))
-        if self.path != "/data.bin":
+        if self.path.split("?")[0] != "/data.bin":
             self.send_error(404)
             return
         start = 0
@@ -77,6 +77,19 @@ def test_checksum_mismatch_names_both_digests_and_removes_the_download(http_serv
     assert wrong in str(err.value) and hashlib.sha256(PAYLOAD).hexdigest() in str(err.value)
     assert list((cache / "partial").iterdir()) == []
     assert not (cache / "sha256").exists()
+
+
+def test_a_presigned_urls_signature_is_never_logged_or_shown(http_server, caplog):
+    signed = f"{http_server}/data.bin?X-Amz-Credential=AKIAEXAMPLE&X-Amz-Signature=5ecre7"
+    with caplog.at_level("INFO", logger="apt_uss.io.download"):
+        assert fetch_uri(signed).read_bytes() == PAYLOAD
+        fetch_uri(signed)  # from the cache
+    assert "using the cached copy" in caplog.text and "downloaded" in caplog.text
+    with pytest.raises(AptUssError) as err:
+        fetch_uri(signed.replace("data.bin", "absent.bin"))
+    for text in (caplog.text, str(err.value)):
+        assert "5ecre7" not in text and "AKIAEXAMPLE" not in text
+    assert str(err.value) == f"{http_server}/absent.bin?***: HTTP 404 Not Found"
 
 
 def test_missing_remote_file_and_bad_scheme(http_server):

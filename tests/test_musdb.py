@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 
@@ -83,6 +84,10 @@ def test_stem_mixtures_use_the_tracks_own_mixture_in_2s_segments(musdb_artifact)
     mixture, target = render_mixture(row, ClipStore(out), "energy_match")
     np.testing.assert_array_equal(mixture, read_clip(out, row.mixture_file)[row.target_offset:][:crop])
     np.testing.assert_array_equal(target, read_clip(out, row.target_file)[row.target_offset:][:crop])
+    # Training crops of another length leave the test protocol's 2-s segments as they are.
+    longer_train, same_test = simulate_stem_mixtures(splits, seed=0, epochs=1, crop_samples=2 * crop)
+    assert (longer_train["length"] == 2 * crop).all()
+    pd.testing.assert_frame_equal(same_test, test)
 
 
 def test_loud_stem_crops_read_the_stems_and_keep_the_tracks(musdb_artifact):

@@ -75,6 +75,53 @@ def test_a_prompt_file_from_before_the_record_uses_the_backbone_given(tmp_path):
         == ["dog"]
 
 
+def test_a_recording_shorter_than_one_window_is_separated_and_a_tiny_window_is_refused(tmp_path):
+    separator = load_separator(str(_prompt_file(tmp_path / "p.npz")))
+    for samples, rate in ((200, 32000), (300, 44100), (1, 16000), (2, 8000)):
+        audio = np.random.default_rng(samples).uniform(-0.3, 0.3, (samples, 2)).astype(np.float32)
+        out = separator.separate(audio, rate, "rain")
+        assert out.shape == audio.shape and np.isfinite(out).all()
+    with pytest.raises(AptUssError, match=r"chunk_seconds=0.001 is too short: backbone 'tiny' separates windows of"):
+        separator.separate(np.zeros(32000, np.float32), 32000, "rain", chunk_seconds=0.001)
+
+
+class _Louder:
+    """A stand-in separator whose estimate is the input times ``gain``: what a mask above the mixture can give."""
+
+    backbone = TINY
+
+    def __init__(self, gain):
+        self.gain = gain
+
+    def separate(self, audio, rate, class_name, chunk_seconds, overlap):
+        return audio * self.gain
+
+
+def test_an_estimate_above_full_scale_is_written_as_float_or_refused_never_clipped(tmp_path):
+    from apt_uss.serving.separator import separate_file
+
+    audio = np.linspace(-0.9, 0.9, 16000, dtype=np.float32)
+    sf.write(tmp_path / "in.wav", audio, 16000, subtype="PCM_16")
+    separate_file(_Louder(1.5), "rain", tmp_path / "in.wav", tmp_path / "out.wav")
+    written, _ = sf.read(tmp_path / "out.wav", dtype="float32")
+    assert sf.info(str(tmp_path / "out.wav")).subtype == "FLOAT" and written.max() == pytest.approx(1.35, abs=1e-3)
+    with pytest.raises(AptUssError, match=r"out.flac: the estimate peaks at 1.350, above full scale, and FLAC"):
+        separate_file(_Louder(1.5), "rain", tmp_path / "in.wav", tmp_path / "out.flac")
+    assert not (tmp_path / "out.flac").exists()
+    separate_file(_Louder(0.5), "rain", tmp_path / "in.wav", tmp_path / "quiet.flac")  # within full scale: as given
+    assert sf.info(str(tmp_path / "quiet.flac")).subtype == "PCM_16"
+
+
+def test_a_model_that_does_not_load_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    with pytest.raises(AptUssError, match="cannot load model models:/no-such-model/1"):
+        load_separator("models:/no-such-model/1", tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

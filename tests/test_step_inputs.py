@@ -7,6 +7,8 @@ soundfile or numpy would not say which of five arguments was wrong.
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from apt_uss.errors import AptUssError
@@ -128,3 +130,34 @@ def test_mixtures_of_another_dataset_name_the_missing_clip(artifacts, tmp_path):
     clip.unlink()
     with pytest.raises(AptUssError, match=f"has no clip {clip.name}: the splits and mixture tables must come"):
         _evaluate({**artifacts, "dataset": str(other)}, str(tmp_path / "out"))
+
+
+def _copy_evaluation(source: str, target: Path, edit) -> str:
+    shutil.copytree(source, target)
+    table = pd.read_csv(target / "per_mixture.csv")
+    edit(table)
+    table.to_csv(target / "per_mixture.csv", index=False)  # as evaluate_step writes it: NaN as an empty cell
+    return str(target)
+
+
+def test_an_undefined_si_sdr_is_skipped_by_the_scores_not_a_crash(artifacts, tmp_path):
+    """A silent estimate has no SI-SDR (NaN, an empty CSV cell); the report and the sweep score around it."""
+    def silence_first(table):
+        table.loc[0, ["si_sdr", "si_sdri"]] = np.nan
+
+    baseline = _copy_evaluation(artifacts["baseline"], tmp_path / "baseline", silence_first)
+    per_mixture, per_class, summary = steps.score_systems(baseline, artifacts["apt"])
+    assert np.isnan(per_mixture["si_sdr_baseline"]).sum() == 1
+    rest = per_mixture["si_sdr_baseline"].dropna()
+    assert summary["si_sdr_baseline_pooled_median"] == pytest.approx(rest.median())
+    assert per_class["sdr_baseline_median"].notna().all()
+
+
+def test_a_score_that_is_not_a_number_is_named(artifacts, tmp_path):
+    def garble(table):
+        table["sdr"] = table["sdr"].astype(object)
+        table.loc[1, "sdr"] = "n/a dB"
+
+    apt = _copy_evaluation(artifacts["apt"], tmp_path / "apt", garble)
+    with pytest.raises(AptUssError, match=r"column 'sdr' holds 'n/a dB', not a score"):
+        steps.score_systems(artifacts["baseline"], apt)

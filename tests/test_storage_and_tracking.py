@@ -68,8 +68,12 @@ def test_tracking_uri_that_does_not_answer(monkeypatch):
         tracking.check_tracking("http://127.0.0.1:9")
 
 
-def test_redact_hides_userinfo():
-    assert tracking.redact("https://bob:hunter2@mlflow.example/x") == "https://***@mlflow.example/x"
+def test_redact_hides_userinfo_and_query_strings():
+    from apt_uss.io.uris import redact
+
+    assert redact("https://bob:hunter2@mlflow.example/x") == "https://***@mlflow.example/x"
+    assert redact("https://h.example/w.ckpt?X-Amz-Signature=abc&y=1") == "https://h.example/w.ckpt?***"
+    assert redact("s3://bucket/key.ckpt") == "s3://bucket/key.ckpt"
 
 
 def test_live_loss_and_results_land_in_one_run_found_by_name(tmp_path):

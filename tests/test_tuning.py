@@ -221,3 +221,19 @@ def test_embedding_several_clips_a_batch_gives_each_clip_the_embedding_it_gets_a
             np.testing.assert_allclose(together[name], alone[name], rtol=0, atol=1e-5 * np.abs(alone[name]).max())
     with pytest.raises(Exception, match="segments_per_batch"):
         embed_clips(sed, iter(clips), len(clips), sr, segments_per_batch=-1)
+
+
+def test_a_clip_without_a_loud_segment_gives_its_loudest_window():
+    from apt_uss.method.prompts import clip_segments
+
+    segment = 64000
+    quiet = np.zeros(5 * 32000, np.float32)
+    quiet[134400:153600] = 0.001  # 0.6 s of sound at 4.2 s, under the loudness threshold, in the tail no piece holds
+    (window,) = clip_segments(quiet, segment)
+    assert np.sum(window.astype(np.float64) ** 2) == pytest.approx(np.sum(quiet.astype(np.float64) ** 2))
+    loud = quiet.copy()
+    loud[:segment] = 0.1  # a loud first piece: the pieces above the threshold, as before
+    np.testing.assert_array_equal(clip_segments(loud, segment), loud[None, :segment])
+    short = np.full(1000, 0.5, np.float32)
+    np.testing.assert_array_equal(clip_segments(short, segment)[0, :1000], short)
+    assert clip_segments(short, segment).shape == (1, segment)

@@ -28,6 +28,7 @@ STEMS = ("vocals", "drums", "bass", "other")
 META = Path("meta") / "musdb18.csv"
 COLUMNS = ("filename", "track", "subset", "target", "category", "mixture", "samples", "silent")
 OFFICIAL_TRACKS = {"train": 100, "test": 50}
+TEST_SEGMENT_SECONDS = 2.0  # the reference protocol scores 2-s segments, whatever the training crops' length
 
 
 def find_musdb_root(folder: Path) -> Path:
@@ -115,9 +116,9 @@ def simulate_stem_mixtures(splits: pd.DataFrame, seed: int, epochs: int, crop_sa
                            crop_rule: str = "random", clips=None):
     """(training, test) tables: the mixture is the track's own; the target one of its stems.
 
-    Training: each epoch, every training stem once, at a 2-s crop shared by stem and mixture
-    that starts by ``crop_rule`` (``crop_offsets``: "loud" reads the stems from ``clips``).
-    Test: every non-overlapping 2-s segment of every test stem (the reference's
+    Training: each epoch, every training stem once, at a ``crop_samples`` crop (2 s in the paper) shared by stem
+    and mixture that starts by ``crop_rule`` (``crop_offsets``: "loud" reads the stems from ``clips``).
+    Test: every non-overlapping 2-s segment (``TEST_SEGMENT_SECONDS``) of every test stem (the reference's
     protocol: per-track median over segments, then median over tracks).
     """
     def base(rows: pd.DataFrame) -> pd.DataFrame:
@@ -142,10 +143,11 @@ def simulate_stem_mixtures(splits: pd.DataFrame, seed: int, epochs: int, crop_sa
     train_mix = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
     test = splits[splits["split"] == "test"].reset_index(drop=True)
-    segments = test.loc[test.index.repeat(np.maximum(test["samples"] // crop_samples, 0))]
+    segment = int(TEST_SEGMENT_SECONDS * SAMPLE_RATE)
+    segments = test.loc[test.index.repeat(np.maximum(test["samples"] // segment, 0))]
     test_mix = base(segments)
     index = segments.groupby(level=0).cumcount().to_numpy()
-    test_mix["target_offset"] = index * crop_samples
-    test_mix["length"] = crop_samples
+    test_mix["target_offset"] = index * segment
+    test_mix["length"] = segment
     test_mix.insert(0, "mixture_id", [f"test-{i:06d}" for i in range(len(test_mix))])
     return train_mix, test_mix

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from apt_uss.data.mixtures import render_mixture
-from apt_uss.evaluation.metrics import bss_sdr, is_silent, si_sdr
+from apt_uss.evaluation.metrics import SCORES, bss_sdr, is_silent, si_sdr
 from apt_uss.evaluation.oracle import oracle_mask_sdr
 from apt_uss.models.frozen_separator import frozen_separator
 
@@ -110,7 +110,7 @@ def compare_systems(baseline: pd.DataFrame, apt: pd.DataFrame) -> pd.DataFrame:
     if a != b:
         only = sorted(a ^ b)[:5]
         raise ValueError(f"the baseline and APT evaluations cover different test mixtures (e.g. {only})")
-    scores = [c for c in ("sdr", "sdri", "si_sdr", "si_sdri") if c in baseline.columns and c in apt.columns]
+    scores = [c for c in SCORES if c in baseline.columns and c in apt.columns]
     keys = [c for c in baseline.columns if c not in (*scores, "silent_estimate")]
     merged = baseline.merge(apt[["mixture_id", *scores]], on="mixture_id", suffixes=("_baseline", "_apt"))
     merged = merged[keys + [f"{c}_{system}" for c in scores for system in ("baseline", "apt")]]

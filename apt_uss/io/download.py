@@ -20,7 +20,7 @@ from apt_uss.errors import AptUssError
 from apt_uss.io.atomic import atomic_path
 from apt_uss.io.paths import state_dir
 from apt_uss.io.storage import explain_s3_error, parse_s3_uri, s3_client
-from apt_uss.io.uris import local_path
+from apt_uss.io.uris import local_path, redact
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def sha256_file(path: str | Path) -> str:
 def _verify(path: Path, uri: str, expected: str) -> str:
     actual = sha256_file(path)
     if expected and actual != expected.lower():
-        raise AptUssError(f"{uri}: checksum mismatch: expected sha256 {expected.lower()}, got {actual}")
+        raise AptUssError(f"{redact(uri)}: checksum mismatch: expected sha256 {expected.lower()}, got {actual}")
     return actual
 
 
@@ -55,9 +55,9 @@ def _open_https(uri: str, start: int):
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and start:  # nothing left to fetch: the partial file is complete
             return iter(()), start, True
-        raise AptUssError(f"{uri}: HTTP {exc.code} {exc.reason}") from None
+        raise AptUssError(f"{redact(uri)}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
-        raise AptUssError(f"{uri} cannot be reached: {getattr(exc, 'reason', exc)}") from None
+        raise AptUssError(f"{redact(uri)} cannot be reached: {getattr(exc, 'reason', exc)}") from None
     resumed = resp.status == 206
     length = resp.headers.get("Content-Length")
     total = (int(length) + (start if resumed else 0)) if length else None
@@ -74,7 +74,7 @@ def _open_s3(uri: str, start: int):
         if exc.response.get("Error", {}).get("Code") == "InvalidRange" and start:
             return iter(()), start, True
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            raise AptUssError(f"{uri} does not exist") from None
+            raise AptUssError(f"{redact(uri)} does not exist") from None
         raise explain_s3_error(exc, bucket) from None
     except BotoCoreError as exc:
         raise explain_s3_error(exc, bucket) from None
@@ -90,7 +90,7 @@ def _download(uri: str, partial: Path) -> None:
     if start and not resumed:
         start = 0  # the server ignored the range: start over
     if start:
-        log.info("resuming %s at %.1f MB", uri, start / 1e6)
+        log.info("resuming %s at %.1f MB", redact(uri), start / 1e6)
     done, started, last = start, time.monotonic(), 0.0
     with open(partial, "ab" if start else "wb") as fh:
         for block in chunks:
@@ -104,7 +104,7 @@ def _download(uri: str, partial: Path) -> None:
                 log.info("download %s: %.1f MB%s, %.1f MB/s", PurePosixPath(urlparse(uri).path).name,
                          done / 1e6, pct, rate)
     if total is not None and done != total:
-        raise AptUssError(f"{uri}: download stopped at {done} of {total} bytes; run again to resume")
+        raise AptUssError(f"{redact(uri)}: download stopped at {done} of {total} bytes; run again to resume")
 
 
 def fetch_uri(uri: str, sha256: str = "", what: str = "dataset_uri") -> Path:
@@ -119,14 +119,14 @@ def fetch_uri(uri: str, sha256: str = "", what: str = "dataset_uri") -> Path:
         _verify(path, uri, sha256)
         return path
     if scheme not in ("https", "http", "s3"):
-        raise AptUssError(f"{what}={uri!r}: unsupported scheme {scheme!r}; use a path, file://, https:// or s3://")
+        raise AptUssError(f"{what}={redact(uri)!r}: unsupported scheme {scheme!r}; use a path, file://, https:// or s3://")
     cache = cache_dir()
     name = PurePosixPath(urlparse(uri).path).name or "download"
     index_path = cache / "index.json"
     index = json.loads(index_path.read_text()) if index_path.is_file() else {}
     known = (sha256 or index.get(uri, "")).lower()
     if known and (cache / "sha256" / known / name).is_file():
-        log.info("%s: using the cached copy (sha256 %s)", uri, known)
+        log.info("%s: using the cached copy (sha256 %s)", redact(uri), known)
         return cache / "sha256" / known / name
     partial = cache / "partial" / (hashlib.sha256(uri.encode()).hexdigest()[:24] + ".part")
     partial.parent.mkdir(parents=True, exist_ok=True)
@@ -142,5 +142,5 @@ def fetch_uri(uri: str, sha256: str = "", what: str = "dataset_uri") -> Path:
     index[uri] = digest
     with atomic_path(index_path) as tmp:
         tmp.write_text(json.dumps(index, indent=2, sort_keys=True))
-    log.info("%s: downloaded, sha256 %s", uri, digest)
+    log.info("%s: downloaded, sha256 %s", redact(uri), digest)
     return final

@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 
 from apt_uss.errors import AptUssError
 from apt_uss.io.paths import state_dir
+from apt_uss.io.uris import redact
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +23,6 @@ def resolve_tracking_uri(uri: str = "") -> str:
     if uri:
         return uri
     return f"sqlite:///{state_dir() / 'mlflow.db'}"
-
-
-def redact(uri: str) -> str:
-    """Drop any user:password@ from a URI before it is printed."""
-    return re.sub(r"//[^/@]*@", "//***@", uri)
 
 
 def sqlite_path(uri: str) -> Path | None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
 from apt_uss.errors import AptUssError
+
+
+def redact(uri: str) -> str:
+    """``uri`` fit to print or log: any user:password@ and any query string (a presigned URL's signature) hidden."""
+    return re.sub(r"\?.*$", "?***", re.sub(r"//[^/@]*@", "//***@", str(uri)))
 
 
 def safe_name(text) -> str:

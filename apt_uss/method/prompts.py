@@ -31,16 +31,21 @@ SEGMENT_ENERGY_THRESHOLD = 0.1  # sum of squares; quieter segments carry no clas
 def clip_segments(audio: np.ndarray, segment: int) -> np.ndarray:
     """Non-overlapping ``segment``-sample pieces whose energy exceeds the threshold.
 
-    A clip shorter than one segment, or with no loud segment, is used whole (padded),
-    so every clip yields an embedding.
+    So that every clip yields an embedding: a clip shorter than one segment is used whole (padded), and a clip with
+    no loud piece gives its loudest ``segment``-sample window (the sound of a quiet clip may sit across two pieces
+    or in the tail the pieces leave out).
     """
     n = len(audio) // segment
     pieces = audio[: n * segment].reshape(n, segment) if n else np.zeros((0, segment), np.float32)
     loud = pieces[(pieces.astype(np.float64) ** 2).sum(axis=1) > SEGMENT_ENERGY_THRESHOLD]
     if len(loud):
         return loud
-    whole = audio[:segment] if len(audio) >= segment else np.pad(audio, (0, segment - len(audio)))
-    return whole[None, :]
+    if len(audio) < segment:
+        return np.pad(audio, (0, segment - len(audio)))[None, :]
+    energy = np.concatenate([[0.0], np.cumsum(audio.astype(np.float64) ** 2)])
+    starts = np.unique(np.append(np.arange(0, len(audio) - segment + 1, max(1, segment // 16)), len(audio) - segment))
+    best = int(starts[np.argmax(energy[starts + segment] - energy[starts])])
+    return audio[best : best + segment][None, :]
 
 
 # Segments a batch of the SED on CUDA, where one clip's two or three 2-s segments leave the GPU idle.

@@ -7,7 +7,8 @@ import logging
 import pandas as pd
 
 from apt_uss.errors import AptUssError
-from apt_uss.io.tracking import RUN_TAG, redact
+from apt_uss.io.tracking import RUN_TAG
+from apt_uss.io.uris import redact
 
 SETTINGS = ("dataset", "n_shot", "backbone", "tune", "epochs", "lr")
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ import pandas as pd
 import soundfile as sf
 
 from apt_uss.errors import AptUssError
-from apt_uss.io.tracking import redact
+from apt_uss.io.uris import redact
 from apt_uss.serving.separator import PROMPTS_FILE, load_separator
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,8 @@ from apt_uss.evaluation.separation import (
     separate_long,
 )
 from apt_uss.io.download import fetch_uri
-from apt_uss.io.tracking import redact, resolve_tracking_uri
+from apt_uss.io.tracking import resolve_tracking_uri
+from apt_uss.io.uris import redact
 from apt_uss.method.prompts import check_same_backbone, load_prompt_backbone, load_prompt_provenance, load_prompts
 from apt_uss.models.backbone import BackboneSpec
 from apt_uss.models.device import resolve_device
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 
 MODEL_SCHEMES = ("models:/", "runs:/")
 PROMPTS_FILE = "prompts.npz"  # inside a logged model's artifacts
+# Sample formats that hold a peak above full scale; the others (integer PCM and its relatives) clip it.
+UNCLIPPED_SUBTYPES = ("FLOAT", "DOUBLE", "VORBIS", "OPUS", "MPEG")
 
 
 @dataclass
@@ -62,6 +65,8 @@ class PromptSeparator:
             raise AptUssError(f"the prompts of {self.source} are {self.prompts.shape[1]}-d, but backbone "
                               f"{self.backbone.name!r} takes {model.cfg.embed_dim}-d queries")
         self.model_rate = int(model.cfg.sample_rate)
+        # The separator's STFT pads each window by half its FFT, which must be shorter than the window.
+        self.min_samples = int(model.cfg.separator.n_fft)
         self.provenance = model.provenance
         self._separator = frozen_separator(model.separator.to(self.device))
 
@@ -84,6 +89,10 @@ class PromptSeparator:
         check_positive("chunk_seconds", chunk_seconds)
         if not 0.0 <= check_finite("overlap", overlap) < 1.0:
             raise AptUssError(f"overlap={overlap!r} is not valid: use 0 <= overlap < 1")
+        chunk = int(chunk_seconds * self.model_rate)
+        if chunk < self.min_samples:
+            raise AptUssError(f"chunk_seconds={chunk_seconds!r} is too short: backbone {self.backbone.name!r} "
+                              f"separates windows of at least {self.min_samples / self.model_rate:.3g} s")
         query = prompt_of_class(self.prompts, self.class_names, class_name, self.source)
         frames = audio if audio.ndim == 2 else audio[:, None]
         out = np.zeros(frames.shape, np.float32)
@@ -91,8 +100,10 @@ class PromptSeparator:
             mono = torch.from_numpy(np.ascontiguousarray(frames[:, c]))
             if rate != self.model_rate:
                 mono = AF.resample(mono, rate, self.model_rate)
-            estimate = separate_long(self._separator, mono.numpy(), query, int(chunk_seconds * self.model_rate),
-                                     overlap, self.device)
+            length = len(mono)
+            if length < self.min_samples:  # a recording shorter than one window: separated with silence after it
+                mono = torch.nn.functional.pad(mono, (0, self.min_samples - length))
+            estimate = separate_long(self._separator, mono.numpy(), query, chunk, overlap, self.device)[:length]
             del mono
             if rate != self.model_rate:
                 estimate = AF.resample(torch.from_numpy(estimate), self.model_rate, rate).numpy()
@@ -125,13 +136,9 @@ def load_separator(uri: str, backbone: BackboneSpec | dict | str | None = None, 
     ``backbone`` defaults to the one the prompts record (see ``backbone_for``); a backbone with other weights than
     the recorded ones is an error naming both.
     """
-    download = None
-    if uri.startswith(MODEL_SCHEMES):
-        download = Path(tempfile.mkdtemp(prefix="apt-uss-model-"))
-        prompts_path = _model_prompts(uri, tracking_uri, download)
-    else:
-        prompts_path = fetch_uri(uri, what="prompts")
+    download = Path(tempfile.mkdtemp(prefix="apt-uss-model-")) if uri.startswith(MODEL_SCHEMES) else None
     try:
+        prompts_path = _model_prompts(uri, tracking_uri, download) if download else fetch_uri(uri, what="prompts")
         prompts, _, names = load_prompts(prompts_path)
         recorded, provenance = load_prompt_backbone(prompts_path), load_prompt_provenance(prompts_path)
     finally:
@@ -155,12 +162,17 @@ def separate_file(separator: PromptSeparator, class_name: str, input_path, outpu
     except (RuntimeError, sf.LibsndfileError) as exc:
         raise AptUssError(f"cannot read {input_path} as audio: {exc}") from None
     result = separator.separate(audio, rate, class_name, chunk_seconds, overlap)
-    subtype = info.subtype
-    if subtype.startswith("PCM") and np.abs(result).max() >= 1.0:
+    subtype = info.subtype if sf.check_format(out_format, info.subtype) else sf.default_subtype(out_format)
+    peak = float(np.abs(result).max())
+    if peak >= 1.0 and not subtype.startswith(UNCLIPPED_SUBTYPES):
+        if not sf.check_format(out_format, "FLOAT"):
+            raise AptUssError(f"output {output_path}: the estimate peaks at {peak:.3f}, above full scale, and "
+                              f"{out_format} samples cannot hold that without clipping: write a .wav instead "
+                              f"(32-bit float)")
         subtype = "FLOAT"
         log.info("separate: the estimate peaks above full scale; writing 32-bit float samples")
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(output_path), result, rate, subtype=subtype if sf.check_format(out_format, subtype) else None)
+    sf.write(str(output_path), result, rate, subtype=subtype)
     return {"input": str(input_path), "output": str(output_path), "class": class_name, "sample_rate": rate,
             "channels": int(audio.shape[1]), "samples": int(len(audio)), "backbone": separator.backbone.name}
 

@@ -21,6 +21,8 @@ from apt_uss.data.clips import ClipStore, read_clip
 from apt_uss.errors import AptUssError
 from apt_uss.evaluation.evaluate import compare_systems, evaluate_prompts
 from apt_uss.evaluation.metrics import (
+    SCORE_PREFIXES,
+    SCORES,
     SDR_DEFINITION,
     SYSTEMS,
     median_sdr_by_class,
@@ -292,11 +294,19 @@ def _read_evaluation(path: str, system: str) -> tuple[pd.DataFrame, dict]:
     folder = Path(path)
     try:
         info = json.loads((folder / "evaluation.json").read_text())
-        table = pd.read_csv(folder / "per_mixture.csv", keep_default_na=False)
+        table = pd.read_csv(folder / "per_mixture.csv", keep_default_na=False)  # "NA" may be a class name
     except (OSError, ValueError) as exc:
         raise AptUssError(f"{path} is not an evaluation output (per_mixture.csv, evaluation.json): {exc}") from None
     if info.get("system") != system:
         raise AptUssError(f"{path} holds the {info.get('system')!r} evaluation where {system!r} was expected")
+    for column in [c for c in table.columns if c in SCORES or c.startswith(SCORE_PREFIXES)]:
+        # An empty score cell is a score that is not defined (the SI-SDR of a silent estimate): NaN, which medians
+        # skip. Any other text is not a score.
+        scores = pd.to_numeric(table[column], errors="coerce")
+        bad = table[column][scores.isna() & ~table[column].astype(str).isin(["", "nan"])]
+        if len(bad):
+            raise AptUssError(f"{path}: per_mixture.csv column {column!r} holds {bad.iloc[0]!r}, not a score")
+        table[column] = scores
     return table, info
 
 
