@@ -13,6 +13,14 @@ from apt_uss.errors import AptUssError
 from apt_uss.params import spec
 
 
+class FlagParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one ``error:`` line, as the parameter check's: the usage of forty flags
+    printed first would bury it."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (--help lists the flags)\n")
+
+
 def profile_of(argv: list[str] | None) -> str:
     """The ``--profile`` given in ``argv`` (default: the spec's), read before the other flags get their defaults."""
     pre = argparse.ArgumentParser(add_help=False)

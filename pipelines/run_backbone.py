@@ -6,7 +6,6 @@ card (config, sha256, the command, held-out figures) as the package's ``demo`` w
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import json
 import shlex
@@ -21,7 +20,7 @@ from apt_uss.logs import configure_logging
 from apt_uss.models.choice import PACKAGED_WEIGHTS, WEIGHTS_DIR
 from apt_uss.steps.backbone import CARD, CHECKPOINT, check_backbone_recipe
 from pipelines.backbone_pipeline import backbone_pipeline
-from pipelines.local_cli import add_signature_flags, report_failure
+from pipelines.local_cli import FlagParser, add_signature_flags, report_failure
 
 MAX_CHECKPOINT_BYTES = 20 * 10**6
 RECIPE_CHECKED = inspect.signature(check_backbone_recipe).parameters
@@ -30,7 +29,7 @@ RECIPE_CHECKED = inspect.signature(check_backbone_recipe).parameters
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m pipelines.run_backbone", description=__doc__)
+    parser = FlagParser(prog="python -m pipelines.run_backbone", description=__doc__)
     add_signature_flags(parser, backbone_pipeline)
     parser.add_argument("--install-to", default=str(WEIGHTS_DIR), help="folder for the checkpoint and its card")
     args = vars(parser.parse_args(argv))

@@ -27,9 +27,9 @@ from apt_uss.errors import AptUssError
 from apt_uss.io import storage, tracking
 from apt_uss.logs import configure_logging
 from apt_uss.params import spec
-from apt_uss.steps.validation import check_pipeline_params
+from apt_uss.steps.validation import check_local_inputs, check_pipeline_params
 from pipelines.apt_uss_pipeline import build_pipeline
-from pipelines.local_cli import add_pipeline_flags, profile_of, report_failure
+from pipelines.local_cli import FlagParser, add_pipeline_flags, profile_of, report_failure
 
 log = logging.getLogger("apt_uss.run_local")
 RUNNERS = ("subprocess", "docker")
@@ -39,7 +39,7 @@ LOCAL_PIPELINE = build_pipeline(retries=False)
 
 
 def build_parser(profile: str = spec.DEFAULT_PROFILE) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.run_local", description=__doc__)
+    parser = FlagParser(prog="python -m pipelines.run_local", description=__doc__)
     add_pipeline_flags(parser, profile)
     parser.add_argument("--runner", default="subprocess", choices=list(RUNNERS),
                         help="subprocess: steps in this environment; docker: each step in its image")
@@ -109,8 +109,9 @@ def prepare_containers(params: dict) -> dict:
 
 
 def prepare_run(params: dict, runner: str) -> tuple[dict, Path]:
-    """After the parameter check: for containers the engine, images and servers, then the service probes; returns
-    the parameters (with the resolved tracking URI) and the folder the runner writes the outputs to."""
+    """After the parameter check: the inputs named by path exist, for containers the engine, images and servers, then
+    the service probes; returns the parameters (with the resolved tracking URI) and the outputs' folder."""
+    check_local_inputs(params)
     outputs = tracking.state_dir() / ("kfp-outputs" if runner == "subprocess" else "kfp-docker-outputs")
     if runner == "docker":
         params = prepare_containers(params)

@@ -21,7 +21,7 @@ from apt_uss.errors import AptUssError
 from apt_uss.io.cpus import THREADS_ENV, available_cores
 from apt_uss.logs import configure_logging
 from apt_uss.steps.validation import check_sweep_params
-from pipelines.local_cli import add_pipeline_flags, profile_of, report_failure
+from pipelines.local_cli import FlagParser, add_pipeline_flags, profile_of, report_failure
 from pipelines.run_local import RUNNERS, prepare_run, start_local_runner
 from pipelines.sweep_pipeline import build_sweep_pipeline
 
@@ -34,8 +34,8 @@ def default_parallelism() -> int:
 
 
 def build_parser(profile: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.run_sweep", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = FlagParser(prog="python -m pipelines.run_sweep", description=__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_pipeline_flags(parser, profile, pipeline="sweep")
     parser.add_argument("--runner", default="subprocess", choices=list(RUNNERS),
                         help="subprocess: steps in this environment; docker: each step in its image")

@@ -20,7 +20,7 @@ from apt_uss.params import spec
 from apt_uss.steps.validation import check_pipeline_params, check_sweep_params
 from apt_uss.tools import kfp_submit
 from pipelines.apt_uss_pipeline import PIPELINE_NAME
-from pipelines.local_cli import add_pipeline_flags, profile_of, report_failure
+from pipelines.local_cli import FlagParser, add_pipeline_flags, profile_of, report_failure
 from pipelines.sweep_pipeline import SWEEP_PIPELINE_NAME
 
 DEFAULT_PACKAGE = "dist/apt_uss_pipeline.yaml"
@@ -36,8 +36,8 @@ def pipeline_of(argv: list[str] | None) -> str:
 
 
 def build_parser(profile: str = spec.DEFAULT_PROFILE, pipeline: str = "run") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.submit", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = FlagParser(prog="python -m pipelines.submit", description=__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://127.0.0.1:8080 or "
                                                       "https://kubeflow.example.com/pipeline")
     parser.add_argument("--namespace", default="", help="Kubernetes namespace (multi-user Kubeflow)")

@@ -130,6 +130,58 @@ def test_make_pipeline_run_lr_inf_is_one_line_before_any_step(tmp_path, monkeypa
     assert not (tmp_path / "state" / "kfp-outputs").exists()
 
 
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "CPU", "cuda0"])
+def test_a_device_that_is_not_one_is_refused_before_the_run(defaults, device):
+    assert _refused({**defaults, "device": device}) == \
+        f"device={device!r} is not valid: use 'auto', 'cpu' or 'cuda[:N]'"
+
+
+@pytest.mark.parametrize("name, value", [("dataset_uri", "/data/no-such-sounds"),
+                                         ("dataset_uri", "file:///data/no-such-sounds.zip"),
+                                         ("separator_checkpoint_uri", "/models/none.ckpt#sha256=" + "0" * 64)])
+def test_make_pipeline_run_with_a_missing_local_input_is_one_line_before_any_step(tmp_path, monkeypatch, capsys,
+                                                                                 name, value):
+    from pipelines import run_local
+
+    monkeypatch.setenv("APT_USS_HOME", str(tmp_path / "state"))
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    capsys.readouterr()
+    dataset = ["--dataset", "esc50"] if name == "dataset_uri" else []
+    try:
+        code = run_local.main([*dataset, f"--{name.replace('_', '-')}", value])
+    finally:
+        root.handlers[:], root.level = handlers, level
+    assert code == 2
+    path = value.removeprefix("file://").split("#")[0]
+    assert _one_error_line(capsys.readouterr().err) == f"error: {name}={value!r}: {path} does not exist on this machine"
+    assert not (tmp_path / "state" / "kfp-outputs").exists()
+
+
+@pytest.mark.parametrize("module", ["run_local", "run_sweep", "submit"])
+def test_a_flag_of_the_wrong_type_is_one_line_without_the_usage(module, capsys):
+    """What ``make pipeline-run LR=fast`` runs: the usage of forty flags would bury the one line that matters."""
+    import importlib
+
+    main = importlib.import_module(f"pipelines.{module}").main
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main(["--lr", "fast"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert _one_error_line(err) == "error: argument --lr: lr='fast' is not valid: it must be a number " \
+                                   "(--help lists the flags)"
+    assert "usage:" not in err
+
+
+def test_a_missing_dataset_folder_is_named_as_missing_not_as_not_a_file(tmp_path):
+    from apt_uss.data.dataset import fetch_dataset
+
+    with pytest.raises(AptUssError, match=r"dataset_uri='.*/my-sounds' does not exist: give a folder in the dataset's"):
+        fetch_dataset("esc50", tmp_path / "out", dataset_uri=str(tmp_path / "my-sounds"))
+    assert not (tmp_path / "out").exists()
+
+
 def test_check_positive_keeps_its_messages_for_finite_values():
     assert check_positive("lr", 3e-4) == 3e-4
     with pytest.raises(AptUssError, match=r"^lr=-1\.0 is not valid: it must be positive$"):

@@ -93,6 +93,9 @@ def _ingest(uri: str, sha256: str, staged: Path, find_root, ingest) -> tuple[pd.
     """Ingest from a local directory, or from an archive fetched by URI and extracted safely."""
     parsed = urlparse(uri)
     local = Path(parsed.path if parsed.scheme == "file" else uri).expanduser()
+    if parsed.scheme in ("", "file") and not local.exists():
+        raise AptUssError(f"dataset_uri={uri!r} does not exist: give a folder in the dataset's layout or an archive "
+                          "(path, file://, https://, s3://)")
     if parsed.scheme in ("", "file") and local.is_dir():
         root = find_root(local)
         meta, info = ingest(root, staged)

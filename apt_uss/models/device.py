@@ -6,15 +6,14 @@ import torch
 
 from apt_uss.errors import AptUssError
 from apt_uss.io.cpus import step_cores
+from apt_uss.params.checks import check_device
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
+    if check_device(name) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise AptUssError(f"device={name!r} asked for, but no CUDA device is visible: use 'auto' or 'cpu'")
-    if not (name == "cpu" or name.startswith("cuda")):
-        raise AptUssError(f"device={name!r} is not valid: use 'auto', 'cpu' or 'cuda[:N]'")
     return torch.device(name)
 
 

@@ -6,6 +6,7 @@ The checks that need to know a dataset or a backbone (a run's whole parameter se
 from __future__ import annotations
 
 import math
+import re
 
 from apt_uss.errors import AptUssError
 from apt_uss.params.spec import check_choice
@@ -59,6 +60,13 @@ def check_sha256(value: str, name: str = "dataset_sha256") -> str:
     if text and (len(text) != 64 or any(c not in "0123456789abcdef" for c in text)):
         raise AptUssError(f"{name}={value!r} is not valid: use 64 hex digits, or leave it empty")
     return text
+
+
+def check_device(name: str) -> str:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (whether a CUDA device is visible is the steps' to say)."""
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(name)):
+        raise AptUssError(f"device={name!r} is not valid: use 'auto', 'cpu' or 'cuda[:N]'")
+    return str(name)
 
 
 def check_mix_rule(rule: str) -> str:

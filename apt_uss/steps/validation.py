@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
 
 from apt_uss.data import debian_sounds, musdb, synthetic
 from apt_uss.data.audio import SAMPLE_RATE
@@ -14,6 +16,7 @@ from apt_uss.models.choice import BackboneChoice
 from apt_uss.params.checks import (
     check_crop_rule,
     check_dataset,
+    check_device,
     check_disjoint_folds,
     check_finite,
     check_mix_rule,
@@ -80,6 +83,7 @@ def check_pipeline_params(params: dict) -> dict:
     """
     params = typed_parameters(params)
     check_dataset(params["dataset"])
+    check_device(params["device"])
     check_mix_rule(params["mix_rule"])
     check_crop_rule(params["crop_rule"])
     check_tune_options(params["tune"], params["precision"], params["lr_schedule"],
@@ -154,6 +158,22 @@ def check_pipeline_params(params: dict) -> dict:
                 f"{params['dataset']}: use 1 to {limit} or 'full'"
             )
     return dict(params, n_shot=str(params["n_shot"]).strip().lower())
+
+
+LOCAL_INPUTS = ("dataset_uri", "sed_checkpoint_uri", "separator_checkpoint_uri")
+
+
+def check_local_inputs(params: dict) -> None:
+    """The inputs a run on this machine names by path (or ``file://``) exist here. Not part of the pipeline's own
+    check: on a cluster that runs in one pod, and another pod may mount other volumes."""
+    for name in LOCAL_INPUTS:
+        uri = str(params.get(name) or "")
+        parsed = urlparse(uri)
+        if not uri or parsed.scheme not in ("", "file"):
+            continue
+        path = Path(parsed.path if parsed.scheme == "file" else uri.split("#", 1)[0]).expanduser()
+        if not path.exists():
+            raise AptUssError(f"{name}={uri!r}: {path} does not exist on this machine")
 
 
 def check_sweep_params(params: dict) -> dict:
