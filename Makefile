@@ -94,9 +94,13 @@ $(VENV)/.installed: pyproject.toml requirements.lock requirements-dev.lock
 	      || echo "warning: could not install ffmpeg; install it with your package manager"; \
 	  else echo "warning: ffmpeg not found; install it (apt-get install ffmpeg) for MUSDB18 decoding"; fi; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "setup: installing the pinned packages into $(VENV) (about 3 minutes the first time; later runs skip it)"
 	# torch first and pinned: an unpinned resolve would pull a multi-GB CUDA build.
+	@echo "setup 1/3: torch 2.13.0"
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	@echo "setup 2/3: the locked packages (kfp, MLflow, museval, boto3, ...)"
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock -r requirements-dev.lock
+	@echo "setup 3/3: apt_uss"
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	# torchaudio 2.11 wheels link CUDA libraries; without them its pure-PyTorch transforms work on CPU torch.
 	rm -f $(VENV)/lib/python3.11/site-packages/torchaudio/lib/*.so

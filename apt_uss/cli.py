@@ -220,13 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompts", help="prompt file: path, file://, https:// or s3:// URI (s3:// finds the local "
                                           "S3 server's keys, as the pipeline does)")
-    source.add_argument("--model", dest="prompts", help="a logged model: models:/<name>/<version> or "
-                                                        "runs:/<run id>/model")
+    source.add_argument("--model", dest="prompts", metavar="MODEL_URI", help="a logged model: "
+                        "models:/<name>/<version> or runs:/<run id>/model")
     p.add_argument("--class", dest="class_name", default="", help="class name, as in the prompts")
     p.add_argument("--chunk-seconds", type=float, default=5.0, help="window the separator sees at a time")
     p.add_argument("--overlap", type=float, default=0.5, help="fraction of a window shared with the next")
     p.add_argument("input", help="input audio file (any length, rate and channel count)")
-    p.add_argument("output", help="output audio file (.wav or .flac): same rate, channels and length")
+    p.add_argument("output", help="output audio file (.wav, .flac, or another format libsndfile writes): same rate, "
+                                  "channels and length")
     _param(p, "tracking_uri")
     _backbone_args(p, recorded=True)
 
@@ -237,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the backbone and the check (docs/serving.md).")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--prompts", help="prompt file: path, file://, https:// or s3:// URI")
-    source.add_argument("--model", dest="prompts", help="a logged model: models:/<name>/<version> or runs:/<id>/model")
+    source.add_argument("--model", dest="prompts", metavar="MODEL_URI",
+                        help="a logged model: models:/<name>/<version> or runs:/<id>/model")
     p.add_argument("--class", dest="class_name", default="", help="the class whose prompt the graph holds")
     p.add_argument("--out", required=True, help="output .onnx file")
     p.add_argument("--seconds", type=float, default=5.0, help="input length the graph takes")

@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -68,6 +69,10 @@ def start_local_runner(pipeline_root: Path, runner: str = "subprocess") -> None:
     images (host network, the caller's S3 and MLflow environment, a user who can write the outputs)."""
     from kfp import local
 
+    # Warnings KFP's local runner gives for every task, true of every local run and harmless: the tasks' resource
+    # requests are for a cluster, and the subprocess runner runs each step in this environment, not in its image.
+    warnings.filterwarnings("ignore", message=r"Task .*: settings .* have no effect in the current local runner")
+    warnings.filterwarnings("ignore", message=r"You may be attemping to run a task that uses custom or non-Python")
     if runner == "docker":
         from apt_uss.tools import container_runner
         from components.apt_uss_components import CPU_IMAGE, GPU_IMAGE

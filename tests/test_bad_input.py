@@ -481,3 +481,15 @@ def test_separate_file_names_a_missing_input_file(tmp_path):
 
     with pytest.raises(AptUssError, match=r"^input audio file .*nothere.wav does not exist$"):
         separate_file(None, "x", tmp_path / "nothere.wav", tmp_path / "o.wav")  # checked before any model is used
+
+
+def test_the_speech_example_without_espeak_ng_says_so_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from apt_uss.tools import separation_example
+
+    monkeypatch.setattr(separation_example.shutil, "which", lambda name: None)
+    code = separation_example.main(["--prompts", str(tmp_path / "p.npz"), "--interferer", "speech",
+                                    "--out", str(tmp_path / "example")])
+    assert code == 2
+    assert _one_error_line(capsys.readouterr().err) == \
+        "error: espeak-ng is not installed (apt-get install espeak-ng): --interferer speech needs it"
+    assert not (tmp_path / "example").exists()

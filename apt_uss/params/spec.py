@@ -206,6 +206,12 @@ RESULT_PARAMETERS = tuple(p.name for p in PARAMETERS if p.name not in NOT_RESULT
 SWEEP_RESULT_PARAMETERS = tuple(p.name for p in SWEEP_PARAMETERS if p.name not in NOT_RESULT_PARAMETERS)
 
 
+def shown_values(params: dict) -> dict:
+    """``params`` as a report and MLflow show them: integer parameters as integers (KFP hands the values of a dict
+    parameter as text, integers as ``20.0``); everything else as given."""
+    return {k: parse_value(k, v) if k in BY_NAME and BY_NAME[k].type is int else v for k, v in params.items()}
+
+
 def parse_value(name: str, text: object) -> object:
     """``text`` (a command-line word, a Make variable, a KFP value inside a dict) as parameter ``name``'s type.
 

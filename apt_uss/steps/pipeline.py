@@ -51,7 +51,7 @@ from apt_uss.models.backbone import BackboneSpec
 from apt_uss.models.checkpoints import export_backbone
 from apt_uss.models.device import resolve_device, use_available_cores
 from apt_uss.params.checks import check_positive, check_state_uri, check_tune_options
-from apt_uss.params.spec import registered_model_name
+from apt_uss.params.spec import registered_model_name, shown_values
 from apt_uss.results import plots
 from apt_uss.results.compare import PROVENANCE_PREFIX
 from apt_uss.results.examples import EXAMPLES_TABLE, pick_examples, render_examples
@@ -374,6 +374,7 @@ def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tune
     ``artifact_uri`` empty skips the S3 upload; ``tracking_uri`` empty means
     ``$MLFLOW_TRACKING_URI`` or the local sqlite store.
     """
+    run_params = shown_values(run_params or {})
     per_mixture, per_class, summary = score_systems(baseline_dir, apt_dir)
     loss = read_table(loss_path, "the tuning loss table", LOSS_COLUMNS, keep_default_na=True)
     for path in (initial_prompts_path, tuned_prompts_path):  # every input is read before MLflow and S3 are

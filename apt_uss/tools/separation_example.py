@@ -29,12 +29,13 @@ from apt_uss.evaluation.metrics import bss_sdr, si_sdr
 
 SENTENCE = ("The quick brown fox jumps over the lazy dog, and then it runs back across the field "
             "to see whether anybody noticed.")
+NO_ESPEAK = "espeak-ng is not installed (apt-get install espeak-ng): --interferer speech needs it"
 
 
 def speech(seconds: float, workdir: Path) -> np.ndarray:
     """A spoken English sentence from espeak-ng at 32 kHz mono, ``seconds`` long (repeated if short)."""
     if shutil.which("espeak-ng") is None:
-        raise AptUssError("espeak-ng is not installed (apt-get install espeak-ng): --interferer speech needs it")
+        raise AptUssError(NO_ESPEAK)
     path = workdir / "speech.wav"
     subprocess.run(["espeak-ng", "-v", "en", "-s", "150", "-w", str(path), SENTENCE], check=True,
                    capture_output=True)
@@ -64,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="dist/separation_example", help="folder for the WAV files")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     try:
+        if args.interferer == "speech" and shutil.which("espeak-ng") is None:  # before any file is written
+            raise AptUssError(NO_ESPEAK)
         root = debian_sounds.extracted(debian_sounds.NAME)
         meta = pd.read_csv(root / "meta" / "esc50.csv")
         target_name, target = test_clip(meta, root, args.target, args.clip)
@@ -75,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             other_name, other = test_clip(meta, root, args.interferer, args.clip)
         mixture = mix(target, other, "energy_match")
+        out.mkdir(parents=True, exist_ok=True)
         peak = max(float(np.abs(mixture).max()), 1e-9)
         scale = min(1.0, 0.99 / peak)  # a WAV file holds what the separator then reads
         sf.write(out / "mixture.wav", mixture * scale, SAMPLE_RATE, subtype="FLOAT")
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             estimate_path = out / f"{args.target}_{Path(prompts).stem}.wav"
             command = [sys.executable, "-m", "apt_uss", "separate", "--prompts", prompts, "--class", args.target,
                        str(out / "mixture.wav"), str(estimate_path)]
-            print("$", " ".join(command[1:]), flush=True)
+            print("$", "python", " ".join(command[1:]), flush=True)
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 raise AptUssError(f"separate failed: {done.stderr.strip()[-400:]}")
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                                           "si_sdr": si_sdr(target * scale, estimate)}
     except AptUssError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     print(json.dumps(result, indent=2))
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return 0
