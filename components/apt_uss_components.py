@@ -12,7 +12,10 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Metrics, Model, Output
 
-# Image names are compile-time settings, the same names the image build tags.
+# Image names are compile-time settings, the same names the image build tags. The steps that run the backbone
+# (initial prompts, tuning, both evaluations, audio examples; the sweep's shared embedding) use the GPU image,
+# whose CUDA build of torch also runs on a CPU pod: whether their pods get a GPU is a run parameter
+# (tune_gpus, model_gpus), the image is fixed when the pipeline is compiled.
 CPU_IMAGE = os.environ.get("APT_USS_IMAGE", "apt-uss:0.1.0")
 GPU_IMAGE = os.environ.get("APT_USS_GPU_IMAGE", "apt-uss-gpu:0.1.0")
 
@@ -74,7 +77,7 @@ def simulate_mixtures(dataset_dir: Input[Dataset], splits: Input[Dataset], seed:
     mixtures.metadata.update(info)
 
 
-@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def init_prompts(dataset_dir: Input[Dataset], splits: Input[Dataset], backbone: dict,
                  prompts: Output[Model], embeddings: Output[Dataset]):
     """``backbone``: the run's backbone spec (apt_uss.models.backbone.BackboneSpec as a dict)."""
@@ -92,7 +95,7 @@ def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_
                  backbone: dict, lr: float, batch_size: int, tune: str, precision: str, checkpoint_uri: str,
                  run_name: str, tracking_uri: str, experiment: str, artifact_uri: str,
                  tuned_prompts: Output[Model], loss: Output[Dataset], separator_weights: Output[Model],
-                 lr_schedule: str, loss_function: str, keep_best_epoch: bool, gpus: int = 0,
+                 lr_schedule: str, loss_function: str, keep_best_epoch: bool, gpus: str = "0",
                  nested_run: bool = False):
     """``separator_weights`` is the tuned separator for tune=joint and an empty file for tune=prompts.
     ``gpus``: what the pod asked for (logged beside what it sees). ``nested_run``: a sweep cell's MLflow run."""
@@ -111,9 +114,9 @@ def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_
         loss.metadata["final_loss"] = float(history["loss"].iloc[-1])
 
 
-@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def evaluate_sdr(dataset_dir: Input[Dataset], mixtures: Input[Dataset], prompts: Input[Model], system: str,
-                 backbone: dict, evaluation: Output[Dataset], separator_weights: Input[Model] = None, gpus: int = 0):
+                 backbone: dict, evaluation: Output[Dataset], separator_weights: Input[Model] = None, gpus: str = "0"):
     from apt_uss.logs import configure_logging
     from apt_uss.steps.pipeline import evaluate_step
 
@@ -127,7 +130,7 @@ def evaluate_sdr(dataset_dir: Input[Dataset], mixtures: Input[Dataset], prompts:
         evaluation.metadata["sdr_pooled_median"] = float(table["sdr"].median())
 
 
-@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def audio_examples(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_prompts: Input[Model],
                    tuned_prompts: Input[Model], baseline: Input[Dataset], apt: Input[Dataset], per_class: int,
                    backbone: dict, examples: Output[Dataset], separator_weights: Input[Model] = None):

@@ -7,6 +7,7 @@ from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Metrics, Model, Output
 
 CPU_IMAGE = os.environ.get("APT_USS_IMAGE", "apt-uss:0.1.0")
+GPU_IMAGE = os.environ.get("APT_USS_GPU_IMAGE", "apt-uss-gpu:0.1.0")  # as components/apt_uss_components.py
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
@@ -35,7 +36,7 @@ def plan_sweep(sweep_shots: str, seeds: str, run_name: str) -> List[dict]:
     return plan_sweep_step(sweep_shots=sweep_shots, seeds=seeds, run_name=run_name)
 
 
-@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def embed_training_clips(dataset_dir: Input[Dataset], backbone: dict, train_folds: str, test_folds: str,
                          embeddings: Output[Dataset]):
     from apt_uss.logs import configure_logging

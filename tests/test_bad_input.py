@@ -220,9 +220,16 @@ def test_a_model_name_that_would_break_models_uris_is_refused_before_the_run(def
     assert _refused(dict(defaults, model_name=name)).startswith(f"model_name={name!r} is not valid")
 
 
-@pytest.mark.parametrize("name, value", [("model_gpus", -1), ("tune_gpus", -2)])
-def test_a_negative_gpu_count_is_refused(defaults, name, value):
-    assert _refused(dict(defaults, **{name: value})) == f"{name}={value} is not valid: use 0 or more"
+@pytest.mark.parametrize("name, value", [("model_gpus", "-1"), ("tune_gpus", -2), ("tune_gpus", "1.5"),
+                                         ("model_gpus", "one")])
+def test_a_gpu_count_that_is_not_a_whole_number_is_refused(defaults, name, value):
+    assert _refused(dict(defaults, **{name: value})) == \
+        f"{name}={str(value)!r} is not valid: use a whole number of GPUs, 0 or more"
+
+
+def test_a_gpu_count_is_checked_as_text_and_normalised(defaults):
+    assert check_pipeline_params(dict(defaults, tune_gpus=2, model_gpus=" 01"))[("tune_gpus")] == "2"
+    assert check_pipeline_params(dict(defaults, model_gpus=" 01"))["model_gpus"] == "1"
 
 
 # 2. A crop longer than the clips ------------------------------------------------------------------------

@@ -123,6 +123,24 @@ def test_silent_clips_are_counted_and_kept_out_of_the_split(tmp_path):
     assert len(splits) == 8
 
 
+def test_an_empty_clip_at_any_rate_is_a_silent_clip_not_a_crash(tmp_path):
+    _mini_esc50(tmp_path / "src")
+    sf.write(tmp_path / "src" / "audio" / "2-1000-A-0.wav", np.zeros((0, 1)), 48000)  # no samples, not 32 kHz
+    manifest = fetch_dataset("esc50", tmp_path / "out", dataset_uri=str(tmp_path / "src"))
+    assert manifest["silent_clips"] == ["2-1000-A-0.wav"]
+
+
+def test_the_manifest_records_the_source_without_its_secrets(tmp_path, monkeypatch):
+    from apt_uss.data import dataset
+
+    _mini_esc50(tmp_path / "src")
+    archive = _zip_dir(tmp_path / "src", tmp_path / "esc.zip")
+    monkeypatch.setattr(dataset, "fetch_uri", lambda uri, sha256="", what="": archive)  # as a download would
+    manifest = fetch_dataset("esc50", tmp_path / "out", dataset_uri="https://u:pw@h.example/esc.zip?Signature=S1G")
+    assert manifest["source_uri"] == "https://***@h.example/esc.zip?***"
+    assert "S1G" not in (tmp_path / "out" / "dataset.json").read_text()
+
+
 def test_default_esc50_source_is_the_official_archive():
     assert ESC50_URL == "https://github.com/karolpiczak/ESC-50/archive/master.zip"
 

@@ -147,3 +147,25 @@ def test_stem_mp4_layout_is_decoded(tmp_path):
     for audio, freq in ((vocals, 440.0), (bass, 60.0)):
         spectrum = np.abs(np.fft.rfft(audio))
         assert abs(np.fft.rfftfreq(len(audio), 1 / 32000)[spectrum.argmax()] - freq) < 2
+
+
+def test_a_rendered_stem_louder_than_its_mixture_is_clipped_not_wrapped(tmp_path, monkeypatch):
+    """Where stems cancel in the mix, a stem can peak above the mixture the scale is set by."""
+    from apt_uss.data import musdb_rendered
+
+    def render(soundfont, notes, programs, seconds, workdir, name, sample_rate):
+        audio = np.zeros(int(seconds * sample_rate))
+        if name.endswith("drums"):
+            audio[100], audio[200] = 0.5, 0.2
+        elif name.endswith("bass"):
+            audio[100] = -0.45
+        return audio
+
+    monkeypatch.setattr(musdb_rendered, "render_midi", render)
+    musdb_rendered.build_musdb_rendered(tmp_path / "sf2", tmp_path / "out", tmp_path / "work",
+                                        tracks={"train": 1}, seconds=1.0)
+    (folder,) = (tmp_path / "out" / "train").iterdir()
+    read = {stem: sf.read(folder / f"{stem}.wav", dtype="int16")[0].astype(np.int32)
+            for stem in ("drums", "bass", "other", "vocals", "mixture")}
+    assert read["drums"][100] == 32767  # clipped, where a cast wrapped it to 8190
+    np.testing.assert_array_equal(read["mixture"], read["drums"] + read["bass"] + read["other"] + read["vocals"])

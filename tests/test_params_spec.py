@@ -232,9 +232,3 @@ def test_a_make_value_with_a_quote_reaches_the_flag_whole():
     argv = shlex.split(line.split("pipelines.run_local", 1)[1])
     assert argv[argv.index("--experiment") + 1] == "bob's run"
 
-
-def test_shown_values_give_integer_parameters_as_integers_and_leave_the_rest():
-    given = {"epochs": "20.0", "batch_size": 4.0, "lr": "0.03", "keep_best_epoch": "false", "n_shot": "5",
-             "not_a_parameter": "7.0"}
-    assert spec.shown_values(given) == {"epochs": 20, "batch_size": 4, "lr": "0.03", "keep_best_epoch": "false",
-                                        "n_shot": "5", "not_a_parameter": "7.0"}

@@ -58,7 +58,8 @@ def test_tuning_requests_gpus_tolerates_their_taint_and_images_are_set(tmp_path)
     assert tune["resources"]["accelerator"]["resourceType"] == "nvidia.com/gpu"
     # the GPU count is a run parameter (default 1), as are the tolerations and node selector
     assert "tune_gpus" in tune["resources"]["accelerator"]["resourceCount"]
-    assert params["tune_gpus"]["defaultValue"] == 1
+    # Kubeflow's driver reads a channel's accelerator count as a string value only: a number parameter gives no GPU
+    assert (params["tune_gpus"]["defaultValue"], params["tune_gpus"]["parameterType"]) == ("1", "STRING")
     assert platform["exec-tune-prompts"]["tolerations"][0]["tolerationJson"]["componentInputParameter"] == \
         "gpu_tolerations"
     assert params["gpu_tolerations"]["defaultValue"] == [{"key": "nvidia.com/gpu", "operator": "Exists",
@@ -68,7 +69,7 @@ def test_tuning_requests_gpus_tolerates_their_taint_and_images_are_set(tmp_path)
     assert params["gpu_node_selector"]["defaultValue"] == {}
     # the steps that run the backbone over many clips ask for model_gpus (demo 0, paper 1) and tolerate the taint
     model_steps = {"exec-init-prompts", "exec-evaluate-sdr", "exec-evaluate-sdr-2", "exec-audio-examples"}
-    assert params["model_gpus"]["defaultValue"] == 0
+    assert (params["model_gpus"]["defaultValue"], params["model_gpus"]["parameterType"]) == ("0", "STRING")
     for name in model_steps:
         assert "model_gpus" in executors[name]["container"]["resources"]["accelerator"]["resourceCount"], name
         assert platform[name]["tolerations"][0]["tolerationJson"]["componentInputParameter"] == "gpu_tolerations"
@@ -159,7 +160,10 @@ def test_image_names_and_tag_are_compile_time_settings(tmp_path):
                    cwd=Path(__file__).resolve().parents[1], capture_output=True)
     executors = yaml.safe_load_all(out.read_text()).__next__()["deploymentSpec"]["executors"]
     images = {name: ex["container"]["image"] for name, ex in executors.items()}
-    assert images.pop("exec-tune-prompts") == "registry.example.com/team/apt-uss-gpu:1.2.3"
+    # the steps that run the backbone use the GPU image (a pod gets a GPU by run parameter), the others the CPU one
+    for name in ("exec-tune-prompts", "exec-init-prompts", "exec-evaluate-sdr", "exec-evaluate-sdr-2",
+                 "exec-audio-examples"):
+        assert images.pop(name) == "registry.example.com/team/apt-uss-gpu:1.2.3", name
     assert set(images.values()) == {"registry.example.com/team/apt-uss:1.2.3"}
 
 

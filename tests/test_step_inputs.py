@@ -161,3 +161,46 @@ def test_a_score_that_is_not_a_number_is_named(artifacts, tmp_path):
     apt = _copy_evaluation(artifacts["apt"], tmp_path / "apt", garble)
     with pytest.raises(AptUssError, match=r"column 'sdr' holds 'n/a dB', not a score"):
         steps.score_systems(artifacts["baseline"], apt)
+
+
+def test_a_pod_that_asked_for_gpus_and_sees_none_says_so_only_in_kubernetes(monkeypatch, caplog):
+    import torch
+
+    cpu = torch.device("cpu")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with caplog.at_level("INFO", logger="apt_uss.steps.pipeline"):
+        steps.say_requested_gpus("1", cpu)  # a local runner ignores the request: nothing to say
+        assert caplog.records == []
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+        steps.say_requested_gpus("0", cpu)
+        assert caplog.records == []
+        steps.say_requested_gpus("2", cpu)
+    (record,) = caplog.records
+    assert record.levelname == "WARNING" and "asked for 2 GPU(s) but sees none: running on the CPU" in record.message
+
+
+def test_a_report_retried_after_a_failed_model_registration_keeps_one_mlflow_run(artifacts, tmp_path, monkeypatch):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    real = steps.log_prompt_model
+    calls = []
+
+    def fails_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the registry did not answer")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(steps, "log_prompt_model", fails_once)
+    report = dict(run_params={"dataset": "synthetic"}, run_name="retried-run", tracking_uri=uri, experiment="e",
+                  embeddings_path=artifacts["embeddings.npz"])
+    with pytest.raises(RuntimeError):
+        steps.report_step(artifacts["baseline"], artifacts["apt"], artifacts["initial.npz"], artifacts["tuned.npz"],
+                          artifacts["loss.csv"], str(tmp_path / "first"), **report)
+    result = steps.report_step(artifacts["baseline"], artifacts["apt"], artifacts["initial.npz"],
+                               artifacts["tuned.npz"], artifacts["loss.csv"], str(tmp_path / "second"), **report)
+    client = mlflow.MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("e").experiment_id])
+    assert run.info.run_id == result["run"]["mlflow_run_id"] and run.info.status == "FINISHED"
+    assert [str(v.version) for v in client.search_model_versions("name='apt-uss-synthetic'")] == ["1"]

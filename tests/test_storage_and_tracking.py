@@ -72,6 +72,8 @@ def test_redact_hides_userinfo_and_query_strings():
     from apt_uss.io.uris import redact
 
     assert redact("https://bob:hunter2@mlflow.example/x") == "https://***@mlflow.example/x"
+    assert redact("https://bob:p@ss@host/x.zip") == "https://***@host/x.zip"  # urllib splits at the last @
+    assert redact("https://host/v1@2/x.zip") == "https://host/v1@2/x.zip"  # an @ in the path is no password
     assert redact("https://h.example/w.ckpt?X-Amz-Signature=abc&y=1") == "https://h.example/w.ckpt?***"
     assert redact("s3://bucket/key.ckpt") == "s3://bucket/key.ckpt"
 
@@ -224,3 +226,17 @@ def test_with_mlflow_run_id_set_a_sweeps_cells_nest_under_that_run_instead_of_co
     assert tracking.finished_children(uri, "exp", parent) == cells
     assert tracking.log_run(uri, "exp", "sweep", {"seeds": "1"}, {"sdr_gain_mean": 1.0}) == kfp_run
     assert client.get_run(kfp_run).data.params == {"seeds": "1"}  # the cells' parameters stayed in the cells
+
+
+def test_recorded_values_give_integers_as_integers_and_hide_secrets_in_uris(tmp_path):
+    given = {"epochs": "20.0", "batch_size": 4.0, "lr": "0.03", "keep_best_epoch": "false", "n_shot": "5",
+             "dataset_uri": "https://u:pw@host/ds.zip?X-Amz-Signature=SIG", "artifact_uri": "s3://apt-uss/runs",
+             "not_a_parameter": "7.0"}
+    recorded = tracking.recorded_values(given)
+    assert recorded == {"epochs": 20, "batch_size": 4, "lr": "0.03", "keep_best_epoch": "false", "n_shot": "5",
+                        "dataset_uri": "https://***@host/ds.zip?***", "artifact_uri": "s3://apt-uss/runs",
+                        "not_a_parameter": "7.0"}
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_id = tracking.log_run(uri, "exp", "run-1", recorded, {"x": 1.0})
+    params = mlflow.MlflowClient(uri).get_run(run_id).data.params
+    assert params["epochs"] == "20" and "SIG" not in str(params) and "pw" not in str(params)

@@ -57,7 +57,7 @@ def to_model_format(audio: np.ndarray, sr: int) -> np.ndarray:
     import torchaudio.functional as AF
 
     mono = torch.from_numpy(np.ascontiguousarray(audio.mean(axis=1)))
-    if sr != SAMPLE_RATE:
+    if sr != SAMPLE_RATE and len(mono):  # an empty file stays empty (silent), at any rate
         mono = AF.resample(mono, sr, SAMPLE_RATE)
     return mono.numpy().astype(np.float32)
 

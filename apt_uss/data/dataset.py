@@ -26,6 +26,7 @@ from apt_uss.data.audio import (
 from apt_uss.errors import AptUssError
 from apt_uss.io.atomic import atomic_path
 from apt_uss.io.download import cache_dir, fetch_uri, sha256_file
+from apt_uss.io.uris import redact
 from apt_uss.params.checks import check_dataset, check_sha256
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ def fetch_dataset(dataset: str, out_dir: str | Path, dataset_uri: str = "", n_cl
         counts = meta.groupby(["category", part]).size()
         manifest = {
             "dataset": dataset,
-            "source_uri": source,
+            "source_uri": redact(source),
             "sha256": info["sha256"],
             "sample_rate": SAMPLE_RATE,
             "channels": 1,

@@ -115,7 +115,10 @@ def build_musdb_rendered(soundfont: Path, out: Path, workdir: Path, seed: int = 
                                        sample_rate=RATE)
                      for stem, notes in stems.items()}
             scale = 0.9 / max(float(np.abs(sum(audio.values())).max()), 1e-6)
-            quantised = {k: np.round(v * scale * 32767).astype(np.int32) for k, v in audio.items()}
+            # A stem louder than the mixture (where stems cancel) is clipped, never wrapped around; the mixture
+            # stays the sum of the stems as written.
+            quantised = {k: np.clip(np.round(v * scale * 32767), -32768, 32767).astype(np.int32)
+                         for k, v in audio.items()}
             folder = out / subset / name
             folder.mkdir(parents=True)
             for stem, q in quantised.items():

@@ -13,8 +13,28 @@ from urllib.parse import urlparse
 from apt_uss.errors import AptUssError
 from apt_uss.io.paths import state_dir
 from apt_uss.io.uris import redact
+from apt_uss.params.spec import BY_NAME, parse_value
 
 log = logging.getLogger(__name__)
+
+
+def recorded_values(params: dict) -> dict:
+    """``params`` as MLflow and the report record them: integer parameters as integers (KFP hands the values of a
+    dict parameter as text, integers as ``20.0``), URIs without a password or a query string (a presigned URL's
+    signature: ``redact``); everything else as given."""
+    def recorded(name, value):
+        if name in BY_NAME and BY_NAME[name].type is int:
+            return parse_value(name, value)
+        return redact(value) if name.endswith("_uri") and isinstance(value, str) else value
+
+    return {k: recorded(k, v) for k, v in params.items()}
+
+
+def end_run(tracking_uri: str, run_id: str, status: str = "FINISHED") -> None:
+    """Close a run ``log_run`` left open (``finish=False``): FINISHED, or FAILED."""
+    import mlflow
+
+    mlflow.MlflowClient(tracking_uri).set_terminated(run_id, status)
 
 
 def resolve_tracking_uri(uri: str = "") -> str:
@@ -225,9 +245,12 @@ def log_run(
     loss_history=None,
     artifacts_dir: str | Path | None = None,
     tags: dict | None = None,
+    finish: bool = True,
 ) -> str:
     """Record a pipeline run's results in its MLflow run and mark it finished; returns the run id.
 
+    ``finish`` False leaves the run open for what the caller still adds (``end_run`` closes it): a retried task
+    finds an open run again, where a finished one would make it start a second.
     Callers probe the store first (``check_tracking``), before the work whose results this records.
     """
     import mlflow
@@ -247,7 +270,8 @@ def log_run(
         client.log_batch(run_id, params=[Param(k, param_text(v)) for k, v in params.items()])
         if artifacts_dir is not None:
             client.log_artifacts(run_id, str(artifacts_dir))
-        client.set_terminated(run_id, "FINISHED")
+        if finish:
+            client.set_terminated(run_id, "FINISHED")
     except Exception:
         client.set_terminated(run_id, "FAILED")
         raise

@@ -11,7 +11,7 @@ from apt_uss.errors import AptUssError
 
 def redact(uri: str) -> str:
     """``uri`` fit to print or log: any user:password@ and any query string (a presigned URL's signature) hidden."""
-    return re.sub(r"\?.*$", "?***", re.sub(r"//[^/@]*@", "//***@", str(uri)))
+    return re.sub(r"\?.*$", "?***", re.sub(r"//[^/]*@", "//***@", str(uri)))  # to the last @: a password may hold @
 
 
 def safe_name(text) -> str:

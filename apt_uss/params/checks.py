@@ -69,6 +69,14 @@ def check_device(name: str) -> str:
     return str(name)
 
 
+def check_gpu_count(name: str, value: object) -> str:
+    """A pod's GPU count: a whole number, 0 or more, as the text Kubeflow reads it from ("01" -> "1")."""
+    text = str(value).strip()
+    if not text.isdigit():
+        raise AptUssError(f"{name}={value!r} is not valid: use a whole number of GPUs, 0 or more")
+    return str(int(text))
+
+
 def check_mix_rule(rule: str) -> str:
     return check_choice("mix_rule", rule)
 

@@ -113,8 +113,10 @@ PARAMETERS: tuple[Parameter, ...] = (
        "empty: `apt-uss-<dataset>`; `none`: logged with the run, not registered", "outputs"),
     _p("audio_examples_per_class", int, 2, "test mixtures per class rendered as audio examples in the report; 0 for none", "outputs"),
     # Kubeflow cluster (ignored by the local runners)
-    _p("tune_gpus", int, 1, "GPUs of the tuning pod", "cluster"),
-    _p("model_gpus", int, PER_PROFILE, "GPUs of each pod that runs the backbone over many clips (embedding "
+    # GPU counts are text: Kubeflow's driver reads a pod's accelerator count from a string parameter only (a number
+    # parameter gives no GPU at all), as KFP's own samples declare it.
+    _p("tune_gpus", str, "1", "GPUs of the tuning pod (a whole number)", "cluster"),
+    _p("model_gpus", str, PER_PROFILE, "GPUs of each pod that runs the backbone over many clips (embedding "
        "initialization, both evaluations, audio examples); 0: CPU pods", "cluster"),
     _p("gpu_tolerations", list, GPU_TOLERATIONS, "tolerations of the tuning pod (JSON list)", "cluster"),
     _p("gpu_node_selector", dict, {}, "node selector of the tuning pod (JSON object; empty: any node)", "cluster"),
@@ -149,9 +151,9 @@ BY_NAME = {p.name: p for p in PARAMETERS + SWEEP_ONLY}
 #          2.4 M-parameter one runs on CPU pods.
 PROFILES: dict[str, dict[str, object]] = {
     "demo": {"backbone": "demo", "epochs": 20, "lr": 3e-2, "loss_function": "snr", "crop_rule": "loud",
-             "model_gpus": 0},
+             "model_gpus": "0"},
     "paper": {"backbone": "paper", "epochs": 100, "lr": 3e-4, "loss_function": "l1", "crop_rule": "random",
-              "model_gpus": 1},
+              "model_gpus": "1"},
 }
 DEFAULT_PROFILE = "demo"
 
@@ -204,12 +206,6 @@ BACKBONE_PARAMETERS = ("backbone", "sed_checkpoint_uri", "separator_checkpoint_u
 # The parameters that decide a run's numbers: what a report and MLflow record, in declaration order.
 RESULT_PARAMETERS = tuple(p.name for p in PARAMETERS if p.name not in NOT_RESULT_PARAMETERS)
 SWEEP_RESULT_PARAMETERS = tuple(p.name for p in SWEEP_PARAMETERS if p.name not in NOT_RESULT_PARAMETERS)
-
-
-def shown_values(params: dict) -> dict:
-    """``params`` as a report and MLflow show them: integer parameters as integers (KFP hands the values of a dict
-    parameter as text, integers as ``20.0``); everything else as given."""
-    return {k: parse_value(k, v) if k in BY_NAME and BY_NAME[k].type is int else v for k, v in params.items()}
 
 
 def parse_value(name: str, text: object) -> object:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -51,7 +52,7 @@ from apt_uss.models.backbone import BackboneSpec
 from apt_uss.models.checkpoints import export_backbone
 from apt_uss.models.device import resolve_device, use_available_cores
 from apt_uss.params.checks import check_positive, check_state_uri, check_tune_options
-from apt_uss.params.spec import registered_model_name, shown_values
+from apt_uss.params.spec import registered_model_name
 from apt_uss.results import plots
 from apt_uss.results.compare import PROVENANCE_PREFIX
 from apt_uss.results.examples import EXAMPLES_TABLE, pick_examples, render_examples
@@ -124,7 +125,7 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
                       out_separator: str = "", state_uri: str = "", run_name: str = "", tracking_uri: str = "",
                       experiment: str = DEMO["experiment"], lr_schedule: str = DEMO["lr_schedule"],
                       loss_function: str = DEMO["loss_function"], keep_best_epoch: bool = DEMO["keep_best_epoch"],
-                      requested_gpus: int = 0, nested_run: bool = False):
+                      requested_gpus: int | str = 0, nested_run: bool = False):
     """Tune the prompts; with ``state_uri`` resume from / save to per-epoch state; with ``run_name`` log live to MLflow
     (``nested_run``: a sweep cell's run, nested under the pipeline run's MLflow run when ``MLFLOW_RUN_ID`` names one).
 
@@ -170,8 +171,7 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
         state = EpochState(state_uri, fingerprint(initial, train_mix, settings))
     log.info("tuning (%s, %s) %d prompts on %s: %d mixtures, %s loss, lr %g (%s), batch %d", tune, precision,
              len(initial), dev, len(train_mix), loss_function, lr, lr_schedule, batch_size)
-    if requested_gpus and dev.type == "cuda":
-        log.info("the pod asked for %d GPU(s); %d visible", requested_gpus, torch.cuda.device_count())
+    say_requested_gpus(requested_gpus, dev)
     try:
         tuned, history = tune_prompts(model.separator, initial, targets, train_mix, clips, info["mix_rule"],
                                       info["crop_samples"], lr=float(lr), batch_size=int(batch_size), device=dev,
@@ -221,9 +221,23 @@ def _with_tuned_separator(spec: BackboneSpec, separator_weights: str) -> Backbon
     return dataclasses.replace(spec, separator_checkpoint_uri=tuned) if tuned else spec
 
 
+def say_requested_gpus(requested_gpus: int | str, dev: torch.device) -> None:
+    """Log what a step's pod asked for (``tune_gpus``, ``model_gpus``) beside what it sees: a warning where a pod in
+    Kubernetes asked for GPUs and sees none (a node without them, or an image without a CUDA torch) and runs on the
+    CPU. Outside Kubernetes the local runners ignore the request, and nothing is said."""
+    requested = int(requested_gpus or 0)
+    if not requested:
+        return
+    if dev.type == "cuda":
+        log.info("the pod asked for %d GPU(s); %d visible, running on %s", requested, torch.cuda.device_count(), dev)
+    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+        log.warning("the pod asked for %d GPU(s) but sees none: running on the CPU (does the node have GPUs, and the "
+                    "image a CUDA build of torch?)", requested)
+
+
 def evaluate_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, out_dir: str, system: str,
                   backbone: BackboneSpec | dict | str = DEMO["backbone"], separator_weights: str = "",
-                  requested_gpus: int = 0) -> pd.DataFrame:
+                  requested_gpus: int | str = 0) -> pd.DataFrame:
     """SDR of one prompt table's estimates on every test mixture (``system``: baseline or apt).
 
     ``separator_weights``, when a non-empty file (from ``tune=joint``), replaces the backbone's separator.
@@ -236,10 +250,7 @@ def evaluate_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, out_di
     model = _with_tuned_separator(spec, separator_weights).load()
     clips = _clip_store(dataset_dir, test_mix)
     log.info("evaluating %s prompts on %d test mixtures (%s)", system, len(test_mix), dev)
-    if int(requested_gpus):
-        visible = torch.cuda.device_count()
-        (log.info if dev.type == "cuda" else log.warning)("the pod asked for %d GPU(s); %d visible, running on %s",
-                                                          int(requested_gpus), visible, dev)
+    say_requested_gpus(requested_gpus, dev)
     table, counts = evaluate_prompts(model.separator, test_mix, clips, prompts, targets, info["mix_rule"], device=dev)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
@@ -374,7 +385,7 @@ def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tune
     ``artifact_uri`` empty skips the S3 upload; ``tracking_uri`` empty means
     ``$MLFLOW_TRACKING_URI`` or the local sqlite store.
     """
-    run_params = shown_values(run_params or {})
+    run_params = tracking.recorded_values(run_params or {})
     per_mixture, per_class, summary = score_systems(baseline_dir, apt_dir)
     loss = read_table(loss_path, "the tuning loss table", LOSS_COLUMNS, keep_default_na=True)
     for path in (initial_prompts_path, tuned_prompts_path):  # every input is read before MLflow and S3 are
@@ -417,15 +428,22 @@ def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tune
         if s3_prefix:
             tags["s3_artifacts"] = s3_prefix
         metrics = {**summary, **tracking.per_class_metrics(per_class)}
+        # The run stays open until its model is registered: a retry after a failed registration finds it again.
         run_id = tracking.log_run(uri, experiment, run_name, params, metrics, loss_history=loss,
-                                  artifacts_dir=tmp, tags=tags)
-        tracking.set_description(uri, run_id, tracking.run_description(run_id, summary, params))
-        if params.get("tune", "prompts") == "joint":  # the prompts belong to a tuned separator, not the backbone's
-            model = {}
-            log.info("tune=joint: the tuned prompts are not logged as a model (they need the jointly tuned separator)")
-        else:
-            model = log_prompt_model(uri, run_id, tmp / "prompts_tuned.npz",
-                                     registered_model_name(model_name, str(params.get("dataset", "run"))))
+                                  artifacts_dir=tmp, tags=tags, finish=False)
+        try:
+            tracking.set_description(uri, run_id, tracking.run_description(run_id, summary, params))
+            if params.get("tune", "prompts") == "joint":  # the prompts belong to a tuned separator
+                model = {}
+                log.info("tune=joint: the tuned prompts are not logged as a model (they need the jointly tuned "
+                         "separator)")
+            else:
+                model = log_prompt_model(uri, run_id, tmp / "prompts_tuned.npz",
+                                         registered_model_name(model_name, str(params.get("dataset", "run"))))
+        except Exception:
+            tracking.end_run(uri, run_id, "FAILED")
+            raise
+        tracking.end_run(uri, run_id)
         record = {"mlflow_run_id": run_id, "mlflow_tracking_uri": tracking.redact(uri),
                   "experiment": experiment, "run_name": run_name, "s3": s3_uris, "s3_prefix": s3_prefix,
                   "provenance": provenance, "model": model}

@@ -36,7 +36,6 @@ from apt_uss.method.prompts import (
 from apt_uss.models.backbone import BackboneSpec
 from apt_uss.models.device import resolve_device, use_available_cores
 from apt_uss.params.checks import parse_folds, parse_seeds, parse_sweep_shots
-from apt_uss.params.spec import shown_values
 from apt_uss.results import plots
 from apt_uss.results.compare import PROVENANCE_PREFIX
 from apt_uss.results.html_report import render_sweep_report
@@ -179,7 +178,7 @@ def aggregate_sweep_step(cell_dirs: list[str], out_dir: str, run_params: dict | 
     table, tests = few_shot_table(cells), gain_tests(cells, int(resamples))
     targets = check_targets(table, tests)
     provenance = cells[0].provenance  # the same in every cell (read_cells): weights, data, code
-    params = shown_values(run_params or {})
+    params = tracking.recorded_values(run_params or {})
     parent_id = tracking.open_run(uri, experiment, run_name, tags={KIND_TAG: SWEEP_KIND})
     # A retried aggregate finds the children an earlier attempt finished under the same parent, and keeps them.
     finished = tracking.finished_children(uri, experiment, parent_id)

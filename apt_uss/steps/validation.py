@@ -19,6 +19,7 @@ from apt_uss.params.checks import (
     check_device,
     check_disjoint_folds,
     check_finite,
+    check_gpu_count,
     check_mix_rule,
     check_own_seed,
     check_positive,
@@ -117,8 +118,7 @@ def check_pipeline_params(params: dict) -> dict:
         raise AptUssError(f"model_name={model_name!r} is not valid: a registry name without '/', ':', '%', '?', "
                           "'#' or surrounding spaces (it goes into models:/<name>/<version> URIs)")
     for name in ("tune_gpus", "model_gpus"):
-        if params.get(name, 0) < 0:
-            raise AptUssError(f"{name}={params[name]} is not valid: use 0 or more")
+        params[name] = check_gpu_count(name, params.get(name, "0"))
     n_shot = parse_n_shot(params["n_shot"])
     train_folds = parse_folds(params["train_folds"], "train_folds")
     test_folds = parse_folds(params["test_folds"], "test_folds")
