@@ -96,7 +96,7 @@ def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_
                  run_name: str, tracking_uri: str, experiment: str, artifact_uri: str,
                  tuned_prompts: Output[Model], loss: Output[Dataset], separator_weights: Output[Model],
                  lr_schedule: str, loss_function: str, keep_best_epoch: bool, gpus: str = "0",
-                 nested_run: bool = False):
+                 nested_run: bool = False, kfp_run_id: str = ""):
     """``separator_weights`` is the tuned separator for tune=joint and an empty file for tune=prompts.
     ``gpus``: what the pod asked for (logged beside what it sees). ``nested_run``: a sweep cell's MLflow run."""
     from apt_uss.logs import configure_logging
@@ -108,7 +108,8 @@ def tune_prompts(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_
         dataset_dir=dataset_dir.path, mixtures_dir=mixtures.path, prompts_path=initial_prompts.path,
         out_prompts=tuned_prompts.path, out_loss=loss.path, backbone=backbone, lr=lr, batch_size=batch_size, tune=tune, precision=precision, out_separator=separator_weights.path, state_uri=state_uri,
         run_name=run_name, tracking_uri=tracking_uri, experiment=experiment, lr_schedule=lr_schedule,
-        loss_function=loss_function, keep_best_epoch=keep_best_epoch, requested_gpus=gpus, nested_run=nested_run)
+        loss_function=loss_function, keep_best_epoch=keep_best_epoch, requested_gpus=gpus, nested_run=nested_run,
+        kfp_run_id=kfp_run_id)
     separator_weights.metadata["tuned"] = tune == "joint"
     if len(history):
         loss.metadata["final_loss"] = float(history["loss"].iloc[-1])
@@ -150,7 +151,8 @@ def report_results(baseline: Input[Dataset], apt: Input[Dataset], initial_prompt
                    tuned_prompts: Input[Model], loss: Input[Dataset], embeddings: Input[Dataset],
                    examples: Input[Dataset], run_params: dict, run_name: str,
                    tracking_uri: str, experiment: str, artifact_uri: str, model_name: str,
-                   report: Output[Dataset], metrics: Output[Metrics], html_report: Output[HTML]) -> NamedTuple(
+                   report: Output[Dataset], metrics: Output[Metrics], html_report: Output[HTML],
+                   kfp_run_id: str = "") -> NamedTuple(
                        "ReportOutputs", [("mlflow_run_id", str), ("s3_prefix", str)]):
     from collections import namedtuple
 
@@ -162,7 +164,7 @@ def report_results(baseline: Input[Dataset], apt: Input[Dataset], initial_prompt
                          tuned_prompts_path=tuned_prompts.path, loss_path=loss.path, out_report=report.path,
                          run_params=run_params, run_name=run_name, tracking_uri=tracking_uri, experiment=experiment,
                          artifact_uri=artifact_uri, embeddings_path=embeddings.path, examples_dir=examples.path,
-                         out_html=html_report.path, model_name=model_name)
+                         out_html=html_report.path, model_name=model_name, kfp_run_id=kfp_run_id)
     for name, value in result["summary"].items():
         metrics.log_metric(name, value)
     outputs = namedtuple("ReportOutputs", ["mlflow_run_id", "s3_prefix"])

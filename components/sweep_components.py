@@ -74,7 +74,8 @@ def score_cell(baseline: Input[Dataset], apt: Input[Dataset], tuned_prompts: Inp
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
 def aggregate_sweep(cells: Input[List[Dataset]], run_params: dict, run_name: str, tracking_uri: str,
                     experiment: str, artifact_uri: str, sweep: Output[Dataset], metrics: Output[Metrics],
-                    html_report: Output[HTML]) -> NamedTuple("SweepOutputs", [("mlflow_run_id", str)]):
+                    html_report: Output[HTML], kfp_run_id: str = "") -> NamedTuple("SweepOutputs",
+                                                                                   [("mlflow_run_id", str)]):
     from collections import namedtuple
 
     from apt_uss.logs import configure_logging
@@ -83,7 +84,7 @@ def aggregate_sweep(cells: Input[List[Dataset]], run_params: dict, run_name: str
     configure_logging()
     result = aggregate_sweep_step(cell_dirs=[c.path for c in cells], out_dir=sweep.path, run_params=run_params,
                                   run_name=run_name, tracking_uri=tracking_uri, experiment=experiment,
-                                  artifact_uri=artifact_uri, out_html=html_report.path)
+                                  artifact_uri=artifact_uri, out_html=html_report.path, kfp_run_id=kfp_run_id)
     for row in result["table"].to_dict("records"):
         metrics.log_metric(f"sdr_gain_pooled_median_mean_{row['n_shot']}", row["sdr_gain_pooled_median_mean"])
     return namedtuple("SweepOutputs", ["mlflow_run_id"])(result["run"]["mlflow_run_id"])

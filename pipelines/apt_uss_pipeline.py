@@ -112,7 +112,7 @@ def _apt_uss_dag(p: dict, retries: bool = True) -> dsl.Dataset:
         examples=examples.outputs["examples"],
         run_params=run_params,
         run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=p["tracking_uri"], experiment=p["experiment"],
-        artifact_uri=p["artifact_uri"], model_name=p["model_name"],
+        artifact_uri=p["artifact_uri"], model_name=p["model_name"], kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     reported.set_display_name("report: MLflow, S3 and the registered model")
     _for_cluster(reported, "light", **cluster)
@@ -143,7 +143,7 @@ def tuning_task(p: dict, dataset, mixtures, prompts, backbone: dict, cluster: di
                          experiment=p["experiment"], artifact_uri=p["artifact_uri"],
                          # Also an input, not only the pod's GPU limit: inside a ParallelFor the compiler surfaces a
                          # pipeline parameter to the loop only when a task takes it as an input.
-                         gpus=p["tune_gpus"], nested_run=nested_run)
+                         gpus=p["tune_gpus"], nested_run=nested_run, kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
     tuned.set_display_name("prompt tuning (GPU)")
     # A pre-empted GPU node or a lost pod: the retry resumes after the last saved epoch.
     _for_cluster(tuned, "tune", **cluster)

@@ -81,7 +81,8 @@ def _sweep_dag(p: dict, parallelism: int, retries: bool = True) -> dsl.Dataset:
     aggregated = aggregate_sweep(cells=dsl.Collected(scored.output),
                                  run_params={name: p[name] for name in spec.SWEEP_RESULT_PARAMETERS},
                                  run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, tracking_uri=p["tracking_uri"],
-                                 experiment=p["experiment"], artifact_uri=p["artifact_uri"])
+                                 experiment=p["experiment"], artifact_uri=p["artifact_uri"],
+                                 kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
     aggregated.set_display_name("Table 2: MLflow and S3")
     _for_cluster(aggregated, "light", **cluster)
     aggregated.set_caching_options(False)  # the MLflow runs and the upload happen on every run

@@ -41,6 +41,10 @@ def test_components_wired_into_one_dag(tmp_path):
         assert tasks[name]["cachingOptions"].get("enableCache", False) is False
     # a retried tuning task resumes from its per-epoch state
     assert tasks["tune-prompts"]["retryPolicy"]["maxRetryCount"] == 2
+    # the tasks that open the MLflow run know their Kubeflow run (its id, not its display name: a clone may share it)
+    for name in ("report-results", "tune-prompts"):
+        given = tasks[name]["inputs"]["parameters"]["kfp_run_id"]["runtimeValue"]["constant"]
+        assert given == "{{$.pipeline_job_uuid}}", name
 
 
 def _platform(tmp_path):

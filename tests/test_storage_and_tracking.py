@@ -240,3 +240,17 @@ def test_recorded_values_give_integers_as_integers_and_hide_secrets_in_uris(tmp_
     run_id = tracking.log_run(uri, "exp", "run-1", recorded, {"x": 1.0})
     params = mlflow.MlflowClient(uri).get_run(run_id).data.params
     assert params["epochs"] == "20" and "SIG" not in str(params) and "pw" not in str(params)
+
+
+def test_a_run_name_taken_by_another_kubeflow_run_is_refused_and_a_retry_is_not(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    first = tracking.open_run(uri, "exp", "my-run", tags={tracking.KFP_RUN_TAG: "kfp-1", "stage": "tuning"})
+    # the same Kubeflow run (a retried task, then the report) finds its own run again
+    assert tracking.open_run(uri, "exp", "my-run", tags={tracking.KFP_RUN_TAG: "kfp-1"}) == first
+    tracking.end_run(uri, first)
+    for owner in ("kfp-2",):  # a clone left unrenamed, while the first is open or after it finished
+        with pytest.raises(AptUssError, match=r"the run name 'my-run' is taken: MLflow experiment 'exp' holds a run "
+                                              r"of that name from another pipeline run \(KFP run kfp-1\)"):
+            tracking.open_run(uri, "exp", "my-run", tags={tracking.KFP_RUN_TAG: owner})
+    # without a Kubeflow run id (a step called by hand, an older run) nothing is refused
+    assert tracking.open_run(uri, "exp", "my-run") != first

@@ -139,6 +139,7 @@ def run_description(run_id: str, summary: dict, params: dict, report: str = "rep
 
 
 RUN_TAG = "apt_uss.run_name"
+KFP_RUN_TAG = "apt_uss.kfp_run_id"  # the Kubeflow run an MLflow run belongs to, where a step knows it
 PARENT_TAG = "mlflow.parentRunId"  # MLflow nests a run under the run this tag names
 
 
@@ -149,6 +150,9 @@ def open_run(tracking_uri: str, experiment: str, run_name: str, tags: dict | Non
     Tuning (live loss) and the report (results) are separate tasks, possibly retried: both
     find the run by the pipeline run's name, so one pipeline run is one MLflow run. A
     finished run of the same name is never reopened (its results stay as they were).
+    With ``KFP_RUN_TAG`` among ``tags`` (the Kubeflow run's id), a run of the same name from another Kubeflow
+    run is an error: the name keys the run's MLflow run, S3 folder and tuning state, and a "Clone run" left
+    unrenamed would share them.
     ``MLFLOW_RUN_ID`` (set by KFP's MLflow integration: the run of the whole pipeline run) takes
     precedence for a top-level run. A nested run (``nested``, or tags naming a parent: a sweep's cell)
     never takes it: it is found or created by name, and with ``MLFLOW_RUN_ID`` set and no parent
@@ -166,8 +170,14 @@ def open_run(tracking_uri: str, experiment: str, run_name: str, tags: dict | Non
         tags[PARENT_TAG] = os.environ["MLFLOW_RUN_ID"]
     if not run_id:
         exp_id = _experiment_of(client, experiment, tracking_uri, tags.get(PARENT_TAG))
-        found = [r for r in client.search_runs([exp_id], filter_string=f"tags.`{RUN_TAG}` = '{run_name}'")
-                 if r.info.status != "FINISHED"]
+        same_name = client.search_runs([exp_id], filter_string=f"tags.`{RUN_TAG}` = '{run_name}'")
+        owner = tags.get(KFP_RUN_TAG, "")
+        others = sorted({r.data.tags.get(KFP_RUN_TAG, "") for r in same_name} - {"", owner}) if owner else []
+        if others:  # two Kubeflow runs under one name would share an MLflow run, an S3 folder and a tuning state
+            raise AptUssError(f"the run name {run_name!r} is taken: MLflow experiment {experiment!r} holds a run of "
+                              f"that name from another pipeline run (KFP run {others[0]}); give this run a name of "
+                              "its own")
+        found = [r for r in same_name if r.info.status != "FINISHED"]
         if found:
             run_id = found[0].info.run_id
             if found[0].info.status != "RUNNING":  # a retry after a failed attempt

@@ -163,7 +163,7 @@ def _parent_metrics(table: pd.DataFrame, tests: pd.DataFrame) -> dict[str, float
 def aggregate_sweep_step(cell_dirs: list[str], out_dir: str, run_params: dict | None = None,
                          run_name: str = "apt-uss-sweep", tracking_uri: str = "",
                          experiment: str = DEMO["experiment"], artifact_uri: str = "", out_html: str = "",
-                         resamples: int = BOOTSTRAP_RESAMPLES) -> dict:
+                         resamples: int = BOOTSTRAP_RESAMPLES, kfp_run_id: str = "") -> dict:
     """Table 2 from the cells: the CSVs, the text table, the few-shot curve with bands, one HTML page, an MLflow
     parent run ``run_name`` with a nested child run per cell (the cell's tuning run, now with its results),
     and the files on S3 (``artifact_uri``; empty skips the upload)."""
@@ -179,7 +179,8 @@ def aggregate_sweep_step(cell_dirs: list[str], out_dir: str, run_params: dict | 
     targets = check_targets(table, tests)
     provenance = cells[0].provenance  # the same in every cell (read_cells): weights, data, code
     params = tracking.recorded_values(run_params or {})
-    parent_id = tracking.open_run(uri, experiment, run_name, tags={KIND_TAG: SWEEP_KIND})
+    kfp = {tracking.KFP_RUN_TAG: kfp_run_id} if kfp_run_id else {}
+    parent_id = tracking.open_run(uri, experiment, run_name, tags={KIND_TAG: SWEEP_KIND, **kfp})
     # A retried aggregate finds the children an earlier attempt finished under the same parent, and keeps them.
     finished = tracking.finished_children(uri, experiment, parent_id)
     child_ids = {}
@@ -214,7 +215,7 @@ def aggregate_sweep_step(cell_dirs: list[str], out_dir: str, run_params: dict | 
         files = {p.relative_to(tmp).as_posix(): p for p in sorted(tmp.rglob("*")) if p.is_file()}
         s3_uris = storage.upload_run_files(artifact_uri, run_name, files) if artifact_uri else {}
         parent_params = {**params, **{f"{PROVENANCE_PREFIX}{k}": v for k, v in provenance.items()}}
-        tags = {KIND_TAG: SWEEP_KIND, "cells": str(len(cells))}
+        tags = {KIND_TAG: SWEEP_KIND, "cells": str(len(cells)), **kfp}
         if s3_uris:
             tags["s3_artifacts"] = s3_uris["table2.csv"].rsplit("/", 1)[0] + "/"
         tracking.log_run(uri, experiment, run_name, parent_params, _parent_metrics(table, tests), artifacts_dir=tmp,
