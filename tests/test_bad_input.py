@@ -230,6 +230,22 @@ def test_a_gpu_count_that_is_not_a_whole_number_is_refused(defaults, name, value
 def test_a_gpu_count_is_checked_as_text_and_normalised(defaults):
     assert check_pipeline_params(dict(defaults, tune_gpus=2, model_gpus=" 01"))[("tune_gpus")] == "2"
     assert check_pipeline_params(dict(defaults, model_gpus=" 01"))["model_gpus"] == "1"
+    from apt_uss.params import spec
+    from apt_uss.steps.validation import check_sweep_params
+
+    sweep = dict({q.name: spec.defaults("demo")[q.name] for q in spec.SWEEP_PARAMETERS}, tune_gpus=" 02", model_gpus=1)
+    assert {k: check_sweep_params(sweep)[k] for k in ("tune_gpus", "model_gpus")} == {"tune_gpus": "2",
+                                                                                     "model_gpus": "1"}
+
+
+def test_a_local_dataset_folder_may_hold_a_hash_in_its_name(tmp_path):
+    from apt_uss.steps.validation import check_local_inputs
+
+    folder = tmp_path / "esc50#2"
+    folder.mkdir()
+    check_local_inputs({"dataset_uri": str(folder)})  # a folder name, not a #sha256= pin
+    with pytest.raises(AptUssError, match="does not exist on this machine"):
+        check_local_inputs({"dataset_uri": str(tmp_path / "esc50#3")})
 
 
 # 2. A crop longer than the clips ------------------------------------------------------------------------

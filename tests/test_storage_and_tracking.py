@@ -76,6 +76,7 @@ def test_redact_hides_userinfo_and_query_strings():
     assert redact("https://host/v1@2/x.zip") == "https://host/v1@2/x.zip"  # an @ in the path is no password
     assert redact("https://h.example/w.ckpt?X-Amz-Signature=abc&y=1") == "https://h.example/w.ckpt?***"
     assert redact("s3://bucket/key.ckpt") == "s3://bucket/key.ckpt"
+    assert redact("synthetic://?n_classes=10&seed=0") == "synthetic://?n_classes=10&seed=0"  # what a dataset is
 
 
 def test_live_loss_and_results_land_in_one_run_found_by_name(tmp_path):
@@ -232,6 +233,7 @@ def test_recorded_values_give_integers_as_integers_and_hide_secrets_in_uris(tmp_
     given = {"epochs": "20.0", "batch_size": 4.0, "lr": "0.03", "keep_best_epoch": "false", "n_shot": "5",
              "dataset_uri": "https://u:pw@host/ds.zip?X-Amz-Signature=SIG", "artifact_uri": "s3://apt-uss/runs",
              "not_a_parameter": "7.0"}
+    assert tracking.recorded_values({"epochs": "all"}) == {"epochs": "all"}  # recorded as given, not checked here
     recorded = tracking.recorded_values(given)
     assert recorded == {"epochs": 20, "batch_size": 4, "lr": "0.03", "keep_best_epoch": "false", "n_shot": "5",
                         "dataset_uri": "https://***@host/ds.zip?***", "artifact_uri": "s3://apt-uss/runs",

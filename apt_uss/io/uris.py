@@ -10,8 +10,10 @@ from apt_uss.errors import AptUssError
 
 
 def redact(uri: str) -> str:
-    """``uri`` fit to print or log: any user:password@ and any query string (a presigned URL's signature) hidden."""
-    return re.sub(r"\?.*$", "?***", re.sub(r"//[^/]*@", "//***@", str(uri)))  # to the last @: a password may hold @
+    """``uri`` fit to print or log: any user:password@ hidden, and an http(s) URL's query string (a presigned URL's
+    signature); other schemes keep theirs (``synthetic://?n_classes=10&seed=0`` says what a dataset is)."""
+    text = re.sub(r"//[^/]*@", "//***@", str(uri))  # to the last @: a password may hold @
+    return re.sub(r"\?.*$", "?***", text) if urlparse(text).scheme in ("http", "https") else text
 
 
 def safe_name(text) -> str:

@@ -171,7 +171,10 @@ def check_local_inputs(params: dict) -> None:
         parsed = urlparse(uri)
         if not uri or parsed.scheme not in ("", "file"):
             continue
-        path = Path(parsed.path if parsed.scheme == "file" else uri.split("#", 1)[0]).expanduser()
+        # A checkpoint URI may end in #sha256=<hex>; a dataset path has no pin (its folder may hold a #).
+        where = uri.split("#", 1)[0] if name.endswith("checkpoint_uri") else uri
+        parsed = urlparse(where)
+        path = Path(parsed.path if parsed.scheme == "file" else where).expanduser()
         if not path.exists():
             raise AptUssError(f"{name}={uri!r}: {path} does not exist on this machine")
 
@@ -198,7 +201,8 @@ def check_sweep_params(params: dict) -> dict:
                                    "n_shot": shot, "shot_seed": seeds[0], "mix_seed": seeds[0]})
         except AptUssError as exc:
             raise AptUssError(f"sweep_shots={params['sweep_shots']!r}, cell n_shot={shot}: {exc}") from None
-    return dict(params, sweep_shots=",".join(shots), seeds=",".join(map(str, seeds)))
+    return dict(params, sweep_shots=",".join(shots), seeds=",".join(map(str, seeds)),
+                **{name: check_gpu_count(name, params.get(name, "0")) for name in ("tune_gpus", "model_gpus")})
 
 
 def typed_parameters(params: dict) -> dict:
