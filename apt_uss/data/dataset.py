@@ -9,7 +9,6 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pandas as pd
 import soundfile as sf
@@ -26,7 +25,7 @@ from apt_uss.data.audio import (
 from apt_uss.errors import AptUssError
 from apt_uss.io.atomic import atomic_path
 from apt_uss.io.download import cache_dir, fetch_uri, sha256_file
-from apt_uss.io.uris import redact
+from apt_uss.io.uris import redact, uri_path
 from apt_uss.params.checks import check_dataset, check_sha256
 
 log = logging.getLogger(__name__)
@@ -92,12 +91,11 @@ def _ingest_esc50_directory(source: Path, out: Path) -> tuple[pd.DataFrame, dict
 
 def _ingest(uri: str, sha256: str, staged: Path, find_root, ingest) -> tuple[pd.DataFrame, dict]:
     """Ingest from a local directory, or from an archive fetched by URI and extracted safely."""
-    parsed = urlparse(uri)
-    local = Path(parsed.path if parsed.scheme == "file" else uri).expanduser()
-    if parsed.scheme in ("", "file") and not local.exists():
+    local = uri_path(uri)
+    if local is not None and not local.exists():
         raise AptUssError(f"dataset_uri={uri!r} does not exist: give a folder in the dataset's layout or an archive "
                           "(path, file://, https://, s3://)")
-    if parsed.scheme in ("", "file") and local.is_dir():
+    if local is not None and local.is_dir():
         root = find_root(local)
         meta, info = ingest(root, staged)
         return meta, dict(info, sha256=None, fingerprint=content_fingerprint(root))

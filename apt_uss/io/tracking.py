@@ -146,6 +146,11 @@ KFP_RUN_TAG = "apt_uss.kfp_run_id"  # the Kubeflow run an MLflow run belongs to,
 PARENT_TAG = "mlflow.parentRunId"  # MLflow nests a run under the run this tag names
 
 
+def kfp_tag(kfp_run_id: str) -> dict:
+    """The tag naming the Kubeflow run (``dsl.PIPELINE_JOB_ID_PLACEHOLDER``) a step belongs to; none without one."""
+    return {KFP_RUN_TAG: kfp_run_id} if kfp_run_id else {}
+
+
 def open_run(tracking_uri: str, experiment: str, run_name: str, tags: dict | None = None,
              nested: bool = False) -> str:
     """The MLflow run of pipeline run ``run_name``: the unfinished one with that name, else a new one.

@@ -21,15 +21,22 @@ def safe_name(text) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(text))
 
 
+def uri_path(uri: str) -> Path | None:
+    """The local path a path or ``file://`` URI names (not checked), or None for another scheme."""
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("", "file"):
+        return None
+    return Path(parsed.path if parsed.scheme == "file" else uri).expanduser()
+
+
 def local_path(uri: str, what: str, directory: bool = False) -> Path:
     """The existing local file (or directory) a path or ``file://`` URI names.
 
     ``what`` names the input in the error message, e.g. ``"dataset_uri"``.
     """
-    parsed = urlparse(uri)
-    if parsed.scheme not in ("", "file"):
+    path = uri_path(uri)
+    if path is None:
         raise AptUssError(f"{what}={uri!r}: only local paths and file:// URIs are supported so far")
-    path = Path(parsed.path if parsed.scheme == "file" else uri).expanduser()
     if directory and not path.is_dir():
         raise AptUssError(f"{what}={uri!r} is not a directory")
     if not directory and not path.is_file():

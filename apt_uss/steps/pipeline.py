@@ -143,8 +143,8 @@ def tune_prompts_step(dataset_dir: str, mixtures_dir: str, prompts_path: str, ou
     if run_name:
         uri = tracking.resolve_tracking_uri(tracking_uri)
         tracking.check_tracking(uri)  # fail now, not after hours of tuning
-        run_id = tracking.open_run(uri, experiment, run_name, tags={"stage": "tuning", **kfp_tag(kfp_run_id)},
-                                   nested=nested_run)
+        run_id = tracking.open_run(uri, experiment, run_name,
+                                   tags={"stage": "tuning", **tracking.kfp_tag(kfp_run_id)}, nested=nested_run)
         on_epoch = tracking.EpochLossLogger(uri, run_id)
     info = _mixing_record(mixtures_dir)
     train_mix = read_table(Path(mixtures_dir) / "train_mixtures.csv", "the training mixture table", MIXTURE_COLUMNS)
@@ -220,11 +220,6 @@ def _with_tuned_separator(spec: BackboneSpec, separator_weights: str) -> Backbon
     """``spec`` with the separator tuned by tune=joint, where ``separator_weights`` holds one."""
     tuned = _tuned_separator(separator_weights)
     return dataclasses.replace(spec, separator_checkpoint_uri=tuned) if tuned else spec
-
-
-def kfp_tag(kfp_run_id: str) -> dict:
-    """The MLflow tag naming the Kubeflow run (``dsl.PIPELINE_JOB_ID_PLACEHOLDER``) a step belongs to; none without."""
-    return {tracking.KFP_RUN_TAG: kfp_run_id} if kfp_run_id else {}
 
 
 def say_requested_gpus(requested_gpus: int | str, dev: torch.device) -> None:
@@ -433,7 +428,7 @@ def report_step(baseline_dir: str, apt_dir: str, initial_prompts_path: str, tune
         s3_prefix = s3_uris["summary.json"].rsplit("/", 1)[0] + "/" if s3_uris else ""
         if s3_prefix:
             tags["s3_artifacts"] = s3_prefix
-        tags.update(kfp_tag(kfp_run_id))
+        tags.update(tracking.kfp_tag(kfp_run_id))
         metrics = {**summary, **tracking.per_class_metrics(per_class)}
         # The run stays open until its model is registered: a retry after a failed registration finds it again.
         run_id = tracking.log_run(uri, experiment, run_name, params, metrics, loss_history=loss,

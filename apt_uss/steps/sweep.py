@@ -179,7 +179,7 @@ def aggregate_sweep_step(cell_dirs: list[str], out_dir: str, run_params: dict | 
     targets = check_targets(table, tests)
     provenance = cells[0].provenance  # the same in every cell (read_cells): weights, data, code
     params = tracking.recorded_values(run_params or {})
-    kfp = {tracking.KFP_RUN_TAG: kfp_run_id} if kfp_run_id else {}
+    kfp = tracking.kfp_tag(kfp_run_id)
     parent_id = tracking.open_run(uri, experiment, run_name, tags={KIND_TAG: SWEEP_KIND, **kfp})
     # A retried aggregate finds the children an earlier attempt finished under the same parent, and keeps them.
     finished = tracking.finished_children(uri, experiment, parent_id)

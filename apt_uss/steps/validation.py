@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlparse
 
 from apt_uss.data import debian_sounds, musdb, synthetic
 from apt_uss.data.audio import SAMPLE_RATE
 from apt_uss.errors import AptUssError
+from apt_uss.io.uris import uri_path
 from apt_uss.models.choice import BackboneChoice
 from apt_uss.params.checks import (
     check_crop_rule,
@@ -117,7 +116,7 @@ def check_pipeline_params(params: dict) -> dict:
     if any(c in model_name for c in "/:%?#") or model_name != model_name.strip():
         raise AptUssError(f"model_name={model_name!r} is not valid: a registry name without '/', ':', '%', '?', "
                           "'#' or surrounding spaces (it goes into models:/<name>/<version> URIs)")
-    for name in ("tune_gpus", "model_gpus"):
+    for name in GPU_COUNTS:
         params[name] = check_gpu_count(name, params.get(name, "0"))
     n_shot = parse_n_shot(params["n_shot"])
     train_folds = parse_folds(params["train_folds"], "train_folds")
@@ -160,6 +159,7 @@ def check_pipeline_params(params: dict) -> dict:
     return dict(params, n_shot=str(params["n_shot"]).strip().lower())
 
 
+GPU_COUNTS = ("tune_gpus", "model_gpus")  # text, as Kubeflow reads a pod's GPU count
 LOCAL_INPUTS = ("dataset_uri", "sed_checkpoint_uri", "separator_checkpoint_uri")
 
 
@@ -168,14 +168,9 @@ def check_local_inputs(params: dict) -> None:
     check: on a cluster that runs in one pod, and another pod may mount other volumes."""
     for name in LOCAL_INPUTS:
         uri = str(params.get(name) or "")
-        parsed = urlparse(uri)
-        if not uri or parsed.scheme not in ("", "file"):
-            continue
         # A checkpoint URI may end in #sha256=<hex>; a dataset path has no pin (its folder may hold a #).
-        where = uri.split("#", 1)[0] if name.endswith("checkpoint_uri") else uri
-        parsed = urlparse(where)
-        path = Path(parsed.path if parsed.scheme == "file" else where).expanduser()
-        if not path.exists():
+        path = uri_path(uri.split("#", 1)[0] if name.endswith("checkpoint_uri") else uri) if uri else None
+        if path is not None and not path.exists():
             raise AptUssError(f"{name}={uri!r}: {path} does not exist on this machine")
 
 
@@ -197,12 +192,12 @@ def check_sweep_params(params: dict) -> dict:
                           "make pipeline-run")
     for shot in shots:
         try:
-            check_pipeline_params({**{k: v for k, v in params.items() if k not in ("sweep_shots", "seeds")},
-                                   "n_shot": shot, "shot_seed": seeds[0], "mix_seed": seeds[0]})
+            cell = check_pipeline_params({**{k: v for k, v in params.items() if k not in ("sweep_shots", "seeds")},
+                                          "n_shot": shot, "shot_seed": seeds[0], "mix_seed": seeds[0]})
         except AptUssError as exc:
             raise AptUssError(f"sweep_shots={params['sweep_shots']!r}, cell n_shot={shot}: {exc}") from None
     return dict(params, sweep_shots=",".join(shots), seeds=",".join(map(str, seeds)),
-                **{name: check_gpu_count(name, params.get(name, "0")) for name in ("tune_gpus", "model_gpus")})
+                **{name: cell[name] for name in GPU_COUNTS})  # as the cells' check normalised them
 
 
 def typed_parameters(params: dict) -> dict:
