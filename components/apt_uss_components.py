@@ -79,14 +79,15 @@ def simulate_mixtures(dataset_dir: Input[Dataset], splits: Input[Dataset], seed:
 
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def init_prompts(dataset_dir: Input[Dataset], splits: Input[Dataset], backbone: dict,
-                 prompts: Output[Model], embeddings: Output[Dataset]):
-    """``backbone``: the run's backbone spec (apt_uss.models.backbone.BackboneSpec as a dict)."""
+                 prompts: Output[Model], embeddings: Output[Dataset], gpus: str = "0"):
+    """``backbone``: the run's backbone spec (apt_uss.models.backbone.BackboneSpec as a dict). ``gpus``: what the
+    pod asked for (logged beside what it sees)."""
     from apt_uss.logs import configure_logging
     from apt_uss.steps.pipeline import init_prompts_step
 
     configure_logging()
     table = init_prompts_step(dataset_dir=dataset_dir.path, splits_path=splits.path, out_prompts=prompts.path,
-                              out_embeddings=embeddings.path, backbone=backbone)
+                              out_embeddings=embeddings.path, backbone=backbone, requested_gpus=gpus)
     prompts.metadata.update({"classes": int(table.shape[0]), "dims": int(table.shape[1])})
 
 
@@ -134,7 +135,8 @@ def evaluate_sdr(dataset_dir: Input[Dataset], mixtures: Input[Dataset], prompts:
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def audio_examples(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initial_prompts: Input[Model],
                    tuned_prompts: Input[Model], baseline: Input[Dataset], apt: Input[Dataset], per_class: int,
-                   backbone: dict, examples: Output[Dataset], separator_weights: Input[Model] = None):
+                   backbone: dict, examples: Output[Dataset], separator_weights: Input[Model] = None,
+                   gpus: str = "0"):
     from apt_uss.logs import configure_logging
     from apt_uss.steps.pipeline import audio_examples_step
 
@@ -142,7 +144,8 @@ def audio_examples(dataset_dir: Input[Dataset], mixtures: Input[Dataset], initia
     table = audio_examples_step(
         dataset_dir=dataset_dir.path, mixtures_dir=mixtures.path, initial_prompts_path=initial_prompts.path,
         tuned_prompts_path=tuned_prompts.path, baseline_dir=baseline.path, apt_dir=apt.path, out_dir=examples.path,
-        per_class=per_class, backbone=backbone, separator_weights=separator_weights.path if separator_weights is not None else "")
+        per_class=per_class, backbone=backbone,
+        separator_weights=separator_weights.path if separator_weights is not None else "", requested_gpus=gpus)
     examples.metadata.update({"mixtures": int(len(table)), "per_class": int(per_class)})
 
 

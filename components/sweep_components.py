@@ -38,13 +38,14 @@ def plan_sweep(sweep_shots: str, seeds: str, run_name: str) -> List[dict]:
 
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def embed_training_clips(dataset_dir: Input[Dataset], backbone: dict, train_folds: str, test_folds: str,
-                         embeddings: Output[Dataset]):
+                         embeddings: Output[Dataset], gpus: str = "0"):
+    """``gpus``: what the pod asked for (logged beside what it sees)."""
     from apt_uss.logs import configure_logging
     from apt_uss.steps.sweep import embed_training_clips_step
 
     configure_logging()
     count = embed_training_clips_step(dataset_dir=dataset_dir.path, out_embeddings=embeddings.path, backbone=backbone,
-                                      train_folds=train_folds, test_folds=test_folds)
+                                      train_folds=train_folds, test_folds=test_folds, requested_gpus=gpus)
     embeddings.metadata["clips"] = count
 
 

@@ -91,7 +91,7 @@ def _apt_uss_dag(p: dict, retries: bool = True) -> dsl.Dataset:
                               crop_seconds=p["crop_seconds"], mix_rule=p["mix_rule"], crop_rule=p["crop_rule"])
     mixed.set_display_name("mixture simulation")
     _for_cluster(mixed, "light", retried=False, **cluster)
-    initial = init_prompts(dataset_dir=fetched.output, splits=split.output, backbone=backbone)
+    initial = init_prompts(dataset_dir=fetched.output, splits=split.output, backbone=backbone, gpus=p["model_gpus"])
     initial.set_display_name("embedding initialization")
     _for_cluster(initial, "model", **cluster)  # checkpoint URIs may be https:// or s3://
     on_model_gpus(initial, p)
@@ -100,7 +100,7 @@ def _apt_uss_dag(p: dict, retries: bool = True) -> dsl.Dataset:
     baseline, apt = evaluation_tasks(p, initial.outputs["prompts"], tuned, eval_args, cluster)
     examples = audio_examples(initial_prompts=initial.outputs["prompts"], tuned_prompts=tuned.outputs["tuned_prompts"],
                               baseline=baseline.outputs["evaluation"], apt=apt.outputs["evaluation"],
-                              per_class=p["audio_examples_per_class"],
+                              per_class=p["audio_examples_per_class"], gpus=p["model_gpus"],
                               separator_weights=tuned.outputs["separator_weights"], **eval_args)
     examples.set_display_name("audio examples")
     _for_cluster(examples, "model", **cluster)

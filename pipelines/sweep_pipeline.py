@@ -51,7 +51,7 @@ def _sweep_dag(p: dict, parallelism: int, retries: bool = True) -> dsl.Dataset:
     _for_cluster(planned, "light", retried=False, **cluster)
     fetched = dataset_task(p, validated, cluster, "dataset fetch (once)")
     embedded = embed_training_clips(dataset_dir=fetched.output, backbone=backbone, train_folds=p["train_folds"],
-                                    test_folds=p["test_folds"])
+                                    test_folds=p["test_folds"], gpus=p["model_gpus"])
     embedded.set_display_name("embed training clips (once)")
     _for_cluster(embedded, "model", **cluster)
     on_model_gpus(embedded, p)

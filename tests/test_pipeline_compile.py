@@ -78,6 +78,11 @@ def test_tuning_requests_gpus_tolerates_their_taint_and_images_are_set(tmp_path)
         assert "model_gpus" in executors[name]["container"]["resources"]["accelerator"]["resourceCount"], name
         assert platform[name]["tolerations"][0]["tolerationJson"]["componentInputParameter"] == "gpu_tolerations"
         assert "nodeSelector" not in platform[name]  # a CPU pod (model_gpus 0) may run on any node
+    # and each is told what its pod asked for, so a pod that asked for GPUs and sees none warns in its log
+    tasks = spec["root"]["dag"]["tasks"]
+    for name in model_steps:
+        given = tasks[name.removeprefix("exec-")]["inputs"]["parameters"]["gpus"]
+        assert given["componentInputParameter"] == "model_gpus", name
     for name, ex in executors.items():
         assert ex["container"]["image"].startswith("apt-uss")
         if name not in model_steps | {"exec-tune-prompts"}:

@@ -179,6 +179,22 @@ def test_a_pod_that_asked_for_gpus_and_sees_none_says_so_only_in_kubernetes(monk
     assert record.levelname == "WARNING" and "asked for 2 GPU(s) but sees none: running on the CPU" in record.message
 
 
+def test_every_step_that_runs_the_backbone_says_what_its_pod_asked_for(artifacts, tmp_path, monkeypatch, caplog):
+    """The initial prompts, the audio examples and the sweep's shared embeddings warn, as the evaluation does, when
+    their pod asked for a GPU in Kubernetes and runs on the CPU."""
+    a = artifacts
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    with caplog.at_level("WARNING"):
+        steps.init_prompts_step(a["dataset"], a["splits.csv"], str(tmp_path / "p.npz"), str(tmp_path / "e.npz"),
+                                backbone=TINY, requested_gpus="1")
+        steps.audio_examples_step(a["dataset"], a["mixtures"], a["initial.npz"], a["tuned.npz"], a["baseline"],
+                                  a["apt"], str(tmp_path / "examples"), per_class=1, backbone=TINY, requested_gpus="1")
+        sweep_steps.embed_training_clips_step(a["dataset"], str(tmp_path / "all.npz"), backbone=TINY,
+                                              requested_gpus="1")
+    warned = [r.message for r in caplog.records if "asked for 1 GPU(s) but sees none" in r.message]
+    assert len(warned) == 3, caplog.text
+
+
 def test_a_report_retried_after_a_failed_model_registration_keeps_one_mlflow_run(artifacts, tmp_path, monkeypatch):
     import mlflow
 

@@ -322,6 +322,9 @@ def test_compiled_sweep_loops_over_cells_with_the_spec_parameters(compiled_sweep
     assert {"split-folds", "simulate-mixtures", "prompts-from-embeddings", "tune-prompts", "evaluate-sdr",
             "evaluate-sdr-2", "score-cell"} <= set(body)
     assert "init-prompts" not in body  # the model embeds each clip once, before the loop
+    # that step is told what its pod asked for, as every step that runs the backbone is
+    embed = root["dag"]["tasks"]["embed-training-clips"]["inputs"]["parameters"]["gpus"]
+    assert embed["componentInputParameter"] == "model_gpus"
     assert root["dag"]["tasks"]["aggregate-sweep"]["inputs"]["artifacts"]["cells"]
     # each cell's tuning run is nested (under MLFLOW_RUN_ID's run where KFP's MLflow integration sets one)
     nested = body["tune-prompts"]["inputs"]["parameters"]["nested_run"]

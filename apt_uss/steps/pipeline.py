@@ -80,10 +80,13 @@ def _clip_store(dataset_dir: str, mixtures: pd.DataFrame) -> ClipStore:
 
 
 def init_prompts_step(dataset_dir: str, splits_path: str, out_prompts: str, out_embeddings: str,
-                      backbone: BackboneSpec | dict | str = DEMO["backbone"]):
+                      backbone: BackboneSpec | dict | str = DEMO["backbone"], requested_gpus: int | str = 0):
+    """The initial prompts: each class's mean embedding of its training clips. ``requested_gpus``: what the pod
+    asked for (``model_gpus``), said in the log beside what it sees."""
     spec = BackboneSpec.of(backbone)
     use_available_cores()
     dev = resolve_device(spec.device)
+    say_requested_gpus(requested_gpus, dev)
     model = spec.load().to(dev)
     splits = read_table(splits_path, "the splits table", SPLITS_COLUMNS)
     train = splits[splits["split"] == "train"]
@@ -265,11 +268,13 @@ def audio_examples_step(dataset_dir: str, mixtures_dir: str, initial_prompts_pat
                         baseline_dir: str, apt_dir: str, out_dir: str,
                         per_class: int = DEMO["audio_examples_per_class"],
                         backbone: BackboneSpec | dict | str = DEMO["backbone"],
-                        separator_weights: str = "") -> pd.DataFrame:
-    """WAVs of the mixture, reference and both estimates for ``per_class`` typical test mixtures per class."""
+                        separator_weights: str = "", requested_gpus: int | str = 0) -> pd.DataFrame:
+    """WAVs of the mixture, reference and both estimates for ``per_class`` typical test mixtures per class.
+    ``requested_gpus``: what the pod asked for (``model_gpus``), said in the log beside what it sees."""
     if not float(per_class).is_integer() or per_class < 0:
         raise AptUssError(f"audio_examples_per_class={per_class!r} is not valid: use 0 (none) or more")
     spec, dev, info, test_mix = _test_side(backbone, mixtures_dir)
+    say_requested_gpus(requested_gpus, dev)
     baseline, _ = _read_evaluation(baseline_dir, "baseline")
     apt, _ = _read_evaluation(apt_dir, "apt")
     try:

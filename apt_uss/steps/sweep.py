@@ -52,7 +52,7 @@ from apt_uss.results.sweep_report import (
     score_rows,
 )
 from apt_uss.steps.data import SPLITS_COLUMNS
-from apt_uss.steps.pipeline import DEMO, LOSS_COLUMNS, _run_provenance, score_systems
+from apt_uss.steps.pipeline import DEMO, LOSS_COLUMNS, _run_provenance, say_requested_gpus, score_systems
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +84,11 @@ def plan_sweep_step(sweep_shots: str = DEMO["sweep_shots"], seeds: str = DEMO["s
 
 def embed_training_clips_step(dataset_dir: str, out_embeddings: str,
                               backbone: BackboneSpec | dict | str = DEMO["backbone"],
-                              train_folds=DEMO["train_folds"], test_folds=DEMO["test_folds"]) -> int:
+                              train_folds=DEMO["train_folds"], test_folds=DEMO["test_folds"],
+                              requested_gpus: int | str = 0) -> int:
     """Embed every clip of the training folds once (silent ones left out, as the split leaves them out); each
-    cell's prompts are then the mean of its own subset. Returns the number of clips."""
+    cell's prompts are then the mean of its own subset. Returns the number of clips. ``requested_gpus``: what the
+    pod asked for (``model_gpus``), said in the log beside what it sees."""
     meta = load_metadata(dataset_dir)
     if is_musdb(meta):
         raise AptUssError("the sweep is for ESC-50-layout datasets (synthetic, debian_sounds, esc50): "
@@ -98,6 +100,7 @@ def embed_training_clips_step(dataset_dir: str, out_embeddings: str,
     spec = BackboneSpec.of(backbone)
     use_available_cores()
     dev = resolve_device(spec.device)
+    say_requested_gpus(requested_gpus, dev)
     model = spec.load().to(dev)
     clips = ((name, read_clip(dataset_dir, name)) for name in train["filename"])
     embeddings = embed_clips(model.sed, clips, len(train), SAMPLE_RATE, dev)
