@@ -28,12 +28,15 @@ def validate_sweep_parameters(params: dict):
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
-def plan_sweep(sweep_shots: str, seeds: str, run_name: str) -> List[dict]:
+def plan_sweep(sweep_shots: str, seeds: str, run_name: str, tracking_uri: str, experiment: str,
+               kfp_run_id: str) -> List[dict]:
+    """The cells; first refuses a run name another Kubeflow run holds in the experiment (see aggregate_sweep)."""
     from apt_uss.logs import configure_logging
     from apt_uss.steps.sweep import plan_sweep_step
 
     configure_logging()
-    return plan_sweep_step(sweep_shots=sweep_shots, seeds=seeds, run_name=run_name)
+    return plan_sweep_step(sweep_shots=sweep_shots, seeds=seeds, run_name=run_name, tracking_uri=tracking_uri,
+                           experiment=experiment, kfp_run_id=kfp_run_id)
 
 
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)

@@ -45,7 +45,9 @@ def _sweep_dag(p: dict, parallelism: int, retries: bool = True) -> dsl.Dataset:
     validated.set_display_name("parameter check")
     _for_cluster(validated, "light", retried=False, **cluster)
     # The cells' MLflow run names are made here, outside the loop: inside it kfp.local names the job per iteration.
-    planned = plan_sweep(sweep_shots=p["sweep_shots"], seeds=p["seeds"], run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)
+    planned = plan_sweep(sweep_shots=p["sweep_shots"], seeds=p["seeds"], run_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+                         tracking_uri=p["tracking_uri"], experiment=p["experiment"],
+                         kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
     planned.set_display_name("sweep cells")
     planned.after(validated)
     _for_cluster(planned, "light", retried=False, **cluster)

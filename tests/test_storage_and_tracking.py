@@ -256,3 +256,23 @@ def test_a_run_name_taken_by_another_kubeflow_run_is_refused_and_a_retry_is_not(
             tracking.open_run(uri, "exp", "my-run", tags={tracking.KFP_RUN_TAG: owner})
     # without a Kubeflow run id (a step called by hand, an older run) nothing is refused
     assert tracking.open_run(uri, "exp", "my-run") != first
+
+
+def test_a_sweep_named_as_another_kubeflow_runs_run_stops_at_its_plan_before_any_cell(tmp_path, monkeypatch):
+    from apt_uss.steps.sweep import plan_sweep_step
+
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking.end_run(uri, tracking.open_run(uri, "exp", "my-run", tags={tracking.KFP_RUN_TAG: "kfp-1"}))
+    plan = dict(sweep_shots="1,5", seeds="1", run_name="my-run", tracking_uri=uri, experiment="exp")
+    with pytest.raises(AptUssError, match=r"the run name 'my-run' is taken: .* \(KFP run kfp-1\)"):
+        plan_sweep_step(**plan, kfp_run_id="kfp-2")
+    # the same Kubeflow run (a retried plan), a free name, another experiment, or no run id: the cells
+    assert len(plan_sweep_step(**plan, kfp_run_id="kfp-1")) == 2
+    assert len(plan_sweep_step(**{**plan, "run_name": "other"}, kfp_run_id="kfp-2")) == 2
+    assert len(plan_sweep_step(**{**plan, "experiment": "new"}, kfp_run_id="kfp-2")) == 2
+    assert len(plan_sweep_step(**plan)) == 2
+    # the check reads the store and makes nothing: no experiment "new", no second run of the name
+    client = mlflow.MlflowClient(uri)
+    assert client.get_experiment_by_name("new") is None
+    assert len(client.search_runs([client.get_experiment_by_name("exp").experiment_id])) == 1

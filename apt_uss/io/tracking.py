@@ -179,12 +179,7 @@ def open_run(tracking_uri: str, experiment: str, run_name: str, tags: dict | Non
     if not run_id:
         exp_id = _experiment_of(client, experiment, tracking_uri, tags.get(PARENT_TAG))
         same_name = client.search_runs([exp_id], filter_string=f"tags.`{RUN_TAG}` = '{run_name}'")
-        owner = tags.get(KFP_RUN_TAG, "")
-        others = sorted({r.data.tags.get(KFP_RUN_TAG, "") for r in same_name} - {"", owner}) if owner else []
-        if others:  # two Kubeflow runs under one name would share an MLflow run, an S3 folder and a tuning state
-            raise AptUssError(f"the run name {run_name!r} is taken: MLflow experiment {experiment!r} holds a run of "
-                              f"that name from another pipeline run (KFP run {others[0]}); give this run a name of "
-                              "its own")
+        _refuse_other_kubeflow_runs(same_name, tags.get(KFP_RUN_TAG, ""), run_name, experiment)
         found = [r for r in same_name if r.info.status != "FINISHED"]
         if found:
             run_id = found[0].info.run_id
@@ -195,6 +190,32 @@ def open_run(tracking_uri: str, experiment: str, run_name: str, tags: dict | Non
     for k, v in tags.items():
         client.set_tag(run_id, k, v)
     return run_id
+
+
+def _refuse_other_kubeflow_runs(same_name: list, kfp_run_id: str, run_name: str, experiment: str) -> None:
+    """Two Kubeflow runs under one name would share an MLflow run, an S3 folder and a tuning state: fail where a run
+    of ``same_name`` belongs to another Kubeflow run than ``kfp_run_id`` (nothing to compare without one)."""
+    others = sorted({r.data.tags.get(KFP_RUN_TAG, "") for r in same_name} - {"", kfp_run_id}) if kfp_run_id else []
+    if others:
+        raise AptUssError(f"the run name {run_name!r} is taken: MLflow experiment {experiment!r} holds a run of "
+                          f"that name from another pipeline run (KFP run {others[0]}); give this run a name of its "
+                          "own")
+
+
+def check_run_name_free(tracking_uri: str, experiment: str, run_name: str, kfp_run_id: str) -> None:
+    """Fail now where ``open_run`` would refuse ``run_name`` later, as taken by another Kubeflow run's top-level run:
+    a sweep checks its name before its cells tune, not only at its aggregate. Nothing to check without a Kubeflow
+    run id, or where ``MLFLOW_RUN_ID`` (KFP's MLflow integration) names the run."""
+    import mlflow
+
+    if not kfp_run_id or os.environ.get("MLFLOW_RUN_ID"):
+        return
+    check_tracking(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is not None:
+        same_name = client.search_runs([exp.experiment_id], filter_string=f"tags.`{RUN_TAG}` = '{run_name}'")
+        _refuse_other_kubeflow_runs(same_name, kfp_run_id, run_name, experiment)
 
 
 def finished_children(tracking_uri: str, experiment: str, parent_id: str) -> dict[str, str]:

@@ -70,9 +70,13 @@ def cell_run_name(run_name: str, label: str) -> str:
     return f"{run_name}-{label}" if run_name else label
 
 
-def plan_sweep_step(sweep_shots: str = DEMO["sweep_shots"], seeds: str = DEMO["seeds"], run_name: str = "") -> list[dict]:
+def plan_sweep_step(sweep_shots: str = DEMO["sweep_shots"], seeds: str = DEMO["seeds"], run_name: str = "",
+                    tracking_uri: str = "", experiment: str = DEMO["experiment"], kfp_run_id: str = "") -> list[dict]:
     """The sweep's cells: every n_shot with every seed, as ``{"n_shot", "seed", "label", "run_name"}`` (not
-    ``name``: a KFP loop item's ``.name`` is the channel's own)."""
+    ``name``: a KFP loop item's ``.name`` is the channel's own). With ``kfp_run_id``, first checks that no other
+    Kubeflow run holds ``run_name`` in the experiment (the aggregate would refuse it after every cell's tuning)."""
+    if kfp_run_id:
+        tracking.check_run_name_free(tracking.resolve_tracking_uri(tracking_uri), experiment, run_name, kfp_run_id)
     cells = []
     for shot in parse_sweep_shots(sweep_shots):
         for seed in parse_seeds(seeds):
