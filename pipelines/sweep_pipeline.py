@@ -50,7 +50,8 @@ def _sweep_dag(p: dict, parallelism: int, retries: bool = True) -> dsl.Dataset:
                          kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
     planned.set_display_name("sweep cells")
     planned.after(validated)
-    _for_cluster(planned, "light", retried=False, **cluster)
+    planned.set_caching_options(False)  # it checks the run's name in MLflow: a cached result would skip that
+    _for_cluster(planned, "light", **cluster)  # retried: it reads MLflow
     fetched = dataset_task(p, validated, cluster, "dataset fetch (once)")
     embedded = embed_training_clips(dataset_dir=fetched.output, backbone=backbone, train_folds=p["train_folds"],
                                     test_folds=p["test_folds"], gpus=p["model_gpus"])

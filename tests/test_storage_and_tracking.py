@@ -272,6 +272,13 @@ def test_a_sweep_named_as_another_kubeflow_runs_run_stops_at_its_plan_before_any
     assert len(plan_sweep_step(**{**plan, "run_name": "other"}, kfp_run_id="kfp-2")) == 2
     assert len(plan_sweep_step(**{**plan, "experiment": "new"}, kfp_run_id="kfp-2")) == 2
     assert len(plan_sweep_step(**plan)) == 2
+    # KFP's MLflow integration names the run (MLFLOW_RUN_ID): the aggregate takes that run and refuses no name
+    monkeypatch.setenv("MLFLOW_RUN_ID", "abc")
+    assert len(plan_sweep_step(**plan, kfp_run_id="kfp-2")) == 2
+    monkeypatch.delenv("MLFLOW_RUN_ID")
+    # a name MLflow's filter cannot hold: one line, before any cell (KFP display names are free text)
+    with pytest.raises(AptUssError, match=r"run name \"John's sweep\" may not contain quotes or backslashes"):
+        plan_sweep_step(**{**plan, "run_name": "John's sweep"}, kfp_run_id="kfp-2")
     # the check reads the store and makes nothing: no experiment "new", no second run of the name
     client = mlflow.MlflowClient(uri)
     assert client.get_experiment_by_name("new") is None

@@ -325,6 +325,14 @@ def test_compiled_sweep_loops_over_cells_with_the_spec_parameters(compiled_sweep
     # that step is told what its pod asked for, as every step that runs the backbone is
     embed = root["dag"]["tasks"]["embed-training-clips"]["inputs"]["parameters"]["gpus"]
     assert embed["componentInputParameter"] == "model_gpus"
+    # the plan checks the sweep's name against other Kubeflow runs (their ids, not display names), never cached
+    plan = root["dag"]["tasks"]["plan-sweep"]
+    given = plan["inputs"]["parameters"]
+    assert given["kfp_run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
+    assert given["run_name"]["runtimeValue"]["constant"] == "{{$.pipeline_job_name}}"
+    assert {k: given[k]["componentInputParameter"] for k in ("tracking_uri", "experiment")} == {
+        "tracking_uri": "tracking_uri", "experiment": "experiment"}
+    assert plan["cachingOptions"].get("enableCache", False) is False
     assert root["dag"]["tasks"]["aggregate-sweep"]["inputs"]["artifacts"]["cells"]
     # each cell's tuning run is nested (under MLFLOW_RUN_ID's run where KFP's MLflow integration sets one)
     nested = body["tune-prompts"]["inputs"]["parameters"]["nested_run"]

@@ -168,8 +168,7 @@ def open_run(tracking_uri: str, experiment: str, run_name: str, tags: dict | Non
     """
     import mlflow
 
-    if "'" in run_name or "\\" in run_name:
-        raise AptUssError(f"run name {run_name!r} may not contain quotes or backslashes")
+    _check_run_name(run_name)
     client = mlflow.MlflowClient(tracking_uri)
     tags = dict(tags or {})
     nested = nested or PARENT_TAG in tags
@@ -192,6 +191,12 @@ def open_run(tracking_uri: str, experiment: str, run_name: str, tags: dict | Non
     return run_id
 
 
+def _check_run_name(run_name: str) -> None:
+    """A run is found by its name in an MLflow filter string, which cannot hold quotes or backslashes."""
+    if "'" in run_name or "\\" in run_name:
+        raise AptUssError(f"run name {run_name!r} may not contain quotes or backslashes")
+
+
 def _refuse_other_kubeflow_runs(same_name: list, kfp_run_id: str, run_name: str, experiment: str) -> None:
     """Two Kubeflow runs under one name would share an MLflow run, an S3 folder and a tuning state: fail where a run
     of ``same_name`` belongs to another Kubeflow run than ``kfp_run_id`` (nothing to compare without one)."""
@@ -210,6 +215,7 @@ def check_run_name_free(tracking_uri: str, experiment: str, run_name: str, kfp_r
 
     if not kfp_run_id or os.environ.get("MLFLOW_RUN_ID"):
         return
+    _check_run_name(run_name)
     check_tracking(tracking_uri)
     client = mlflow.MlflowClient(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
