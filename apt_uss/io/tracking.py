@@ -177,7 +177,7 @@ def open_run(tracking_uri: str, experiment: str, run_name: str, tags: dict | Non
         tags[PARENT_TAG] = os.environ["MLFLOW_RUN_ID"]
     if not run_id:
         exp_id = _experiment_of(client, experiment, tracking_uri, tags.get(PARENT_TAG))
-        same_name = client.search_runs([exp_id], filter_string=f"tags.`{RUN_TAG}` = '{run_name}'")
+        same_name = _runs_named(client, exp_id, run_name)
         _refuse_other_kubeflow_runs(same_name, tags.get(KFP_RUN_TAG, ""), run_name, experiment)
         found = [r for r in same_name if r.info.status != "FINISHED"]
         if found:
@@ -195,6 +195,11 @@ def _check_run_name(run_name: str) -> None:
     """A run is found by its name in an MLflow filter string, which cannot hold quotes or backslashes."""
     if "'" in run_name or "\\" in run_name:
         raise AptUssError(f"run name {run_name!r} may not contain quotes or backslashes")
+
+
+def _runs_named(client, exp_id: str, run_name: str) -> list:
+    """The runs of experiment ``exp_id`` that pipeline run ``run_name`` made (its ``RUN_TAG``)."""
+    return client.search_runs([exp_id], filter_string=f"tags.`{RUN_TAG}` = '{run_name}'")
 
 
 def _refuse_other_kubeflow_runs(same_name: list, kfp_run_id: str, run_name: str, experiment: str) -> None:
@@ -220,8 +225,7 @@ def check_run_name_free(tracking_uri: str, experiment: str, run_name: str, kfp_r
     client = mlflow.MlflowClient(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is not None:
-        same_name = client.search_runs([exp.experiment_id], filter_string=f"tags.`{RUN_TAG}` = '{run_name}'")
-        _refuse_other_kubeflow_runs(same_name, kfp_run_id, run_name, experiment)
+        _refuse_other_kubeflow_runs(_runs_named(client, exp.experiment_id, run_name), kfp_run_id, run_name, experiment)
 
 
 def finished_children(tracking_uri: str, experiment: str, parent_id: str) -> dict[str, str]:
