@@ -29,6 +29,10 @@ PARALLELISM ?=
 
 RUNS        ?=
 RUNNER      ?= subprocess
+# The local runs (pipeline-run, sweep, backbone) fold the JSON each task's executor logs at its start into one line;
+# SHOW_EXECUTOR_INPUT=1 prints it.
+SHOW_EXECUTOR_INPUT ?=
+SHOW_EXECUTOR_INPUT_FLAG = $(if $(filter-out 0,$(SHOW_EXECUTOR_INPUT)),--show-executor-input)
 S3_PORT     ?= 8333
 MLFLOW_PORT ?= 5000
 PIPELINE_YAML ?= dist/apt_uss_pipeline.yaml
@@ -153,7 +157,7 @@ NEEDS_CORPUS = $(if $(and $(filter debian_sounds,$(DATASET)),$(if $(DATASET_URI)
 
 pipeline-run: setup s3-up $(NEEDS_CORPUS) $(if $(filter docker,$(RUNNER)),images)
 	$(S3_ENV) MLFLOW_PORT=$(MLFLOW_PORT) $(if $(filter docker,$(RUNNER)),$(PIPELINE_IMAGES_LOCAL)) \
-	  $(BIN)/python -m pipelines.run_local --runner "$(RUNNER)" $(PIPELINE_FLAGS)
+	  $(BIN)/python -m pipelines.run_local --runner "$(RUNNER)" $(SHOW_EXECUTOR_INPUT_FLAG) $(PIPELINE_FLAGS)
 
 # The real-audio corpus: fluid-soundfont-gm (pinned .deb) rendered by fluidsynth; kept when already up to date.
 corpus: setup
@@ -166,7 +170,7 @@ corpus: setup
 	$(BIN)/python -m apt_uss build-corpus $(if $(DEB_DIR),--deb-dir "$(DEB_DIR)")
 
 backbone: setup corpus
-	$(BIN)/python -m pipelines.run_backbone
+	$(BIN)/python -m pipelines.run_backbone $(SHOW_EXECUTOR_INPUT_FLAG)
 
 # Table 2 in one KFP run: every SWEEP_SHOTS value with each of SEEDS seeds (make sweep SEEDS=3).
 # A cell sets these: given to a sweep target they would be silently unused, so they stop it.
@@ -177,7 +181,7 @@ sweep_refuses_cell_variables = $(foreach v,N_SHOT SHOT_SEED MIX_SEED AUDIO_EXAMP
 sweep: setup s3-up $(NEEDS_CORPUS) $(if $(filter docker,$(RUNNER)),images)
 	$(sweep_refuses_cell_variables)
 	$(S3_ENV) MLFLOW_PORT=$(MLFLOW_PORT) $(if $(filter docker,$(RUNNER)),$(PIPELINE_IMAGES_LOCAL)) \
-	  $(BIN)/python -m pipelines.run_sweep --runner "$(RUNNER)" $(SWEEP_FLAGS) \
+	  $(BIN)/python -m pipelines.run_sweep --runner "$(RUNNER)" $(SHOW_EXECUTOR_INPUT_FLAG) $(SWEEP_FLAGS) \
 	  $(if $(PARALLELISM),--parallelism $(PARALLELISM))
 
 # The separator with one class's prompt as ONNX, checked with onnxruntime against PyTorch (docs/serving.md).

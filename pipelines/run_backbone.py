@@ -16,11 +16,11 @@ from pathlib import Path
 
 from apt_uss.errors import AptUssError
 from apt_uss.io.paths import state_dir
-from apt_uss.logs import configure_logging
+from apt_uss.logs import configure_logging, executor_input_folded
 from apt_uss.models.choice import PACKAGED_WEIGHTS, WEIGHTS_DIR
 from apt_uss.steps.backbone import CARD, CHECKPOINT, check_backbone_recipe
 from pipelines.backbone_pipeline import backbone_pipeline
-from pipelines.local_cli import FlagParser, add_signature_flags, report_failure
+from pipelines.local_cli import FlagParser, add_show_executor_input_flag, add_signature_flags, report_failure
 
 MAX_CHECKPOINT_BYTES = 20 * 10**6
 RECIPE_CHECKED = inspect.signature(check_backbone_recipe).parameters
@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = FlagParser(prog="python -m pipelines.run_backbone", description=__doc__)
     add_signature_flags(parser, backbone_pipeline)
     parser.add_argument("--install-to", default=str(WEIGHTS_DIR), help="folder for the checkpoint and its card")
+    add_show_executor_input_flag(parser)
     args = vars(parser.parse_args(argv))
+    show_executor_input = args.pop("show_executor_input")
     try:  # before the runner starts, as the pipeline's own first task does on a cluster
         check_backbone_recipe(**{k: v for k, v in args.items() if k in RECIPE_CHECKED})
     except AptUssError as exc:
@@ -43,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(state_dir() / "kfp-outputs"))
     started = time.monotonic()
     try:
-        out = Path(backbone_pipeline(**args).output.path)
+        with executor_input_folded(not show_executor_input):
+            out = Path(backbone_pipeline(**args).output.path)
     except (AptUssError, RuntimeError) as exc:  # RuntimeError: kfp.local's failed task
         return report_failure(exc, "pretraining")
     if not (out / CHECKPOINT).is_file():

@@ -26,11 +26,11 @@ import pandas as pd
 
 from apt_uss.errors import AptUssError
 from apt_uss.io import storage, tracking
-from apt_uss.logs import configure_logging
+from apt_uss.logs import configure_logging, executor_input_folded
 from apt_uss.params import spec
 from apt_uss.steps.validation import check_local_inputs, check_pipeline_params
 from pipelines.apt_uss_pipeline import build_pipeline
-from pipelines.local_cli import FlagParser, add_pipeline_flags, profile_of, report_failure
+from pipelines.local_cli import FlagParser, add_pipeline_flags, add_show_executor_input_flag, profile_of, report_failure
 
 log = logging.getLogger("apt_uss.run_local")
 RUNNERS = ("subprocess", "docker")
@@ -44,6 +44,7 @@ def build_parser(profile: str = spec.DEFAULT_PROFILE) -> argparse.ArgumentParser
     add_pipeline_flags(parser, profile)
     parser.add_argument("--runner", default="subprocess", choices=list(RUNNERS),
                         help="subprocess: steps in this environment; docker: each step in its image")
+    add_show_executor_input_flag(parser)
     return parser
 
 
@@ -189,13 +190,14 @@ def print_report(report: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
     args = vars(build_parser(profile_of(argv)).parse_args(argv))
-    runner = args.pop("runner")
+    runner, show_executor_input = args.pop("runner"), args.pop("show_executor_input")
     args.pop("profile")
     try:
         # Input first (seconds), then for containers the engine, images and servers, then the probes.
         params, root = prepare_run(check_pipeline_params(args), runner)
         log.info("running pipeline %s locally (%s runner), outputs under %s", LOCAL_PIPELINE.name, runner, root)
-        report = run_pipeline(params, root, runner)
+        with executor_input_folded(not show_executor_input):
+            report = run_pipeline(params, root, runner)
     except (AptUssError, RuntimeError) as exc:  # RuntimeError: kfp.local's failed task
         return report_failure(exc, "the pipeline")
     print_report(report)

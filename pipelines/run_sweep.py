@@ -19,9 +19,9 @@ from pathlib import Path
 
 from apt_uss.errors import AptUssError
 from apt_uss.io.cpus import THREADS_ENV, available_cores
-from apt_uss.logs import configure_logging
+from apt_uss.logs import configure_logging, executor_input_folded
 from apt_uss.steps.validation import check_sweep_params
-from pipelines.local_cli import FlagParser, add_pipeline_flags, profile_of, report_failure
+from pipelines.local_cli import FlagParser, add_pipeline_flags, add_show_executor_input_flag, profile_of, report_failure
 from pipelines.run_local import RUNNERS, prepare_run, start_local_runner
 from pipelines.sweep_pipeline import build_sweep_pipeline
 
@@ -41,6 +41,7 @@ def build_parser(profile: str) -> argparse.ArgumentParser:
                         help="subprocess: steps in this environment; docker: each step in its image")
     parser.add_argument("--parallelism", type=int, default=default_parallelism(),
                         help="cells at once (default: %(default)s on this machine)")
+    add_show_executor_input_flag(parser)
     return parser
 
 
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     profile = profile_of(argv)
     args = vars(build_parser(profile).parse_args(argv))
     runner, parallelism = args.pop("runner"), args.pop("parallelism")
+    show_executor_input = args.pop("show_executor_input")
     args.pop("profile")
     if parallelism < 0:
         print(f"error: --parallelism={parallelism} is not valid: use 0 (all cells at once) or more", file=sys.stderr)
@@ -77,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(THREADS_ENV, str(max(1, available_cores() // max(parallelism, 1))))
         started = time.monotonic()
         start_local_runner(root, runner)
-        folder = Path(pipeline(**params).output.path)
+        with executor_input_folded(not show_executor_input):
+            folder = Path(pipeline(**params).output.path)
         log.info("sweep finished in %.0f s", time.monotonic() - started)
     except (AptUssError, RuntimeError) as exc:  # RuntimeError: kfp.local's failed task
         return report_failure(exc, "the sweep")
