@@ -30,9 +30,9 @@ PARALLELISM ?=
 RUNS        ?=
 RUNNER      ?= subprocess
 # The local runs (pipeline-run, sweep, backbone) fold the JSON each task's executor logs at its start into one line;
-# SHOW_EXECUTOR_INPUT=1 prints it.
+# SHOW_EXECUTOR_INPUT=1 prints it (any other value: folded).
 SHOW_EXECUTOR_INPUT ?=
-SHOW_EXECUTOR_INPUT_FLAG = $(if $(filter-out 0,$(SHOW_EXECUTOR_INPUT)),--show-executor-input)
+SHOW_EXECUTOR_INPUT_FLAG = $(if $(filter 1,$(SHOW_EXECUTOR_INPUT)),--show-executor-input)
 S3_PORT     ?= 8333
 MLFLOW_PORT ?= 5000
 PIPELINE_YAML ?= dist/apt_uss_pipeline.yaml

@@ -4,6 +4,7 @@ import contextlib
 import io
 import logging
 import sys
+import threading
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -22,14 +23,20 @@ class ExecutorInputFolding(io.TextIOBase):
     """A text stream that writes everything to ``stream`` except the JSON that KFP's executor logs after "Got
     executor_input:" at the start of every task (30-130 lines a task, most of a local run's output): that block
     becomes one line saying how many lines it held. Text that turns out not to be such a block (no closing ``}``
-    line before the next executor log line, or the stream ends first) is written unchanged, so nothing is lost."""
+    line before the next executor log line, or the stream ends first) is written unchanged, so nothing is lost.
+
+    kfp.local prints each task's output from the thread that runs the task, and runs a ParallelFor's tasks (the
+    sweep's cells) on a thread pool: the unended line and the held block are kept per thread, and whole lines go to
+    ``stream`` under a lock, so tasks running at once neither swallow nor garble each other's lines."""
 
     MARKER = "Got executor_input:"
     MAX_HELD = 5000  # lines; an executor input is far shorter
 
     def __init__(self, stream, hint: str = ""):
         self._stream, self._hint = stream, hint
-        self._partial, self._held = "", None  # the held block: its marker line first
+        self._lock = threading.RLock()
+        self._partial: dict[int, str] = {}  # per thread: its line not yet ended
+        self._held: dict[int, list[str]] = {}  # per thread: the block held, its marker line first
 
     def writable(self) -> bool:
         return True
@@ -45,46 +52,48 @@ class ExecutorInputFolding(io.TextIOBase):
         return self._stream.fileno()
 
     def write(self, text: str) -> int:
-        *lines, self._partial = (self._partial + text).split("\n")
-        for line in lines:
-            self._line(line + "\n")
+        thread = threading.get_ident()
+        with self._lock:
+            *lines, self._partial[thread] = (self._partial.pop(thread, "") + text).split("\n")
+            for line in lines:
+                self._line(thread, line + "\n")
         return len(text)
 
-    def _line(self, line: str) -> None:
-        if self._held is None:
+    def _line(self, thread: int, line: str) -> None:
+        held = self._held.get(thread)
+        if held is None:
             if self.MARKER in line:
-                self._held = [line]
+                self._held[thread] = [line]
             else:
                 self._stream.write(line)
             return
-        body, header = line.rstrip("\r\n"), self._held[0].rstrip("\r\n")
+        body, header = line.rstrip("\r\n"), held[0].rstrip("\r\n")
         # The JSON closes with a "}" at the marker line's indent (kfp.local indents a task's output by 4 spaces).
         if body == header[: len(header) - len(header.lstrip())] + "}":
-            count = len(self._held)  # the block's lines, "}" included
-            self._held = None
-            self._stream.write(f"{header} {count} lines not shown{self._hint}\n")
-        elif body.lstrip().startswith("[KFP Executor") or len(self._held) >= self.MAX_HELD:
-            self._write_held()
-            self._line(line)
+            del self._held[thread]
+            self._stream.write(f"{header} {len(held)} lines not shown{self._hint}\n")  # "}" counted
+        elif body.lstrip().startswith("[KFP Executor") or len(held) >= self.MAX_HELD:
+            self._stream.write("".join(self._held.pop(thread)))
+            self._line(thread, line)
         else:
-            self._held.append(line)
-
-    def _write_held(self) -> None:
-        held, self._held = self._held or [], None
-        self._stream.write("".join(held))
+            held.append(line)
 
     def release(self) -> None:
-        """Write whatever is held (a block not yet closed, then a line not yet ended) as it came."""
-        self._write_held()
-        self._stream.write(self._partial)
-        self._partial = ""
-        self._stream.flush()
+        """Write whatever is held (blocks not yet closed, then lines not yet ended) as it came, thread by thread."""
+        with self._lock:
+            for thread in list(self._held):
+                self._stream.write("".join(self._held.pop(thread)))
+            for thread in list(self._partial):
+                self._stream.write(self._partial.pop(thread))
+            self._stream.flush()
 
     def flush(self) -> None:
-        if self._held is None and self._partial:
-            self._stream.write(self._partial)
-            self._partial = ""
-        self._stream.flush()
+        with self._lock:
+            thread = threading.get_ident()
+            # kfp.local writes a line's indent, then the line: an indent alone waits for its line
+            if thread not in self._held and self._partial.get(thread, "").strip():
+                self._stream.write(self._partial.pop(thread))
+            self._stream.flush()
 
 
 @contextlib.contextmanager
@@ -101,4 +110,7 @@ def executor_input_folded(enabled: bool = True, hint: str = SHOW_HINT):
         yield
     finally:
         sys.stdout = original
-        folding.release()
+        try:
+            folding.release()
+        except OSError:  # stdout gone (a closed pipe): what it held cannot be shown, and the run's own error counts
+            pass

@@ -74,6 +74,51 @@ def test_lines_after_a_released_block_in_the_same_write_keep_their_order():
     assert out.getvalue() == text
 
 
+def test_tasks_printing_at_once_from_their_threads_keep_every_line_whole_and_fold_each_block():
+    # kfp.local runs a ParallelFor's tasks (the sweep's cells) on a thread pool; each prints its output, indent first
+    import threading
+    import time
+    from collections import Counter
+
+    out = io.StringIO()
+    stream = ExecutorInputFolding(out)
+    tasks, repeats = 4, 50
+    start = threading.Barrier(tasks)
+
+    def task(k: int) -> None:
+        start.wait()
+        for _ in range(repeats):
+            for line in TASK_LOG:
+                stream.write("    ")
+                time.sleep(0)  # let another task print between the indent and its line
+                stream.write(line.replace("split_folds", f"task_{k}") + "\n")
+                time.sleep(0)
+
+    threads = [threading.Thread(target=task, args=(k,)) for k in range(tasks)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stream.release()
+    lines = out.getvalue().splitlines()
+    assert sum("lines not shown" in line for line in lines) == tasks * repeats
+    assert '"inputs"' not in out.getvalue()
+    expected = Counter("    " + line.replace("split_folds", f"task_{k}") for k in range(tasks)
+                       for line in (TASK_LOG[0], *TASK_LOG[-2:]) for _ in range(repeats))
+    assert Counter(line for line in lines if "lines not shown" not in line) == expected
+
+
+def test_an_indent_flushed_before_its_line_waits_for_it():
+    out = io.StringIO()
+    stream = ExecutorInputFolding(out)
+    for line in TASK_LOG:
+        stream.write("    ")
+        stream.flush()
+        stream.write(line + "\n")
+    stream.release()
+    assert out.getvalue().count("lines not shown") == 1
+
+
 def test_an_unended_last_line_is_written_on_release():
     out = io.StringIO()
     stream = ExecutorInputFolding(out)
