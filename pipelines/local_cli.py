@@ -43,13 +43,13 @@ def add_pipeline_flags(parser: argparse.ArgumentParser, profile: str = spec.DEFA
                             help=f"{q.help.replace('%', '%%')} (default: {shown.replace('%', '%%')})", **extra)
 
 
-
 def add_show_executor_input_flag(parser: argparse.ArgumentParser) -> None:
     """``--show-executor-input``: the local runners fold the JSON each task's executor logs at its start into one line
     (``apt_uss.logs.executor_input_folded``) unless it is given."""
     parser.add_argument("--show-executor-input", action="store_true",
                         help="print the JSON each task's executor logs at its start (by default one line says how "
                              "many lines it held)")
+
 
 def _parse_as(name: str):
     def parse(text: str):
