@@ -22,3 +22,8 @@ def run_environment(s3: dict, state: Path, **extra: str) -> dict:
 def run_local(args: list[str], env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipelines.run_local", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def executor_inputs_folded(out: str) -> bool:
+    """A local run's output shows each of its (at least ten) tasks' executor input as one line, not its JSON."""
+    return out.count("Got executor_input:") == out.count("lines not shown") >= 10 and '"parameterValues"' not in out
