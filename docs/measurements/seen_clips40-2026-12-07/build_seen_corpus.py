@@ -1,7 +1,7 @@
 """Scratch (validation-only experiment): the corpus with 40 clips of each seen class instead of 10.
 
 The recipe's seen part holds 10 generated phrases of each of the 128 seen classes: "every seen class and clip the
-corpus has", a bound of the build, not a choice. Phrases are drawn per (class, clip index) from the `corpus_clip`
+corpus has", a limit of the build, not a tuned value. Phrases are drawn per (class, clip index) from the `corpus_clip`
 stream, so a build with more seen clips keeps the first 10 of each class as they are and leaves the unseen part
 (the evaluation dataset) byte-identical; this script checks both against the shipped build before it returns.
 
@@ -10,8 +10,16 @@ stream, so a build with more seen clips keeps the first 10 of each class as they
       --clips-per-class 40
   .venv/bin/python -m apt_uss pretrain-separator --sed-dir RUN/sed --out RUN/sep \
       --corpus-uri OUT_DIR/debian_sounds_seen.tar.gz --clips-per-class 40
+  .venv/bin/python docs/measurements/separator_loss-2026-12-06/validate_backbones.py VAL 0,100,101 \
+      clips40=RUN/sep/backbone.pt
+  .venv/bin/python docs/measurements/separator_diagnosis-2026-12-06/diagnose_queries.py VAL clips40 \
+      RUN/sep/backbone.pt rows_diag.csv
+  .venv/bin/python docs/measurements/wide_sed-2026-12-07/nearest_class_mean.py VAL clips40 RUN/sep/backbone.pt
+  .venv/bin/python docs/measurements/seen_clips40-2026-12-07/seen_like_unseen_on_clips40.py \
+      OUT_DIR/debian_sounds_seen.tar.gz [RUN/sep/backbone.pt]      (none: the shipped weights)
 
-Run on the code of 51af0ac (its output: build.log); since then only its logging set-up and import order were edited.
+Run on the code of 51af0ac (its output: build.log); since then only its logging set-up, import order and this
+docstring were edited.
 """
 import json
 import sys
